@@ -1,0 +1,6 @@
+//! The zip container torch.save writes, read and written by hand: reading needs the absolute
+//! offset of every stored record so it can be mapped without a copy, and writing needs torch's
+//! 64-byte record alignment (the `FB` extra field), neither of which the `zip` crate exposes.
+
+pub mod read;
+pub mod write;

@@ -1,0 +1,474 @@
+//! A strided view (dtype, shape, strides, offset) over a shared [`Storage`].
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::device::Device;
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::storage::{AlignedBuf, Storage};
+
+/// An n-dimensional view of elements of one dtype over a storage. Strides and the storage
+/// offset count elements, as in torch.
+#[derive(Clone)]
+pub struct Tensor {
+    storage: Storage,
+    dtype: DType,
+    shape: Vec<usize>,
+    strides: Vec<usize>,
+    offset: usize,
+    requires_grad: bool,
+    is_parameter: bool,
+}
+
+/// Why a view does not fit its storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewError {
+    /// A size or extent computation overflowed 64 bits.
+    Overflow(String),
+    /// The view reaches past the end of the storage, or is otherwise inconsistent.
+    Bounds(String),
+}
+
+/// Checks that a view of `shape`/`strides` at element `offset` lies inside a storage of
+/// `nbytes` bytes holding elements of `itemsize` bytes. Returns the number of elements.
+pub fn check_view(
+    nbytes: usize,
+    itemsize: usize,
+    offset: usize,
+    shape: &[usize],
+    strides: &[usize],
+) -> Result<usize, ViewError> {
+    if shape.len() != strides.len() {
+        return Err(ViewError::Bounds(format!(
+            "size has {} dimensions but stride has {}",
+            shape.len(),
+            strides.len()
+        )));
+    }
+    let numel = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| ViewError::Overflow(format!("number of elements of size {shape:?}")))?;
+    // numel × itemsize must be addressable even when the view is a broadcast.
+    numel
+        .checked_mul(itemsize)
+        .ok_or_else(|| ViewError::Overflow(format!("bytes of size {shape:?}")))?;
+    if numel == 0 {
+        return Ok(0);
+    }
+    let mut last = offset;
+    for (&d, &s) in shape.iter().zip(strides) {
+        let step = (d - 1)
+            .checked_mul(s)
+            .and_then(|x| last.checked_add(x))
+            .ok_or_else(|| {
+                ViewError::Overflow(format!("extent of size {shape:?} stride {strides:?}"))
+            })?;
+        last = step;
+    }
+    let end_bytes = last
+        .checked_add(1)
+        .and_then(|e| e.checked_mul(itemsize))
+        .ok_or_else(|| ViewError::Overflow(format!("extent of size {shape:?}")))?;
+    if end_bytes > nbytes {
+        return Err(ViewError::Bounds(format!(
+            "view with size {shape:?}, stride {strides:?}, offset {offset} needs {end_bytes} bytes \
+             but its storage has {nbytes}"
+        )));
+    }
+    Ok(numel)
+}
+
+/// C-contiguous strides for `shape`.
+pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
+    let mut strides = vec![0; shape.len()];
+    let mut acc = 1usize;
+    for i in (0..shape.len()).rev() {
+        strides[i] = acc;
+        acc = acc.saturating_mul(shape[i].max(1));
+    }
+    strides
+}
+
+impl Tensor {
+    /// A view of `storage`, checked to lie inside it.
+    pub fn from_storage(
+        storage: Storage,
+        dtype: DType,
+        offset: usize,
+        shape: Vec<usize>,
+        strides: Vec<usize>,
+    ) -> Result<Tensor> {
+        check_view(storage.nbytes(), dtype.size(), offset, &shape, &strides).map_err(|e| {
+            let (ViewError::Overflow(m) | ViewError::Bounds(m)) = e;
+            Error::Shape {
+                op: "Tensor::from_storage",
+                expected: "a view inside its storage".into(),
+                got: m,
+            }
+        })?;
+        Ok(Tensor {
+            storage,
+            dtype,
+            shape,
+            strides,
+            offset,
+            requires_grad: false,
+            is_parameter: false,
+        })
+    }
+
+    /// A contiguous tensor owning `data`.
+    pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
+        Self::from_slice(&data, shape)
+    }
+
+    /// A contiguous tensor holding a copy of `data`.
+    pub fn from_slice<T: Element>(data: &[T], shape: &[usize]) -> Result<Tensor> {
+        let numel = checked_numel(shape)?;
+        if numel != data.len() {
+            return Err(Error::Shape {
+                op: "Tensor::from_slice",
+                expected: format!("{numel} elements for shape {shape:?}"),
+                got: format!("{} elements", data.len()),
+            });
+        }
+        Self::from_raw_bytes(T::DTYPE, shape, bytemuck::cast_slice(data))
+    }
+
+    /// A contiguous bool tensor.
+    pub fn from_bools(data: &[bool], shape: &[usize]) -> Result<Tensor> {
+        let bytes: Vec<u8> = data.iter().map(|&b| b as u8).collect();
+        let t = Self::from_slice(&bytes, shape)?;
+        Ok(t.with_dtype_unchecked(DType::Bool))
+    }
+
+    /// A contiguous tensor of `dtype` from native-endian element bytes (C order).
+    pub fn from_raw_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Result<Tensor> {
+        let numel = checked_numel(shape)?;
+        let want = numel
+            .checked_mul(dtype.size())
+            .ok_or_else(|| Error::Overflow {
+                what: format!("bytes of shape {shape:?}"),
+            })?;
+        if bytes.len() != want {
+            return Err(Error::Shape {
+                op: "Tensor::from_raw_bytes",
+                expected: format!("{want} bytes for {dtype} {shape:?}"),
+                got: format!("{} bytes", bytes.len()),
+            });
+        }
+        if dtype == DType::Bool && bytes.iter().any(|&b| b > 1) {
+            return Err(Error::InvalidArgument {
+                op: "Tensor::from_raw_bytes",
+                name: "bytes",
+                reason: "bool elements must be 0 or 1".into(),
+            });
+        }
+        let storage = Storage::from_bytes(bytes)?;
+        Tensor::from_storage(storage, dtype, 0, shape.to_vec(), contiguous_strides(shape))
+    }
+
+    /// A contiguous tensor of zeros.
+    pub fn zeros(dtype: DType, shape: &[usize]) -> Result<Tensor> {
+        let numel = checked_numel(shape)?;
+        let n = numel
+            .checked_mul(dtype.size())
+            .ok_or_else(|| Error::Overflow {
+                what: format!("bytes of shape {shape:?}"),
+            })?;
+        let storage = Storage::from_buf(AlignedBuf::zeroed(n)?);
+        Tensor::from_storage(storage, dtype, 0, shape.to_vec(), contiguous_strides(shape))
+    }
+
+    fn with_dtype_unchecked(mut self, dtype: DType) -> Tensor {
+        self.dtype = dtype;
+        self
+    }
+
+    /// Marks this tensor as requiring grad, as torch records it.
+    pub fn with_requires_grad(mut self, requires_grad: bool) -> Tensor {
+        self.requires_grad = requires_grad;
+        self
+    }
+
+    /// Marks this tensor as an `nn.Parameter`.
+    pub fn with_parameter(mut self, is_parameter: bool) -> Tensor {
+        self.is_parameter = is_parameter;
+        self
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    pub fn strides(&self) -> &[usize] {
+        &self.strides
+    }
+    pub fn storage_offset(&self) -> usize {
+        self.offset
+    }
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+    pub fn device(&self) -> Device {
+        self.storage.device()
+    }
+    pub fn requires_grad(&self) -> bool {
+        self.requires_grad
+    }
+    pub fn is_parameter(&self) -> bool {
+        self.is_parameter
+    }
+    pub fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        // Checked at construction.
+        self.shape.iter().product()
+    }
+
+    /// Whether the elements are laid out in C order without gaps (size-1 dims ignored, as in torch).
+    pub fn is_contiguous(&self) -> bool {
+        let mut expected = 1usize;
+        for i in (0..self.shape.len()).rev() {
+            if self.shape[i] == 1 {
+                continue;
+            }
+            if self.shape[i] == 0 {
+                return true;
+            }
+            if self.strides[i] != expected {
+                return false;
+            }
+            expected *= self.shape[i];
+        }
+        true
+    }
+
+    /// Whether two tensors view the same storage.
+    pub fn shares_storage(&self, other: &Tensor) -> bool {
+        self.storage.ptr_eq(&other.storage)
+    }
+
+    /// The tensor's elements in C order as native-endian bytes; borrowed when already contiguous.
+    pub fn contiguous_bytes(&self) -> Result<Cow<'_, [u8]>> {
+        let bytes = self.storage.host_bytes()?;
+        let item = self.dtype.size();
+        let n = self.numel();
+        if self.is_contiguous() {
+            let start = self.offset * item;
+            return Ok(Cow::Borrowed(&bytes[start..start + n * item]));
+        }
+        let mut out = Vec::with_capacity(n * item);
+        gather(
+            bytes,
+            item,
+            self.offset,
+            &self.shape,
+            &self.strides,
+            &mut out,
+        );
+        Ok(Cow::Owned(out))
+    }
+
+    /// A C-contiguous tensor with the same values: `self` when it already is one.
+    pub fn contiguous(&self) -> Result<Tensor> {
+        if self.is_contiguous() && self.offset == 0 {
+            return Ok(self.clone());
+        }
+        let bytes = self.contiguous_bytes()?;
+        let mut t = Tensor::from_raw_bytes(self.dtype, &self.shape, &bytes)?;
+        t.requires_grad = self.requires_grad;
+        t.is_parameter = self.is_parameter;
+        Ok(t)
+    }
+
+    /// The elements in C order, checked against the dtype.
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        if T::DTYPE != self.dtype {
+            return Err(Error::DType {
+                op: "Tensor::to_vec",
+                expected: T::DTYPE.to_string(),
+                got: self.dtype,
+            });
+        }
+        let bytes = self.contiguous_bytes()?;
+        // Copy through a fresh Vec<T> so alignment of the source does not matter.
+        let mut v = vec![T::zeroed(); self.numel()];
+        bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(&bytes);
+        Ok(v)
+    }
+
+    /// The elements of a bool tensor in C order.
+    pub fn to_bools(&self) -> Result<Vec<bool>> {
+        if self.dtype != DType::Bool {
+            return Err(Error::DType {
+                op: "Tensor::to_bools",
+                expected: "bool".into(),
+                got: self.dtype,
+            });
+        }
+        Ok(self.contiguous_bytes()?.iter().map(|&b| b != 0).collect())
+    }
+
+    /// A zero-copy slice of a contiguous host tensor's elements, when the storage is aligned for `T`.
+    pub fn as_slice<T: Element>(&self) -> Result<&[T]> {
+        if T::DTYPE != self.dtype {
+            return Err(Error::DType {
+                op: "Tensor::as_slice",
+                expected: T::DTYPE.to_string(),
+                got: self.dtype,
+            });
+        }
+        if !self.is_contiguous() {
+            return Err(Error::Shape {
+                op: "Tensor::as_slice",
+                expected: "a contiguous tensor".into(),
+                got: format!("stride {:?}", self.strides),
+            });
+        }
+        let item = self.dtype.size();
+        let start = self.offset * item;
+        let bytes = &self.storage.host_bytes()?[start..start + self.numel() * item];
+        bytemuck::try_cast_slice(bytes).map_err(|e| Error::InvalidArgument {
+            op: "Tensor::as_slice",
+            name: "storage",
+            reason: format!("{e:?}; use to_vec instead"),
+        })
+    }
+
+    /// A tensor with the same data and a new shape, when the view is expressible without a copy
+    /// (the tensor is contiguous).
+    pub fn reshape_view(&self, shape: &[usize]) -> Result<Tensor> {
+        let numel = checked_numel(shape)?;
+        if numel != self.numel() || !self.is_contiguous() {
+            return Err(Error::Shape {
+                op: "Tensor::view",
+                expected: format!("a contiguous tensor of {} elements", self.numel()),
+                got: format!(
+                    "shape {shape:?} on size {:?} stride {:?}",
+                    self.shape, self.strides
+                ),
+            });
+        }
+        let mut t = self.clone();
+        t.shape = shape.to_vec();
+        t.strides = contiguous_strides(shape);
+        Ok(t)
+    }
+}
+
+fn checked_numel(shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| Error::Overflow {
+            what: format!("number of elements of shape {shape:?}"),
+        })
+}
+
+/// Appends the elements of a strided view to `out` in C order. Innermost unit-stride runs are
+/// copied as one slice.
+fn gather(
+    src: &[u8],
+    item: usize,
+    offset: usize,
+    shape: &[usize],
+    strides: &[usize],
+    out: &mut Vec<u8>,
+) {
+    if shape.iter().any(|&d| d == 0) {
+        return;
+    }
+    if shape.is_empty() {
+        out.extend_from_slice(&src[offset * item..(offset + 1) * item]);
+        return;
+    }
+    let nd = shape.len();
+    let inner = shape[nd - 1];
+    let inner_stride = strides[nd - 1];
+    let mut idx = vec![0usize; nd - 1];
+    loop {
+        let base = offset + idx.iter().zip(strides).map(|(i, s)| i * s).sum::<usize>();
+        if inner_stride == 1 {
+            out.extend_from_slice(&src[base * item..(base + inner) * item]);
+        } else {
+            for j in 0..inner {
+                let e = base + j * inner_stride;
+                out.extend_from_slice(&src[e * item..(e + 1) * item]);
+            }
+        }
+        // Advance the odometer over the outer dimensions.
+        let mut d = nd - 1;
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Tensor({}, shape {:?}, stride {:?}, offset {}, {})",
+            self.dtype,
+            self.shape,
+            self.strides,
+            self.offset,
+            self.device()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strided_views_gather_in_c_order() {
+        let t = Tensor::from_vec((0..12).map(|x| x as f32).collect(), &[3, 4]).unwrap();
+        let tr = Tensor::from_storage(t.storage().clone(), DType::F32, 0, vec![4, 3], vec![1, 4])
+            .unwrap();
+        assert!(!tr.is_contiguous());
+        assert_eq!(
+            tr.to_vec::<f32>().unwrap(),
+            vec![0., 4., 8., 1., 5., 9., 2., 6., 10., 3., 7., 11.]
+        );
+        let sl = Tensor::from_storage(t.storage().clone(), DType::F32, 5, vec![2, 2], vec![4, 1])
+            .unwrap();
+        assert_eq!(sl.to_vec::<f32>().unwrap(), vec![5., 6., 9., 10.]);
+        let bc = Tensor::from_storage(t.storage().clone(), DType::F32, 1, vec![3, 2], vec![0, 1])
+            .unwrap();
+        assert_eq!(bc.to_vec::<f32>().unwrap(), vec![1., 2., 1., 2., 1., 2.]);
+        assert!(t.to_vec::<f64>().is_err());
+    }
+
+    #[test]
+    fn views_outside_storage_are_refused() {
+        assert!(matches!(check_view(48, 4, 0, &[3, 4], &[4, 1]), Ok(12)));
+        assert!(matches!(
+            check_view(48, 4, 1, &[3, 4], &[4, 1]),
+            Err(ViewError::Bounds(_))
+        ));
+        assert!(matches!(check_view(0, 4, 99, &[0, 4], &[4, 1]), Ok(0)));
+        assert!(matches!(
+            check_view(48, 4, 0, &[1 << 40, 1 << 30], &[1, 1]),
+            Err(ViewError::Overflow(_))
+        ));
+        assert!(matches!(check_view(4, 4, 0, &[], &[]), Ok(1)));
+    }
+}
