@@ -137,6 +137,22 @@ impl From<Device> for TorchDevice {
     }
 }
 
+/// How many CUDA devices this process can use. This build has no CUDA runtime yet, so none.
+pub fn cuda_device_count() -> usize {
+    0
+}
+
+/// Copies a host storage to CUDA device `ordinal`.
+pub(crate) fn to_cuda(
+    _storage: &crate::storage::Storage,
+    ordinal: usize,
+) -> Result<crate::storage::Storage> {
+    Err(Error::DeviceUnavailable {
+        device: format!("cuda:{ordinal}"),
+        message: "this build of tensorport has no CUDA runtime".into(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -92,6 +92,7 @@ pub enum ErrorKind {
     SizeOverflow,
     ChecksumMismatch,
     ResourceLimit,
+    DeviceUnavailable,
     Io,
 }
 
@@ -109,6 +110,7 @@ impl ErrorKind {
             ErrorKind::SizeOverflow => "size_overflow",
             ErrorKind::ChecksumMismatch => "checksum_mismatch",
             ErrorKind::ResourceLimit => "resource_limit",
+            ErrorKind::DeviceUnavailable => "device_unavailable",
             ErrorKind::Io => "io",
         }
     }
@@ -184,6 +186,10 @@ pub enum CheckpointError {
         value: u64,
     },
 
+    /// A storage's target device does not exist or cannot be used.
+    #[error("{message}")]
+    DeviceUnavailable { location: String, message: String },
+
     /// Reading the file failed.
     #[error("reading {path}: {source}")]
     Io {
@@ -215,6 +221,7 @@ impl CheckpointError {
             CheckpointError::SizeOverflow { .. } => ErrorKind::SizeOverflow,
             CheckpointError::ChecksumMismatch { .. } => ErrorKind::ChecksumMismatch,
             CheckpointError::ResourceLimit { .. } => ErrorKind::ResourceLimit,
+            CheckpointError::DeviceUnavailable { .. } => ErrorKind::DeviceUnavailable,
             CheckpointError::Io { .. } => ErrorKind::Io,
         }
     }

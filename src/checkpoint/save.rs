@@ -1,19 +1,115 @@
-//! (in progress)
-use crate::checkpoint::value::Value;
-use crate::error::Result;
+//! Writing checkpoints that torch.load reads: the torch 2.15 zip layout, written atomically
+//! (a temporary file in the same folder, fsync, rename, fsync of the folder), so a crash
+//! mid-save never destroys the previous file.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::Path;
+
+use crate::checkpoint::pickle::write::pickle_checkpoint;
+use crate::checkpoint::value::Value;
+use crate::checkpoint::zip::write::ZipWriter;
+use crate::error::{Error, Result};
+use crate::storage::Storage;
 
 /// Options for [`save_with`].
 #[derive(Default)]
-pub struct SaveOptions {}
+pub struct SaveOptions<'a> {
+    /// The location tag written for each storage; by default the storage's own device
+    /// (`cpu`, `cuda:N`), as torch writes it.
+    pub location_of: Option<&'a dyn Fn(&Storage) -> String>,
+}
 
+/// Saves `value` as `torch.save(value, path)` would.
 pub fn save(value: &Value, path: impl AsRef<Path>) -> Result<()> {
     save_with(value, path, &SaveOptions::default())
 }
 
-pub fn save_with(_value: &Value, _path: impl AsRef<Path>, _opts: &SaveOptions) -> Result<()> {
-    Err(crate::error::CheckpointError::UnsupportedFormat {
-        detail: "not yet".into(),
+/// The archive folder torch uses: the file name without its last extension, when that is plain
+/// ASCII; otherwise torch goes through a Python stream and writes `archive`.
+fn archive_prefix(path: &Path) -> String {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let plain = !stem.is_empty()
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if plain {
+        stem.to_string()
+    } else {
+        "archive".to_string()
     }
-    .into())
+}
+
+/// Saves `value` with explicit options.
+pub fn save_with(value: &Value, path: impl AsRef<Path>, opts: &SaveOptions<'_>) -> Result<()> {
+    let path = path.as_ref();
+    let default_loc = |s: &Storage| s.device().location_tag();
+    let location_of = opts.location_of.unwrap_or(&default_loc);
+    let pickled = pickle_checkpoint(value, location_of)?;
+
+    let io = |op: &'static str| {
+        move |source| Error::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".tensorport-save-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io("creating a temporary file beside"))?;
+    {
+        let out = BufWriter::with_capacity(1 << 20, tmp.as_file());
+        let mut zw = ZipWriter::new(out, &archive_prefix(path));
+        let w = io("writing");
+        zw.write_record("data.pkl", &[&pickled.data_pkl])
+            .map_err(w)?;
+        zw.write_record(".format_version", &[b"1"]).map_err(w)?;
+        zw.write_record(".storage_alignment", &[b"64"]).map_err(w)?;
+        zw.write_record("byteorder", &[b"little"]).map_err(w)?;
+        for (key, storage) in &pickled.storages {
+            let bytes = storage.host_bytes()?;
+            zw.write_record(&format!("data/{key}"), &[bytes])
+                .map_err(w)?;
+        }
+        zw.write_record("version", &[b"3\n"]).map_err(w)?;
+        let mut out = zw.finish().map_err(w)?;
+        out.flush().map_err(w)?;
+    }
+    tmp.as_file().sync_all().map_err(io("syncing"))?;
+    // Keep the permissions a plain create would give (tempfile makes 0600 files); best effort,
+    // since not every filesystem has permissions.
+    let perms = std::fs::metadata(path)
+        .map(|m| m.permissions())
+        .ok()
+        .or_else(default_permissions);
+    if let Some(p) = perms {
+        let _ = tmp.as_file().set_permissions(p);
+    }
+    tmp.persist(path).map_err(|e| Error::Io {
+        op: "renaming the temporary file onto",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    // The rename is durable only once the folder is synced; not every platform can open one.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn default_permissions() -> Option<std::fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(std::fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn default_permissions() -> Option<std::fs::Permissions> {
+    None
 }

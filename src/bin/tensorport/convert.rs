@@ -1,0 +1,138 @@
+//! `tensorport convert IN OUT [--map-location M] [--strip-prefix P] [--add-prefix P] [--key K]`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tensorport::checkpoint::state_dict::{add_prefix, strip_prefix, STATE_DICT_KEYS};
+use tensorport::checkpoint::{save_with, Checkpoint, OpenOptions, SaveOptions};
+use tensorport::{Error, MapLocation, Result, StateDict, Storage, Value};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The checkpoint to read (zip or legacy format).
+    input: PathBuf,
+    /// Where to write the converted checkpoint (torch 2.15 zip format; written atomically).
+    output: PathBuf,
+    /// Retag storages: `cpu`, `cuda:N`, or `SRC=DST[,SRC=DST...]` such as `cuda:1=cuda:0`.
+    /// Only the saved location tags change; no device is needed.
+    #[arg(long)]
+    map_location: Option<String>,
+    /// Remove this prefix from state-dict keys and `_metadata` (e.g. `module.`).
+    #[arg(long)]
+    strip_prefix: Option<String>,
+    /// Add this prefix to state-dict keys and `_metadata`.
+    #[arg(long)]
+    add_prefix: Option<String>,
+    /// The `/`-separated path of the state dict inside the checkpoint (default: the top level,
+    /// or the first of state_dict, model_state_dict, model, module, net, network).
+    #[arg(long)]
+    key: Option<String>,
+}
+
+pub fn run(args: &Args) -> ExitCode {
+    match convert(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => crate::fail(&e),
+    }
+}
+
+fn convert(args: &Args) -> Result<()> {
+    let map = args
+        .map_location
+        .as_deref()
+        .map(MapLocation::parse)
+        .transpose()?;
+    let ckpt = Checkpoint::open_with(
+        &args.input,
+        &OpenOptions {
+            verify_crc: true,
+            ..OpenOptions::default()
+        },
+    )?;
+    let mut value = ckpt.value().clone();
+    if args.strip_prefix.is_some() || args.add_prefix.is_some() {
+        let path = match &args.key {
+            Some(k) => k.split('/').map(str::to_string).collect(),
+            None => state_dict_path(&value)?,
+        };
+        value = replace_at(&value, &path, &|d| {
+            let mut d = d.clone();
+            if let Some(p) = &args.strip_prefix {
+                d = strip_prefix(&d, p)?;
+            }
+            if let Some(p) = &args.add_prefix {
+                d = add_prefix(&d, p)?;
+            }
+            Ok(d)
+        })?;
+    }
+    let location = |s: &Storage| {
+        let saved = ckpt
+            .storage_info(s)
+            .map_or_else(|| s.device().location_tag(), |i| i.location.clone());
+        match &map {
+            Some(m) => m.retag(&saved),
+            None => saved,
+        }
+    };
+    save_with(
+        &value,
+        &args.output,
+        &SaveOptions {
+            location_of: Some(&location),
+        },
+    )
+}
+
+/// Where the state dict is when `--key` is not given.
+fn state_dict_path(value: &Value) -> Result<Vec<String>> {
+    if StateDict::from_value(value).is_ok() {
+        return Ok(vec![]);
+    }
+    if let Some(d) = value.as_dict() {
+        for k in STATE_DICT_KEYS {
+            if d.get_str(k)
+                .is_some_and(|v| StateDict::from_value(v).is_ok())
+            {
+                return Ok(vec![k.to_string()]);
+            }
+        }
+    }
+    Err(Error::NotFound {
+        what: "state dict",
+        key: "no dict of str -> tensor at the top level or under a usual key; pass --key".into(),
+    })
+}
+
+/// A copy of `value` with the dict at `path` replaced by `f(dict)`; everything else is shared.
+fn replace_at(
+    value: &Value,
+    path: &[String],
+    f: &dyn Fn(&tensorport::Dict) -> Result<tensorport::Dict>,
+) -> Result<Value> {
+    let d = value.as_dict().ok_or_else(|| Error::ValueType {
+        path: path.join("/"),
+        expected: "dict",
+        got: value.type_name(),
+    })?;
+    let Some((first, rest)) = path.split_first() else {
+        return Ok(Value::Dict(Arc::new(f(d)?)));
+    };
+    let mut out = d.clone();
+    let child = value.get_path(&[first])?;
+    let key = d
+        .iter()
+        .map(|(k, _)| k)
+        .find(|k| {
+            k.as_str() == Some(first.as_str())
+                || k.as_int().map(|i| i.to_string()).as_deref() == Some(first)
+        })
+        .cloned()
+        .ok_or_else(|| Error::NotFound {
+            what: "key",
+            key: first.clone(),
+        })?;
+    out.insert(key, replace_at(child, rest, f)?)?;
+    Ok(Value::Dict(Arc::new(out)))
+}
