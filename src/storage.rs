@@ -47,11 +47,28 @@ impl AlignedBuf {
         }
     }
 
+    /// A buffer of `len` bytes whose contents the caller will overwrite completely: a recycled
+    /// buffer of exactly that size when the host cache has one (no page faults), else fresh
+    /// zeroed memory. Recycled contents are stale but initialised.
+    pub fn for_overwrite(len: usize) -> Result<AlignedBuf> {
+        match pool::take(len) {
+            Some(b) => Ok(b),
+            None => AlignedBuf::zeroed(len),
+        }
+    }
+
     /// Copies `bytes` into a new aligned buffer.
     pub fn from_slice(bytes: &[u8]) -> Result<AlignedBuf> {
         let mut b = AlignedBuf::zeroed(bytes.len())?;
         b.as_mut_slice().copy_from_slice(bytes);
         Ok(b)
+    }
+
+    fn empty() -> AlignedBuf {
+        AlignedBuf {
+            ptr: std::ptr::NonNull::<u64>::dangling().cast(),
+            len: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -100,6 +117,63 @@ struct StorageInner {
     data: StorageData,
     nbytes: usize,
     device: Device,
+}
+
+impl Drop for StorageInner {
+    fn drop(&mut self) {
+        if let StorageData::Owned(buf) = &mut self.data {
+            pool::give(std::mem::replace(buf, AlignedBuf::empty()));
+        }
+    }
+}
+
+/// A small cache of large freed host buffers, so hot loops that allocate same-sized outputs
+/// (inference at a fixed batch size) reuse warm memory instead of faulting in fresh pages,
+/// like PyTorch's caching allocators. Bounded in total size; only exact sizes are reused.
+mod pool {
+    use super::AlignedBuf;
+    use std::sync::Mutex;
+
+    /// Buffers smaller than this come cheaply from the system allocator.
+    const MIN_BYTES: usize = 1 << 20;
+    /// At most this much memory is kept idle in the cache.
+    const MAX_CACHED: usize = 1 << 30;
+
+    static CACHE: Mutex<Vec<AlignedBuf>> = Mutex::new(Vec::new());
+
+    pub(super) fn take(len: usize) -> Option<AlignedBuf> {
+        if len < MIN_BYTES {
+            return None;
+        }
+        let mut c = CACHE.lock().ok()?;
+        let i = c.iter().position(|b| b.len() == len)?;
+        Some(c.swap_remove(i))
+    }
+
+    pub(super) fn give(buf: AlignedBuf) {
+        if buf.len() < MIN_BYTES || buf.len() > MAX_CACHED {
+            return;
+        }
+        let Ok(mut c) = CACHE.lock() else { return };
+        let mut total: usize = c.iter().map(|b| b.len()).sum::<usize>() + buf.len();
+        // Evict the oldest buffers until the new one fits.
+        while total > MAX_CACHED && !c.is_empty() {
+            total -= c.remove(0).len();
+        }
+        c.push(buf);
+    }
+
+    /// Frees every cached buffer.
+    pub fn clear() {
+        if let Ok(mut c) = CACHE.lock() {
+            c.clear();
+        }
+    }
+}
+
+/// Frees the host buffers kept for reuse.
+pub fn clear_host_cache() {
+    pool::clear();
 }
 
 /// A shared, untyped buffer of `nbytes` bytes on one device.
@@ -181,6 +255,15 @@ impl Storage {
                 device: "meta".into(),
                 message: "a meta storage holds no data".into(),
             }),
+        }
+    }
+
+    /// Mutable bytes of a host storage that no other handle shares and that this process owns
+    /// (not a mapped file, not meta).
+    pub fn host_bytes_mut(&mut self) -> Option<&mut [u8]> {
+        match &mut Arc::get_mut(&mut self.0)?.data {
+            StorageData::Owned(b) => Some(b.as_mut_slice()),
+            _ => None,
         }
     }
 

@@ -182,6 +182,56 @@ impl Tensor {
         Tensor::from_storage(storage, dtype, 0, shape.to_vec(), contiguous_strides(shape))
     }
 
+    /// A contiguous tensor whose contents the caller will overwrite completely (output
+    /// buffers): recycled host memory when available, so hot loops do not fault in fresh pages.
+    pub fn empty(dtype: DType, shape: &[usize]) -> Result<Tensor> {
+        let numel = checked_numel(shape)?;
+        let n = numel
+            .checked_mul(dtype.size())
+            .ok_or_else(|| Error::Overflow {
+                what: format!("bytes of shape {shape:?}"),
+            })?;
+        let storage = Storage::from_buf(AlignedBuf::for_overwrite(n)?);
+        Tensor::from_storage(storage, dtype, 0, shape.to_vec(), contiguous_strides(shape))
+    }
+
+    /// The elements of a contiguous host tensor, mutably. Fails when the storage is shared with
+    /// another tensor or is a mapped file: writing would change what others see.
+    pub fn as_mut_slice<T: Element>(&mut self) -> Result<&mut [T]> {
+        if T::DTYPE != self.dtype {
+            return Err(Error::DType {
+                op: "Tensor::as_mut_slice",
+                expected: T::DTYPE.to_string(),
+                got: self.dtype,
+            });
+        }
+        if !self.is_contiguous() {
+            return Err(Error::Shape {
+                op: "Tensor::as_mut_slice",
+                expected: "a contiguous tensor".into(),
+                got: format!("stride {:?}", self.strides),
+            });
+        }
+        let item = self.dtype.size();
+        let (start, len) = (self.offset * item, self.numel() * item);
+        let bytes = self
+            .storage
+            .host_bytes_mut()
+            .ok_or_else(|| Error::InvalidArgument {
+                op: "Tensor::as_mut_slice",
+                name: "tensor",
+                reason: "its storage is shared, mapped from a file or not on the host; use a copy"
+                    .into(),
+            })?;
+        bytemuck::try_cast_slice_mut(&mut bytes[start..start + len]).map_err(|e| {
+            Error::InvalidArgument {
+                op: "Tensor::as_mut_slice",
+                name: "storage",
+                reason: format!("{e:?}"),
+            }
+        })
+    }
+
     fn with_dtype_unchecked(mut self, dtype: DType) -> Tensor {
         self.dtype = dtype;
         self
