@@ -313,8 +313,11 @@ impl<'a> Writer<'a, '_> {
     }
 
     fn str_len(&mut self, len: usize) -> Result<()> {
-        let len = u32::try_from(len)
-            .map_err(|_| invalid(format!("a {len}-byte string does not fit pickle protocol 2")))?;
+        let len = u32::try_from(len).map_err(|_| {
+            invalid(format!(
+                "a {len}-byte string does not fit pickle protocol 2"
+            ))
+        })?;
         self.out.push(op::BINUNICODE);
         self.out.extend_from_slice(&len.to_le_bytes());
         Ok(())
@@ -429,3 +432,6 @@ fn minimal_len(bytes: &[u8]) -> usize {
         n
     }
 }
+
+#[cfg(test)]
+mod tests_golden;
