@@ -223,7 +223,9 @@ fn torch_allowed_unsupported(module: &str, name: &str) -> Option<&'static str> {
             .is_some_and(|t| TENSOR_TYPES.contains(&t))
     };
     match module {
-        "torch._utils" if REBUILDS.contains(&name) => Some("a quantized, sparse, meta or device-specific tensor rebuild"),
+        "torch._utils" if REBUILDS.contains(&name) => {
+            Some("a quantized, sparse, meta or device-specific tensor rebuild")
+        }
         "torch.serialization" if name == "_get_layout" => Some("a sparse tensor layout"),
         "torch.storage" if name == "TypedStorage" => Some("a bare TypedStorage"),
         "torch" if TORCH_NAMES.contains(&name) => Some("a quantized or sub-byte dtype"),
@@ -241,12 +243,17 @@ fn refusal_reason(module: &str, name: &str, data: &[u8]) -> String {
         return format!("module `{root}` is blocked: its globals can run commands or code");
     }
     if module == "builtins" && BLOCKED_BUILTINS.contains(&name) {
-        return format!("builtins.{name} can execute code or reach arbitrary objects; it is never allowed");
+        return format!(
+            "builtins.{name} can execute code or reach arbitrary objects; it is never allowed"
+        );
     }
     if module == "builtins" && name == "frozenset" {
         return "frozenset is not in torch's weights-only allowlist".to_string();
     }
-    if module.starts_with("torch.nn.modules") || module.starts_with("torch.nn.parallel") || looks_like_module(data) {
+    if module.starts_with("torch.nn.modules")
+        || module.starts_with("torch.nn.parallel")
+        || looks_like_module(data)
+    {
         return NN_MODULE_REASON.to_string();
     }
     "not an allowed global: tensorport only accepts what torch.load(weights_only=True) accepts \
@@ -288,7 +295,11 @@ mod tests {
             resolve("torch", "float8_e4m3fn", site()).unwrap(),
             Global::DType(DType::F8E4M3Fn)
         );
-        for (m, n) in [("torch", "float"), ("torch", "load"), ("builtins", "frozenset")] {
+        for (m, n) in [
+            ("torch", "float"),
+            ("torch", "load"),
+            ("builtins", "frozenset"),
+        ] {
             let e = resolve(m, n, site()).unwrap_err();
             assert_eq!(e.kind().as_str(), "unsafe_global", "{m}.{n}");
         }

@@ -179,7 +179,11 @@ pub fn decode(data: &[u8], pos: usize) -> Result<Instr<'_>, DecodeError> {
         available: rest.len() as u64,
     };
     let fixed = |n: usize| body.get(..n).ok_or_else(|| truncated(n as u64));
-    let le = |b: &[u8]| b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | u64::from(x));
+    let le = |b: &[u8]| {
+        b.iter()
+            .rev()
+            .fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
+    };
     let sized = |hdr: usize, len: u64| -> Result<(Arg<'_>, usize), DecodeError> {
         let end = usize::try_from(len)
             .ok()
@@ -243,7 +247,11 @@ mod tests {
     #[test]
     fn table_is_consistent() {
         for (i, a) in TABLE.iter().enumerate() {
-            assert!(TABLE[i + 1..].iter().all(|b| b.code != a.code), "{}", a.name);
+            assert!(
+                TABLE[i + 1..].iter().all(|b| b.code != a.code),
+                "{}",
+                a.name
+            );
         }
         assert_eq!(info(b'X').map(|o| o.name), Some("BINUNICODE"));
         assert_eq!(info(0xff), None);
@@ -265,7 +273,10 @@ mod tests {
             decode(b"\x8e\xff\xff\xff\xff\xff\xff\xff\xff", 0),
             Err(DecodeError::Truncated { .. })
         ));
-        assert!(matches!(decode(b"ctorch", 0), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(
+            decode(b"ctorch", 0),
+            Err(DecodeError::Truncated { .. })
+        ));
         assert_eq!(decode(b"\xff", 0).unwrap_err(), DecodeError::Unknown(0xff));
         assert!(matches!(decode(b"", 0), Err(DecodeError::Truncated { .. })));
     }

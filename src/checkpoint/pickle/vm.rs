@@ -9,12 +9,14 @@ mod arena;
 mod conj_neg;
 #[path = "vm/freeze.rs"]
 mod freeze;
-#[path = "vm/reduce.rs"]
-mod reduce;
 #[path = "vm/rebuild.rs"]
 mod rebuild;
+#[path = "vm/reduce.rs"]
+mod reduce;
 #[path = "vm/scalars.rs"]
 mod scalars;
+#[path = "vm/stack.rs"]
+mod stack;
 #[cfg(test)]
 #[path = "vm/tests.rs"]
 mod tests;
@@ -25,11 +27,10 @@ mod tests_errors;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use self::arena::{Arena, Id, Obj, MAX_KEY_NODES};
-use super::allowlist::{self, Site};
-use super::ops::{self, DecodeError, Instr};
+use self::arena::{Arena, Id, Obj};
+use super::ops::{self, Instr};
 use super::{Limits, StorageResolver};
-use crate::checkpoint::value::{DictKind, Value};
+use crate::checkpoint::value::Value;
 use crate::error::CheckpointError;
 
 /// Runs the pickle in `data` (the record named `record`, used in every error message) and returns
@@ -97,225 +98,6 @@ impl Machine<'_> {
         }
     }
 
-    fn decode_error(&self, e: DecodeError) -> CheckpointError {
-        match e {
-            DecodeError::Unknown(b) => self.malformed(format!("unknown opcode 0x{b:02x}")),
-            DecodeError::Truncated {
-                name,
-                needed,
-                available,
-            } => CheckpointError::Truncated {
-                what: format!("{}: pickle opcode {name}", self.record),
-                offset: self.at as u64,
-                needed,
-                available,
-            },
-            DecodeError::NegativeLength { name } => {
-                self.malformed(format!("{name} with a negative length"))
-            }
-        }
-    }
-
-    /// A MalformedPickle error at the current opcode.
-    fn malformed(&self, detail: impl Into<String>) -> CheckpointError {
-        CheckpointError::MalformedPickle {
-            record: self.record.to_string(),
-            offset: self.at as u64,
-            opcode: Some(self.op),
-            detail: detail.into(),
-        }
-    }
-
-    fn limit(&self, limit: &'static str, max: u64, value: u64) -> CheckpointError {
-        CheckpointError::ResourceLimit {
-            record: self.record.to_string(),
-            limit,
-            max,
-            value,
-        }
-    }
-
-    fn site(&self) -> Site<'_> {
-        Site {
-            record: self.record,
-            offset: self.at as u64,
-            data: self.data,
-        }
-    }
-
-    /// Adds a new object to the arena (counted against `max_objects`) without pushing it.
-    fn alloc(&mut self, obj: Obj) -> R<Id> {
-        let n = self.arena.len() as u64;
-        if n >= self.limits.max_objects {
-            return Err(self.limit("max_objects", self.limits.max_objects, n + 1));
-        }
-        Ok(self.arena.push(obj))
-    }
-
-    fn push_new(&mut self, obj: Obj) -> R<()> {
-        let id = self.alloc(obj)?;
-        self.stack.push(id);
-        Ok(())
-    }
-
-    fn push_leaf(&mut self, v: Value) -> R<()> {
-        self.push_new(Obj::Leaf(v))
-    }
-
-    /// Counts `n` bytes of string data against `max_string_bytes`.
-    fn count_bytes(&mut self, n: usize) -> R<()> {
-        self.string_bytes = self.string_bytes.saturating_add(n as u64);
-        if self.string_bytes > self.limits.max_string_bytes {
-            return Err(self.limit(
-                "max_string_bytes",
-                self.limits.max_string_bytes,
-                self.string_bytes,
-            ));
-        }
-        Ok(())
-    }
-
-    fn pop(&mut self) -> R<Id> {
-        if self.stack.len() <= self.marks.last().copied().unwrap_or(0) {
-            return Err(self.malformed("stack underflow"));
-        }
-        self.stack.pop().ok_or_else(|| self.malformed("stack underflow"))
-    }
-
-    fn top(&self) -> R<Id> {
-        if self.stack.len() <= self.marks.last().copied().unwrap_or(0) {
-            return Err(self.malformed("stack underflow"));
-        }
-        self.stack
-            .last()
-            .copied()
-            .ok_or_else(|| self.malformed("stack underflow"))
-    }
-
-    fn pop_mark(&mut self) -> R<Vec<Id>> {
-        let m = self
-            .marks
-            .pop()
-            .ok_or_else(|| self.malformed("no MARK before this opcode"))?;
-        Ok(self.stack.split_off(m.min(self.stack.len())))
-    }
-
-    fn memo_put(&mut self, index: u64) -> R<()> {
-        if index > self.limits.max_memo {
-            return Err(self.limit("max_memo", self.limits.max_memo, index));
-        }
-        let top = self.top()?;
-        self.memo.insert(index, top);
-        Ok(())
-    }
-
-    fn memo_get(&mut self, index: u64) -> R<()> {
-        let id = *self
-            .memo
-            .get(&index)
-            .ok_or_else(|| self.malformed(format!("memo index {index} was never set")))?;
-        self.stack.push(id);
-        Ok(())
-    }
-
-    fn check_hashable(&self, id: Id) -> R<()> {
-        match self.arena.key_nodes(id) {
-            Some(n) if n <= MAX_KEY_NODES => Ok(()),
-            Some(n) => Err(self.limit("dict key size", MAX_KEY_NODES, n)),
-            None => Err(self.malformed(format!(
-                "unhashable {} used as a dict key or set item",
-                self.arena.get(id).type_name()
-            ))),
-        }
-    }
-
-    fn set_items(&mut self, pairs: Vec<Id>) -> R<()> {
-        if pairs.len() % 2 != 0 {
-            return Err(self.malformed("SETITEMS with an odd number of items"));
-        }
-        for &k in pairs.iter().step_by(2) {
-            self.check_hashable(k)?;
-        }
-        let target = self.top()?;
-        let type_name = self.arena.get(target).type_name();
-        match self.arena.get_mut(target) {
-            Some(Obj::Dict { items, .. }) => {
-                items.extend(pairs.chunks_exact(2).map(|c| (c[0], c[1])));
-                Ok(())
-            }
-            _ => Err(self.malformed(format!(
-                "can only set items of dict, OrderedDict or Counter, not {type_name}"
-            ))),
-        }
-    }
-
-    fn append(&mut self, new: Vec<Id>) -> R<()> {
-        let target = self.top()?;
-        let type_name = self.arena.get(target).type_name();
-        match self.arena.get_mut(target) {
-            Some(Obj::List(items)) => {
-                items.extend(new);
-                Ok(())
-            }
-            _ => Err(self.malformed(format!("can only append to lists, not {type_name}"))),
-        }
-    }
-
-    fn add_items(&mut self, new: Vec<Id>) -> R<()> {
-        for &k in &new {
-            self.check_hashable(k)?;
-        }
-        let target = self.top()?;
-        let type_name = self.arena.get(target).type_name();
-        match self.arena.get_mut(target) {
-            Some(Obj::Set(items)) => {
-                items.extend(new);
-                Ok(())
-            }
-            _ => Err(self.malformed(format!("ADDITEMS on {type_name}, not a set"))),
-        }
-    }
-
-    fn dict_from_flat(&mut self, flat: Vec<Id>) -> R<()> {
-        self.push_new(Obj::Dict {
-            kind: DictKind::Dict,
-            items: Vec::new(),
-            attrs: Vec::new(),
-        })?;
-        self.set_items(flat)
-    }
-
-    fn push_tuple(&mut self, items: Vec<Id>) -> R<()> {
-        let n = self.arena.len() as u64;
-        if n >= self.limits.max_objects {
-            return Err(self.limit("max_objects", self.limits.max_objects, n + 1));
-        }
-        let id = self.arena.tuple(items);
-        self.stack.push(id);
-        Ok(())
-    }
-
-    fn push_text(&mut self, bytes: &[u8]) -> R<()> {
-        self.count_bytes(bytes.len())?;
-        let s = std::str::from_utf8(bytes)
-            .map_err(|e| self.malformed(format!("string is not valid UTF-8: {e}")))?;
-        self.push_leaf(Value::Str(Arc::from(s)))
-    }
-
-    fn push_py2_str(&mut self, bytes: &[u8]) -> R<()> {
-        self.count_bytes(bytes.len())?;
-        self.push_leaf(scalars::py2_str(bytes))
-    }
-
-    fn global(&mut self, module: &str, name: &str) -> R<()> {
-        let g = allowlist::resolve(module, name, self.site())?;
-        self.push_new(Obj::Global(g))
-    }
-
-    fn line_str<'b>(&self, b: &'b [u8]) -> R<&'b str> {
-        std::str::from_utf8(b).map_err(|_| self.malformed("argument is not valid UTF-8"))
-    }
-
     fn step(&mut self, ins: Instr<'_>) -> R<()> {
         use ops::*;
         let (uint, bytes) = match ins.arg {
@@ -334,11 +116,15 @@ impl Machine<'_> {
             NEWFALSE => self.push_leaf(Value::Bool(false))?,
             BININT1 | BININT2 => self.push_leaf(Value::Int(uint as i64))?,
             BININT => {
-                let Arg::Int(i) = ins.arg else { return Err(self.malformed("bad BININT")) };
+                let Arg::Int(i) = ins.arg else {
+                    return Err(self.malformed("bad BININT"));
+                };
                 self.push_leaf(Value::Int(i))?
             }
             BINFLOAT => {
-                let Arg::Float(f) = ins.arg else { return Err(self.malformed("bad BINFLOAT")) };
+                let Arg::Float(f) = ins.arg else {
+                    return Err(self.malformed("bad BINFLOAT"));
+                };
                 self.push_leaf(Value::Float(f))?
             }
             INT | LONG => {
@@ -449,16 +235,20 @@ impl Machine<'_> {
             BINPUT | LONG_BINPUT => self.memo_put(uint)?,
             MEMOIZE => self.memo_put(self.memo.len() as u64)?,
             PUT => {
-                let i = scalars::decimal_u64(bytes).ok_or_else(|| self.malformed("bad PUT index"))?;
+                let i =
+                    scalars::decimal_u64(bytes).ok_or_else(|| self.malformed("bad PUT index"))?;
                 self.memo_put(i)?
             }
             BINGET | LONG_BINGET => self.memo_get(uint)?,
             GET => {
-                let i = scalars::decimal_u64(bytes).ok_or_else(|| self.malformed("bad GET index"))?;
+                let i =
+                    scalars::decimal_u64(bytes).ok_or_else(|| self.malformed("bad GET index"))?;
                 self.memo_get(i)?
             }
             GLOBAL | INST => {
-                let Arg::Lines(m, n) = ins.arg else { return Err(self.malformed("bad GLOBAL")) };
+                let Arg::Lines(m, n) = ins.arg else {
+                    return Err(self.malformed("bad GLOBAL"));
+                };
                 let (m, n) = (self.line_str(m)?, self.line_str(n)?);
                 self.global(m, n)?;
                 if ins.op.code == INST {
@@ -468,9 +258,10 @@ impl Machine<'_> {
             STACK_GLOBAL => {
                 let name = self.pop()?;
                 let module = self.pop()?;
-                let (Some(Value::Str(m)), Some(Value::Str(n))) =
-                    (self.arena.leaf(module).cloned(), self.arena.leaf(name).cloned())
-                else {
+                let (Some(Value::Str(m)), Some(Value::Str(n))) = (
+                    self.arena.leaf(module).cloned(),
+                    self.arena.leaf(name).cloned(),
+                ) else {
                     return Err(self.malformed("STACK_GLOBAL needs two strings"));
                 };
                 self.global(&m, &n)?
@@ -505,13 +296,14 @@ impl Machine<'_> {
                 self.stack.push(id)
             }
             PERSID => {
-                return Err(self.malformed(
-                    "PERSID with a string id is not a storage reference torch writes",
-                ))
+                return Err(self
+                    .malformed("PERSID with a string id is not a storage reference torch writes"))
             }
             other => {
                 let name = ops::info(other).map_or("?", |o| o.name);
-                return Err(self.malformed(format!("opcode {name} is not supported in checkpoints")));
+                return Err(
+                    self.malformed(format!("opcode {name} is not supported in checkpoints"))
+                );
             }
         }
         Ok(())

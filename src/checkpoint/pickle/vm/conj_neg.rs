@@ -11,7 +11,10 @@ pub(super) fn apply(t: &Tensor, conj: bool, neg: bool) -> Result<Tensor, String>
     if conj && !dtype.is_complex() {
         return Err(format!("conj metadata on a {dtype} tensor"));
     }
-    let mut bytes = t.contiguous_bytes().map_err(|e| e.to_string())?.into_owned();
+    let mut bytes = t
+        .contiguous_bytes()
+        .map_err(|e| e.to_string())?
+        .into_owned();
     // Elements are little-endian: a sign bit is the top bit of a component's last byte.
     let comp = dtype.swap_unit();
     for el in bytes.chunks_exact_mut(size) {

@@ -39,10 +39,7 @@ pub(super) fn freeze(
         return Ok(v);
     }
     push_frame(arena, root, &mut frames, &mut on_path, limits, &too_deep)?;
-    loop {
-        let Some(top) = frames.last_mut() else {
-            break;
-        };
+    while let Some(top) = frames.last_mut() {
         if let Some(&child) = top.children.get(top.next) {
             top.next += 1;
             if let Some((_, h)) = done.get(&child) {
@@ -109,7 +106,9 @@ fn push_frame(
 /// The value of a childless object, `None` for containers.
 fn leaf(arena: &Arena, id: Id, record: &str) -> Result<Option<Value>, CheckpointError> {
     let unsupported = |what: &str| CheckpointError::UnsupportedFormat {
-        detail: format!("{record}: the unpickled value holds {what}, which tensorport cannot represent"),
+        detail: format!(
+            "{record}: the unpickled value holds {what}, which tensorport cannot represent"
+        ),
     };
     Ok(Some(match arena.get(id) {
         Obj::Leaf(v) => v.clone(),

@@ -12,6 +12,10 @@ use crate::dtype::DType;
 use crate::error::CheckpointError;
 use crate::tensor::{check_view, Tensor, ViewError};
 
+/// The largest storage a persistent id may declare: the 48-bit virtual address space of 64-bit
+/// machines. Larger sizes fit in a u64 but can never be mapped or allocated.
+const MAX_STORAGE_BYTES: u64 = 1 << 48;
+
 impl Machine<'_> {
     /// BINPERSID: `('storage', storage_class, key, location, numel[, view_metadata])`.
     pub(super) fn persistent_load(&mut self, pid: Id) -> R<Id> {
@@ -22,8 +26,12 @@ impl Machine<'_> {
             )));
         };
         let leaf = |i: usize| items.get(i).and_then(|&id| self.arena.leaf(id));
-        if !matches!(leaf(0), Some(Value::Str(s)) if &**s == "storage") || !(5..=6).contains(&items.len()) {
-            return Err(self.malformed("only ('storage', class, key, location, numel) persistent ids are allowed"));
+        if !matches!(leaf(0), Some(Value::Str(s)) if &**s == "storage")
+            || !(5..=6).contains(&items.len())
+        {
+            return Err(self.malformed(
+                "only ('storage', class, key, location, numel) persistent ids are allowed",
+            ));
         }
         let dtype = match items.get(1).map(|&id| self.arena.get(id)) {
             Some(Obj::Global(Global::Storage(d))) => *d,
@@ -49,10 +57,13 @@ impl Machine<'_> {
         let what = format!("{}: storage {key}", self.record);
         let bytes_of = |n: u64| {
             n.checked_mul(itemsize)
+                .filter(|&b| b <= MAX_STORAGE_BYTES)
                 .and_then(|b| usize::try_from(b).ok())
                 .ok_or_else(|| CheckpointError::SizeOverflow {
                     what: what.clone(),
-                    detail: format!("{n} elements of {itemsize} bytes"),
+                    detail: format!(
+                        "{n} elements of {itemsize} bytes exceed the {MAX_STORAGE_BYTES}-byte address space"
+                    ),
                 })
         };
         let mut nbytes = bytes_of(numel)?;
@@ -121,31 +132,49 @@ impl Machine<'_> {
             (Rebuild::Tensor, &[s, o, size, stride]) => {
                 self.view_tensor(s, o, size, stride, None, None)?
             }
-            (Rebuild::TensorV2, &[s, o, size, stride, rg, _hooks, ref meta @ ..]) if meta.len() <= 1 => {
+            (Rebuild::TensorV2, &[s, o, size, stride, rg, _hooks, ref meta @ ..])
+                if meta.len() <= 1 =>
+            {
                 let t = self.view_tensor(s, o, size, stride, None, meta.first().copied())?;
                 t.with_requires_grad(self.bool_arg(rg, "requires_grad")?)
             }
-            (Rebuild::TensorV3, &[s, o, size, stride, rg, _hooks, dt, ref meta @ ..]) if meta.len() <= 1 => {
+            (Rebuild::TensorV3, &[s, o, size, stride, rg, _hooks, dt, ref meta @ ..])
+                if meta.len() <= 1 =>
+            {
                 let dtype = match self.arena.get(dt) {
                     Obj::Global(Global::DType(d)) => *d,
-                    _ => return Err(self.malformed("_rebuild_tensor_v3: dtype argument must be a dtype")),
+                    _ => {
+                        return Err(
+                            self.malformed("_rebuild_tensor_v3: dtype argument must be a dtype")
+                        )
+                    }
                 };
                 let t = self.view_tensor(s, o, size, stride, Some(dtype), meta.first().copied())?;
                 t.with_requires_grad(self.bool_arg(rg, "requires_grad")?)
             }
-            (Rebuild::Parameter, &[t, rg, _hooks]) | (Rebuild::ParameterWithState, &[t, rg, _hooks, _]) => {
+            (Rebuild::Parameter, &[t, rg, _hooks])
+            | (Rebuild::ParameterWithState, &[t, rg, _hooks, _]) => {
                 let rg = self.bool_arg(rg, "requires_grad")?;
-                self.tensor_arg(t)?.with_parameter(true).with_requires_grad(rg)
+                self.tensor_arg(t)?
+                    .with_parameter(true)
+                    .with_requires_grad(rg)
             }
             (Rebuild::FromTypeV2, &[func, cls, inner, _state]) => {
                 let inner_fn = match self.arena.get(func) {
                     Obj::Global(Global::Rebuild(f)) if *f != Rebuild::FromTypeV2 => *f,
-                    _ => return Err(self.malformed("_rebuild_from_type_v2: function must be a tensor rebuild")),
+                    _ => {
+                        return Err(self
+                            .malformed("_rebuild_from_type_v2: function must be a tensor rebuild"))
+                    }
                 };
                 let is_param = match self.arena.get(cls) {
                     Obj::Global(Global::TensorClass) => false,
                     Obj::Global(Global::Parameter) => true,
-                    _ => return Err(self.malformed("_rebuild_from_type_v2: class must be torch.Tensor or Parameter")),
+                    _ => {
+                        return Err(self.malformed(
+                            "_rebuild_from_type_v2: class must be torch.Tensor or Parameter",
+                        ))
+                    }
                 };
                 let inner_args = self.args_of(inner, "_rebuild_from_type_v2")?;
                 let id = self.rebuild(inner_fn, &inner_args)?;
@@ -220,7 +249,9 @@ impl Machine<'_> {
 
     /// The `conj` and `neg` bits of a rebuild's metadata dict; other keys are unsupported.
     fn metadata_bits(&self, metadata: Option<Id>) -> R<(bool, bool)> {
-        let Some(m) = metadata else { return Ok((false, false)) };
+        let Some(m) = metadata else {
+            return Ok((false, false));
+        };
         let items = match self.arena.get(m) {
             Obj::Leaf(Value::None) => return Ok((false, false)),
             Obj::Dict { items, .. } => items.clone(),
@@ -261,7 +292,8 @@ impl Machine<'_> {
         };
         raw.iter()
             .map(|&d| {
-                usize::try_from(d).map_err(|_| self.malformed(format!("negative {what} {d} in {raw:?}")))
+                usize::try_from(d)
+                    .map_err(|_| self.malformed(format!("negative {what} {d} in {raw:?}")))
             })
             .collect()
     }
@@ -269,7 +301,10 @@ impl Machine<'_> {
     pub(super) fn tensor_arg(&self, id: Id) -> R<Tensor> {
         match self.arena.leaf(id) {
             Some(Value::Tensor(t)) => Ok(t.clone()),
-            _ => Err(self.malformed(format!("expected a tensor, found {}", self.arena.get(id).type_name()))),
+            _ => Err(self.malformed(format!(
+                "expected a tensor, found {}",
+                self.arena.get(id).type_name()
+            ))),
         }
     }
 
@@ -283,7 +318,9 @@ impl Machine<'_> {
 
     fn u64_leaf(&self, v: Option<&Value>, what: &str) -> R<u64> {
         match v {
-            Some(Value::Int(i)) => u64::try_from(*i).map_err(|_| self.malformed(format!("negative {what} {i}"))),
+            Some(Value::Int(i)) => {
+                u64::try_from(*i).map_err(|_| self.malformed(format!("negative {what} {i}")))
+            }
             Some(Value::BigInt(_)) => Err(CheckpointError::SizeOverflow {
                 what: format!("{}: {what}", self.record),
                 detail: "does not fit in 64 bits".into(),

@@ -223,7 +223,9 @@ impl Machine<'_> {
                 Value::Device(self.device(s, None)?)
             }
             (g, _) => {
-                return Err(self.malformed(format!("calling {g:?} with these arguments is not supported")))
+                return Err(self.malformed(format!(
+                    "calling {g:?} with these arguments is not supported"
+                )))
             }
         })
     }
@@ -248,8 +250,7 @@ impl Machine<'_> {
             if d.index.is_some() {
                 return Err(self.malformed("torch.device with two indices"));
             }
-            d.index =
-                Some(u64::try_from(i).map_err(|_| self.malformed("negative device index"))?);
+            d.index = Some(u64::try_from(i).map_err(|_| self.malformed("negative device index"))?);
         }
         Ok(d)
     }

@@ -187,7 +187,10 @@ mod tests {
             panic!()
         };
         assert_eq!(&*b, &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0xff]);
-        assert_eq!(int(&text_int(b"-9223372036854775808", true).unwrap()), i64::MIN);
+        assert_eq!(
+            int(&text_int(b"-9223372036854775808", true).unwrap()),
+            i64::MIN
+        );
         assert!(text_int(b"1x", true).is_none());
     }
 

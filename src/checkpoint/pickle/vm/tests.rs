@@ -62,7 +62,8 @@ impl Asm {
         self
     }
     pub fn global(self, module: &str, name: &str) -> Asm {
-        self.op(GLOBAL).raw(format!("{module}\n{name}\n").as_bytes())
+        self.op(GLOBAL)
+            .raw(format!("{module}\n{name}\n").as_bytes())
     }
     pub fn str(self, s: &str) -> Asm {
         let len = (s.len() as u32).to_le_bytes();
@@ -183,7 +184,10 @@ fn protocol_0_text_opcodes() {
         .op(DICT)
         .op(TUPLE2)
         .stop();
-    assert_eq!(format!("{:?}", run(&p).unwrap()), "([5, 5], {\"k\": [5, 5]})");
+    assert_eq!(
+        format!("{:?}", run(&p).unwrap()),
+        "([5, 5], {\"k\": [5, 5]})"
+    );
 }
 
 #[test]
@@ -211,7 +215,10 @@ fn memo_shares_objects_and_sees_later_mutation() {
         panic!("{v:?}")
     };
     assert!(Arc::ptr_eq(a, b));
-    assert!(matches!(t[2].as_dict().unwrap().get_str("late"), Some(Value::Bool(true))));
+    assert!(matches!(
+        t[2].as_dict().unwrap().get_str("late"),
+        Some(Value::Bool(true))
+    ));
 }
 
 #[test]
@@ -251,7 +258,11 @@ fn ordered_dict_metadata_via_build() {
     assert_eq!(meta.kind(), DictKind::OrderedDict);
     assert_eq!(v.get_path(&["a"]).unwrap().as_int(), Some(1));
     assert_eq!(
-        meta.get_str("").unwrap().get_path(&["version"]).unwrap().as_int(),
+        meta.get_str("")
+            .unwrap()
+            .get_path(&["version"])
+            .unwrap()
+            .as_int(),
         Some(1)
     );
 }
@@ -268,7 +279,10 @@ fn protocol_4_and_5_opcodes() {
     // pickle.dumps([bytearray(b'ab'), b'z' * 300], 5) (BINBYTES for 300 bytes), shortened by hand
     // to 3 bytes with SHORT_BINBYTES and a FRAME length that no longer matches (frames are hints).
     let p = hex("80059543010000000000005d942896020000000000000061629443037a7a7a94652e");
-    assert_eq!(format!("{:?}", run(&p).unwrap()), "[bytearray(b'ab'), b'zzz']");
+    assert_eq!(
+        format!("{:?}", run(&p).unwrap()),
+        "[bytearray(b'ab'), b'zzz']"
+    );
 }
 
 #[test]
@@ -346,7 +360,8 @@ fn conj_and_neg_metadata_are_applied() {
     //             'n': torch._neg_view(torch.tensor([1.0, -2.0]))}, f) -> data.pkl
     let p = hex("80027d710028580100000063710163746f7263682e5f7574696c730a5f72656275696c645f74656e736f725f76320a71022828580700000073746f72616765710363746f7263680a436f6d706c6578466c6f617453746f726167650a71045801000000307105580300000063707571064b02747107514b004b028571084b018571098963636f6c6c656374696f6e730a4f726465726564446963740a710a2952710b7d710c5804000000636f6e6a710d887374710e52710f58010000006e711068022828680363746f7263680a466c6f617453746f726167650a7111580100000031711268064b02747113514b004b028571144b0185711589680a295271167d711758030000006e65677118887374711952711a752e");
     let mut res = Res::default();
-    res.records.insert("0".into(), hex("0000803f0000004000004040000080c0"));
+    res.records
+        .insert("0".into(), hex("0000803f0000004000004040000080c0"));
     res.records.insert("1".into(), hex("0000803f000000c0"));
     let v = run_with(&p, &mut res).unwrap();
     let c = v.get_path(&["c"]).unwrap().as_tensor().unwrap();
@@ -360,7 +375,13 @@ fn conj_and_neg_metadata_are_applied() {
         ..Res::default()
     };
     let v = run_with(&p, &mut res).unwrap();
-    assert!(v.get_path(&["n"]).unwrap().as_tensor().unwrap().storage().is_meta());
+    assert!(v
+        .get_path(&["n"])
+        .unwrap()
+        .as_tensor()
+        .unwrap()
+        .storage()
+        .is_meta());
 }
 
 #[test]
@@ -397,7 +418,10 @@ fn legacy_ids_int_keys_and_stop_offset() {
     assert_eq!(end, len);
     assert_eq!(res.calls, vec![(0x9876543210u64).to_string()]);
     let t = v.as_tensor().unwrap();
-    assert_eq!((t.dtype(), t.storage_offset(), t.numel()), (DType::I64, 1, 1));
+    assert_eq!(
+        (t.dtype(), t.storage_offset(), t.numel()),
+        (DType::I64, 1, 1)
+    );
 }
 
 #[test]
