@@ -23,6 +23,9 @@ mod tests;
 #[cfg(test)]
 #[path = "vm/tests_errors.rs"]
 mod tests_errors;
+#[cfg(test)]
+#[path = "vm/tests_torch.rs"]
+mod tests_torch;
 
 use std::collections::HashMap;
 use std::sync::Arc;
