@@ -1,7 +1,9 @@
 //! Turns the arena object left at STOP into the public [`Value`] tree, iteratively (an explicit
 //! stack, never recursion that the input drives). Each arena object becomes one value, cached by
 //! id, so shared objects stay shared (one `Arc`) and a memo bomb costs its arena size, not its
-//! expanded size. Nesting deeper than `max_depth` — and any cycle — is a resource-limit error.
+//! expanded size. Nesting deeper than `max_depth` — and any cycle — is a resource-limit error, and
+//! so is a tree whose expanded size (shared objects counted at every reference) exceeds
+//! `max_objects`: a memo bomb is refused here instead of hanging whoever walks the result.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -31,8 +33,10 @@ pub(super) fn freeze(
         max: limits.max_depth as u64,
         value: value as u64,
     };
-    // Frozen containers with their nesting height (a leaf is 0, a container 1 + its deepest child).
-    let mut done: HashMap<Id, (Value, usize)> = HashMap::new();
+    // Frozen containers with their nesting height (a leaf is 0, a container 1 + its deepest
+    // child) and their expanded size (objects a walk over the tree would visit). The expanded
+    // size is capped too, so that consumers walking the tree cannot be sent through a memo bomb.
+    let mut done: HashMap<Id, (Value, usize, u64)> = HashMap::new();
     let mut on_path: HashSet<Id> = HashSet::new();
     let mut frames: Vec<Frame> = Vec::new();
     if let Some(v) = leaf(arena, root, record)? {
@@ -42,7 +46,7 @@ pub(super) fn freeze(
     while let Some(top) = frames.last_mut() {
         if let Some(&child) = top.children.get(top.next) {
             top.next += 1;
-            if let Some((_, h)) = done.get(&child) {
+            if let Some((_, h, _)) = done.get(&child) {
                 if frames.len() + h > limits.max_depth {
                     return Err(too_deep(frames.len() + h));
                 }
@@ -58,22 +62,34 @@ pub(super) fn freeze(
             break;
         };
         on_path.remove(&frame.id);
-        let mut height = 1;
+        let (mut height, mut expanded) = (1, 1u64);
         let mut vals = Vec::with_capacity(frame.children.len());
         for &c in &frame.children {
             match done.get(&c) {
-                Some((v, h)) => {
+                Some((v, h, e)) => {
                     height = height.max(h + 1);
+                    expanded = expanded.saturating_add(*e);
                     vals.push(v.clone());
                 }
-                None => vals.push(leaf(arena, c, record)?.unwrap_or(Value::None)),
+                None => {
+                    expanded = expanded.saturating_add(1);
+                    vals.push(leaf(arena, c, record)?.unwrap_or(Value::None));
+                }
             }
+        }
+        if expanded > limits.max_objects {
+            return Err(CheckpointError::ResourceLimit {
+                record: record.to_string(),
+                limit: "max_objects (counting each shared reference)",
+                max: limits.max_objects,
+                value: expanded,
+            });
         }
         let value = build(arena.get(frame.id), vals, record)?;
         if frame.id == root {
             return Ok(value);
         }
-        done.insert(frame.id, (value, height));
+        done.insert(frame.id, (value, height, expanded));
     }
     Err(CheckpointError::MalformedPickle {
         record: record.to_string(),

@@ -334,3 +334,44 @@ fn memo_and_object_limits() {
     let e = super::unpickle(b"\x80\x02C\x05aaaaa.", "r", &mut Res::default(), &small).unwrap_err();
     assert!(e.to_string().contains("max_string_bytes"), "{e}");
 }
+
+#[test]
+fn mutated_and_truncated_pickles_never_panic() {
+    let base = Asm::new()
+        .global("collections", "OrderedDict")
+        .op(EMPTY_TUPLE)
+        .op(REDUCE)
+        .put(0)
+        .str("w")
+        .rebuild_head()
+        .storage("FloatStorage", "0", 6)
+        .rebuild_tail(0, &[2, 3], &[3, 1])
+        .op(SETITEM)
+        .op(EMPTY_DICT)
+        .str("_metadata")
+        .op(EMPTY_DICT)
+        .str("")
+        .get(0)
+        .op(SETITEM)
+        .op(SETITEM)
+        .op(BUILD)
+        .stop();
+    // `_metadata` holding the dict itself is a cycle.
+    assert_kind(&base, ErrorKind::ResourceLimit, "max_depth");
+    let base = [
+        &base[..base.len() - 6],
+        &[NONE, SETITEM, SETITEM, BUILD, STOP],
+    ]
+    .concat();
+    assert!(run(&base).is_ok(), "{:?}", run(&base));
+    for i in 0..base.len() {
+        let _ = run(&base[..i]);
+        for b in [
+            0x00, 0x01, 0x7f, 0x80, 0xff, b'(', b'.', b'h', b'R', b'b', b'Q', b'a',
+        ] {
+            let mut m = base.clone();
+            m[i] = b;
+            let _ = run(&m);
+        }
+    }
+}
