@@ -109,3 +109,77 @@ fn legacy_ids_int_keys_and_stop_offset() {
         (DType::I64, 1, 1)
     );
 }
+
+#[test]
+fn wrapped_rebuilds_and_pair_constructors() {
+    // _rebuild_from_type_v2(_rebuild_tensor_v2, Parameter, (<v2 args>), {}) then BUILD {} on it;
+    // Parameter(tensor, False) via NEWOBJ; _rebuild_parameter_with_state(t, True, {}, {});
+    // OrderedDict([('k', 1)]).
+    let v2_args = |a: Asm, key: &str| {
+        a.op(MARK)
+            .storage("FloatStorage", key, 2)
+            .int(0)
+            .op(MARK)
+            .int(2)
+            .op(TUPLE)
+            .op(MARK)
+            .int(1)
+            .op(TUPLE)
+            .op(NEWFALSE)
+            .op(EMPTY_DICT)
+            .op(TUPLE)
+    };
+    let a = Asm::new()
+        .op(MARK)
+        .global("torch._tensor", "_rebuild_from_type_v2")
+        .op(MARK)
+        .global("torch._utils", "_rebuild_tensor_v2")
+        .global("torch.nn.parameter", "Parameter")
+        .put(9);
+    let a = v2_args(a, "0")
+        .op(EMPTY_DICT)
+        .op(TUPLE)
+        .op(REDUCE)
+        .op(EMPTY_DICT)
+        .op(BUILD)
+        .get(9)
+        .global("torch._utils", "_rebuild_tensor_v2");
+    let a = v2_args(a, "1")
+        .op(REDUCE)
+        .op(NEWFALSE)
+        .op(TUPLE2)
+        .op(NEWOBJ);
+    let a = a
+        .global("torch._utils", "_rebuild_parameter_with_state")
+        .op(MARK)
+        .global("torch._utils", "_rebuild_tensor_v2");
+    let a = v2_args(a, "0")
+        .op(REDUCE)
+        .op(NEWTRUE)
+        .op(EMPTY_DICT)
+        .op(EMPTY_DICT)
+        .op(TUPLE)
+        .op(REDUCE);
+    let p = a
+        .global("collections", "OrderedDict")
+        .op(EMPTY_LIST)
+        .str("k")
+        .int(1)
+        .op(TUPLE2)
+        .op(APPEND)
+        .op(TUPLE1)
+        .op(REDUCE)
+        .op(TUPLE)
+        .stop();
+    let mut res = Res::default();
+    let v = run_with(&p, &mut res).unwrap();
+    assert_eq!(res.calls, vec!["0", "1"]);
+    let t = |i: usize| v.as_seq().unwrap()[i].as_tensor().unwrap().clone();
+    assert!(t(0).is_parameter() && !t(0).requires_grad());
+    assert!(t(1).is_parameter() && !t(1).requires_grad());
+    assert!(t(2).is_parameter() && t(2).requires_grad() && t(2).shares_storage(&t(0)));
+    assert_eq!(
+        format!("{:?}", v.as_seq().unwrap()[3]),
+        "OrderedDict{\"k\": 1}"
+    );
+}
