@@ -8,7 +8,9 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use flate2::{Decompress, FlushDecompress, Status};
+use std::io::Read;
+
+use flate2::read::DeflateDecoder;
 
 use crate::error::CheckpointError;
 
@@ -24,8 +26,7 @@ const LOCAL_SIG: u32 = 0x0403_4b50;
 const LOCAL_LEN: u64 = 30;
 const ZIP64_EXTRA_ID: u16 = 0x0001;
 const MAX_COMMENT: u64 = 0xFFFF;
-const U32_MARK: u32 = 0xFFFF_FFFF;
-const U16_MARK: u16 = 0xFFFF;
+const U32_MARK: u64 = 0xFFFF_FFFF;
 
 /// How a record's bytes are stored.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -60,24 +61,23 @@ pub struct ZipIndex {
     prefix: String,
 }
 
-fn malformed(detail: String) -> CheckpointError {
-    CheckpointError::MalformedZip { detail }
+macro_rules! malformed {
+    ($($fmt:tt)*) => { CheckpointError::MalformedZip { detail: format!($($fmt)*) } };
 }
 
-/// `file[off..off + len]`, or `Truncated` naming `what`.
+const EOCD_WHAT: &str = "end-of-central-directory record";
+const ZIP64_EOCD_WHAT: &str = "zip64 end-of-central-directory record";
+const CD_WHAT: &str = "central directory";
+
+/// `file[off..off + len]`, or `Truncated` naming `what` (`available`: bytes left from `off`).
 fn bytes<'a>(file: &'a [u8], off: u64, len: u64, what: &str) -> Result<&'a [u8], CheckpointError> {
-    let file_len = file.len() as u64;
     let truncated = || CheckpointError::Truncated {
         what: what.to_string(),
         offset: off,
         needed: len,
-        available: file_len.saturating_sub(off),
+        available: (file.len() as u64).saturating_sub(off),
     };
     let end = off.checked_add(len).ok_or_else(truncated)?;
-    if end > file_len {
-        return Err(truncated());
-    }
-    // Both bounds are <= file.len(), so they fit in usize.
     let (s, e) = (usize::try_from(off), usize::try_from(end));
     match (s, e) {
         (Ok(s), Ok(e)) => file.get(s..e).ok_or_else(truncated),
@@ -85,31 +85,32 @@ fn bytes<'a>(file: &'a [u8], off: u64, len: u64, what: &str) -> Result<&'a [u8],
     }
 }
 
-/// Little-endian field reads over a bounds-checked structure.
+/// Little-endian field reads over a structure already bounds-checked by [`bytes`].
 struct Le<'a>(&'a [u8]);
 
 impl Le<'_> {
-    fn u16(&self, at: usize) -> u16 {
-        let mut b = [0u8; 2];
-        if let Some(s) = self.0.get(at..at + 2) {
-            b.copy_from_slice(s);
+    fn at<const N: usize>(&self, at: usize) -> [u8; N] {
+        let mut out = [0u8; N];
+        if let Some(s) = self.0.get(at..at.saturating_add(N)) {
+            out.copy_from_slice(s);
         }
-        u16::from_le_bytes(b)
+        out
+    }
+    fn u16(&self, at: usize) -> u16 {
+        u16::from_le_bytes(self.at(at))
     }
     fn u32(&self, at: usize) -> u32 {
-        let mut b = [0u8; 4];
-        if let Some(s) = self.0.get(at..at + 4) {
-            b.copy_from_slice(s);
-        }
-        u32::from_le_bytes(b)
+        u32::from_le_bytes(self.at(at))
     }
     fn u64(&self, at: usize) -> u64 {
-        let mut b = [0u8; 8];
-        if let Some(s) = self.0.get(at..at + 8) {
-            b.copy_from_slice(s);
-        }
-        u64::from_le_bytes(b)
+        u64::from_le_bytes(self.at(at))
     }
+}
+
+/// `len` bytes at `off` as a structure, if they are in the file and start with `sig`.
+fn signed<'a>(file: &'a [u8], off: u64, len: u64, sig: u32) -> Option<Le<'a>> {
+    let s = Le(bytes(file, off, len, "").ok()?);
+    (s.u32(0) == sig).then_some(s)
 }
 
 /// Where the central directory is, as the end records declare it.
@@ -124,81 +125,46 @@ struct Directory {
 /// Finds the classic EOCD, searching back over a comment of up to 64 KiB.
 fn find_eocd(file: &[u8]) -> Result<u64, CheckpointError> {
     let len = file.len() as u64;
-    let not_zip = || malformed("not a zip: no end-of-central-directory record".to_string());
-    let last = len.checked_sub(EOCD_LEN).ok_or_else(not_zip)?;
+    let last = len.saturating_sub(EOCD_LEN);
     let first = last.saturating_sub(MAX_COMMENT);
-    let mut pos = last;
-    loop {
-        let rec = Le(bytes(
-            file,
-            pos,
-            EOCD_LEN,
-            "end-of-central-directory record",
-        )?);
-        let comment = u64::from(rec.u16(20));
-        if rec.u32(0) == EOCD_SIG && pos + EOCD_LEN + comment <= len {
-            return Ok(pos);
-        }
-        if pos == first {
-            return Err(not_zip());
-        }
-        pos -= 1;
-    }
+    let tail = bytes(file, first, len - first, EOCD_WHAT)?;
+    let sig = EOCD_SIG.to_le_bytes();
+    let mut candidates = tail.windows(4).enumerate().rev().filter(|(_, w)| *w == sig);
+    candidates
+        .find_map(|(i, _)| {
+            let pos = first + i as u64;
+            let rec = signed(file, pos, EOCD_LEN, EOCD_SIG)?;
+            (pos + EOCD_LEN + u64::from(rec.u16(20)) <= len).then_some(pos)
+        })
+        .ok_or_else(|| malformed!("not a zip: no end-of-central-directory record"))
 }
 
 fn read_directory(file: &[u8]) -> Result<Directory, CheckpointError> {
     let eocd_pos = find_eocd(file)?;
-    let eocd = Le(bytes(
-        file,
-        eocd_pos,
-        EOCD_LEN,
-        "end-of-central-directory record",
-    )?);
+    let eocd = Le(bytes(file, eocd_pos, EOCD_LEN, EOCD_WHAT)?);
+    let (count, size, offset) = (eocd.u16(10), eocd.u32(12), eocd.u32(16));
     let classic = Directory {
-        count: u64::from(eocd.u16(10)),
-        size: u64::from(eocd.u32(12)),
-        offset: u64::from(eocd.u32(16)),
+        count: u64::from(count),
+        size: u64::from(size),
+        offset: u64::from(offset),
         end: eocd_pos,
     };
-    let Some(loc_pos) = eocd_pos.checked_sub(ZIP64_LOCATOR_LEN) else {
+    let loc_pos = eocd_pos.saturating_sub(ZIP64_LOCATOR_LEN);
+    let Some(loc) = signed(file, loc_pos, ZIP64_LOCATOR_LEN, ZIP64_LOCATOR_SIG) else {
         return Ok(classic);
     };
-    let loc = Le(bytes(file, loc_pos, ZIP64_LOCATOR_LEN, "zip64 locator")?);
-    if loc.u32(0) != ZIP64_LOCATOR_SIG {
-        return Ok(classic);
-    }
-    // The locator's offset ignores any prefix before the zip; fall back to the record that
+    // The locator's offset ignores any bytes before the zip; fall back to the record that
     // immediately precedes the locator, where every writer puts it.
-    let is_zip64_eocd = |pos: u64| {
-        bytes(
-            file,
-            pos,
-            ZIP64_EOCD_LEN,
-            "zip64 end-of-central-directory record",
-        )
-        .map(|b| Le(b).u32(0) == ZIP64_EOCD_SIG)
-        .unwrap_or(false)
-    };
     let declared = loc.u64(8);
-    let z_pos = if is_zip64_eocd(declared) {
-        declared
-    } else {
-        match loc_pos.checked_sub(ZIP64_EOCD_LEN) {
-            Some(p) if is_zip64_eocd(p) => p,
-            _ => {
-                return Err(malformed(format!(
-                    "zip64 locator at offset {loc_pos} points to offset {declared}, \
-                     which holds no zip64 end-of-central-directory record"
-                )))
-            }
-        }
-    };
-    let z = Le(bytes(
-        file,
-        z_pos,
-        ZIP64_EOCD_LEN,
-        "zip64 end-of-central-directory record",
-    )?);
+    let before = loc_pos.checked_sub(ZIP64_EOCD_LEN);
+    let z_pos = [Some(declared), before]
+        .into_iter()
+        .flatten()
+        .find(|&p| signed(file, p, ZIP64_EOCD_LEN, ZIP64_EOCD_SIG).is_some())
+        .ok_or_else(|| {
+            malformed!("zip64 locator at offset {loc_pos} points to offset {declared}, which holds no {ZIP64_EOCD_WHAT}")
+        })?;
+    let z = Le(bytes(file, z_pos, ZIP64_EOCD_LEN, ZIP64_EOCD_WHAT)?);
     Ok(Directory {
         count: z.u64(32),
         size: z.u64(40),
@@ -207,81 +173,51 @@ fn read_directory(file: &[u8]) -> Result<Directory, CheckpointError> {
     })
 }
 
-/// The central directory's absolute position: as declared, or shifted by a prefix before the zip.
+/// The central directory's absolute position: as declared, or shifted by bytes before the zip.
 fn locate_directory(file: &[u8], dir: &Directory) -> Result<u64, CheckpointError> {
-    let has_sig = |pos: u64| {
-        bytes(file, pos, 4, "central directory")
-            .map(|b| Le(b).u32(0) == CDH_SIG)
-            .unwrap_or(false)
-    };
-    if dir.count == 0 || has_sig(dir.offset) {
+    if dir.count == 0 || signed(file, dir.offset, 4, CDH_SIG).is_some() {
         return Ok(dir.offset);
     }
     if let Some(actual) = dir.end.checked_sub(dir.size) {
-        if actual > dir.offset && has_sig(actual) {
+        if actual > dir.offset && signed(file, actual, 4, CDH_SIG).is_some() {
             return Ok(actual);
         }
     }
-    // Report a directory running off the end of the file as truncation.
-    bytes(file, dir.offset, dir.size, "central directory")?;
-    Err(malformed(format!(
-        "no central directory header at offset {} (declared by the end-of-central-directory record)",
+    // A directory running off the end of the file is truncation.
+    bytes(file, dir.offset, dir.size, CD_WHAT)?;
+    Err(malformed!(
+        "no central directory header at offset {} (declared by the {EOCD_WHAT})",
         dir.offset
-    )))
+    ))
 }
 
-/// Values a central-directory entry may defer to its zip64 extra field.
-struct Sizes {
-    size: u64,
-    compressed: u64,
-    local_offset: u64,
-}
-
-/// Applies the zip64 extra field (id 1) to the fields whose classic value is 0xFFFFFFFF.
-fn apply_zip64(
-    extra: &[u8],
-    sizes: &mut Sizes,
-    marks: [bool; 3],
-    name: &str,
-) -> Result<(), CheckpointError> {
+/// Replaces the values whose classic field is 0xFFFFFFFF (`marked`) by the zip64 extra field's,
+/// in the standard order: size, compressed size, local header offset.
+fn apply_zip64(extra: &[u8], values: [&mut u64; 3], name: &str) -> Result<(), CheckpointError> {
+    let needed = values.iter().filter(|v| ***v == U32_MARK).count();
+    if needed == 0 {
+        return Ok(());
+    }
     let mut rest = extra;
-    while rest.len() >= 4 {
-        let head = Le(rest);
+    while let Some(head) = rest.get(..4).map(Le) {
         let (id, len) = (head.u16(0), usize::from(head.u16(2)));
-        let Some(body) = rest.get(4..4 + len) else {
-            // A malformed trailing field; only fatal if we needed zip64 values from it.
-            break;
-        };
+        let body = rest.get(4..4 + len).unwrap_or(&[]);
         if id == ZIP64_EXTRA_ID {
-            let mut at = 0usize;
-            let fields = [
-                &mut sizes.size,
-                &mut sizes.compressed,
-                &mut sizes.local_offset,
-            ];
-            for (field, marked) in fields.into_iter().zip(marks) {
-                if !marked {
-                    continue;
-                }
-                let Some(v) = body.get(at..at + 8) else {
-                    return Err(malformed(format!(
-                        "record {name}: zip64 extra field of {len} bytes lacks a value the \
-                         central directory defers to it"
-                    )));
-                };
-                *field = Le(v).u64(0);
+            if body.len() < needed * 8 {
+                return Err(malformed!("record {name}: zip64 extra field of {len} bytes lacks values the central directory defers to it"));
+            }
+            let mut at = 0;
+            for v in values.into_iter().filter(|v| **v == U32_MARK) {
+                *v = Le(body).u64(at);
                 at += 8;
             }
             return Ok(());
         }
         rest = rest.get(4 + len..).unwrap_or(&[]);
     }
-    if marks.iter().any(|&m| m) {
-        return Err(malformed(format!(
-            "record {name}: central directory uses 0xFFFFFFFF markers but has no zip64 extra field"
-        )));
-    }
-    Ok(())
+    Err(malformed!(
+        "record {name}: central directory uses 0xFFFFFFFF markers but has no zip64 extra field"
+    ))
 }
 
 /// Parses one central-directory entry at `pos`; returns it and the offset of the next one.
@@ -294,87 +230,66 @@ fn parse_entry(
     let what = format!("central directory entry {index}");
     let h = Le(bytes(file, pos, CDH_LEN, &what)?);
     if h.u32(0) != CDH_SIG {
-        return Err(malformed(format!(
+        return Err(malformed!(
             "{what}: no central directory header signature at offset {pos}"
-        )));
+        ));
     }
-    let (flags, method) = (h.u16(8), h.u16(10));
-    let crc32 = h.u32(16);
-    let (name_len, extra_len, comment_len) = (
-        u64::from(h.u16(28)),
-        u64::from(h.u16(30)),
-        u64::from(h.u16(32)),
-    );
-    let name_bytes = bytes(file, pos + CDH_LEN, name_len, &what)?;
-    let name = String::from_utf8_lossy(name_bytes).into_owned();
+    let (name_len, extra_len) = (u64::from(h.u16(28)), u64::from(h.u16(30)));
+    let name = String::from_utf8_lossy(bytes(file, pos + CDH_LEN, name_len, &what)?).into_owned();
     let extra = bytes(file, pos + CDH_LEN + name_len, extra_len, &what)?;
-    let next = pos + CDH_LEN + name_len + extra_len + comment_len;
+    let next = pos + CDH_LEN + name_len + extra_len + u64::from(h.u16(32));
     bytes(file, pos, next - pos, &what)?;
 
-    if flags & 1 != 0 {
-        return Err(CheckpointError::UnsupportedFormat {
-            detail: format!("record {name} is encrypted"),
-        });
+    let unsupported = |detail| Err(CheckpointError::UnsupportedFormat { detail });
+    if h.u16(8) & 1 != 0 {
+        return unsupported(format!("record {name} is encrypted"));
     }
-    let method = match method {
+    let method = match h.u16(10) {
         0 => Method::Stored,
         8 => Method::Deflated,
-        m => return Err(CheckpointError::UnsupportedFormat {
-            detail: format!(
+        m => {
+            return unsupported(format!(
                 "record {name} uses compression method {m} (only stored and deflate are supported)"
-            ),
-        }),
+            ))
+        }
     };
-    let (csize, usize_, lofs) = (h.u32(20), h.u32(24), h.u32(42));
-    let mut sizes = Sizes {
-        size: u64::from(usize_),
-        compressed: u64::from(csize),
-        local_offset: u64::from(lofs),
-    };
-    apply_zip64(
-        extra,
-        &mut sizes,
-        [usize_ == U32_MARK, csize == U32_MARK, lofs == U32_MARK],
-        &name,
-    )?;
-    if method == Method::Stored && sizes.size != sizes.compressed {
-        return Err(malformed(format!(
-            "record {name} is stored but its sizes differ (compressed {}, uncompressed {})",
-            sizes.compressed, sizes.size
-        )));
+    let (mut size, mut compressed, mut local) = (
+        u64::from(h.u32(24)),
+        u64::from(h.u32(20)),
+        u64::from(h.u32(42)),
+    );
+    apply_zip64(extra, [&mut size, &mut compressed, &mut local], &name)?;
+    if method == Method::Stored && size != compressed {
+        return Err(malformed!("record {name} is stored but its sizes differ (compressed {compressed}, uncompressed {size})"));
     }
 
     let local_what = format!("local header of record {name}");
-    let local_pos =
-        sizes
-            .local_offset
-            .checked_add(shift)
-            .ok_or_else(|| CheckpointError::SizeOverflow {
-                what: local_what.clone(),
-                detail: format!("offset {} + {shift}", sizes.local_offset),
-            })?;
+    let local_pos = local
+        .checked_add(shift)
+        .ok_or_else(|| CheckpointError::SizeOverflow {
+            what: local_what.clone(),
+            detail: format!("offset {local} + {shift}"),
+        })?;
     let l = Le(bytes(file, local_pos, LOCAL_LEN, &local_what)?);
     if l.u32(0) != LOCAL_SIG {
-        return Err(malformed(format!(
+        return Err(malformed!(
             "{local_what}: no local header signature at offset {local_pos}"
-        )));
+        ));
     }
     let data_offset = local_pos + LOCAL_LEN + u64::from(l.u16(26)) + u64::from(l.u16(28));
-    bytes(
-        file,
-        data_offset,
-        sizes.compressed,
-        &format!("record {name}"),
-    )?;
-    let entry = Entry {
-        name,
-        method,
-        data_offset,
-        compressed_size: sizes.compressed,
-        size: sizes.size,
-        crc32,
-    };
-    Ok((entry, next))
+    bytes(file, data_offset, compressed, &format!("record {name}"))?;
+    let crc32 = h.u32(16);
+    Ok((
+        Entry {
+            name,
+            method,
+            data_offset,
+            compressed_size: compressed,
+            size,
+            crc32,
+        },
+        next,
+    ))
 }
 
 impl ZipIndex {
@@ -384,53 +299,40 @@ impl ZipIndex {
     pub fn parse(file: &[u8]) -> Result<ZipIndex, CheckpointError> {
         let dir = read_directory(file)?;
         // Bound the count by what the directory can physically hold before allocating anything.
-        if dir.count > dir.size / CDH_LEN {
-            return Err(malformed(format!(
-                "end-of-central-directory record declares {} entries, but a central directory of \
-                 {} bytes holds at most {}",
-                dir.count,
-                dir.size,
-                dir.size / CDH_LEN
-            )));
+        let most = dir.size / CDH_LEN;
+        if dir.count > most {
+            let (n, size) = (dir.count, dir.size);
+            return Err(malformed!("{EOCD_WHAT} declares {n} entries, but a central directory of {size} bytes holds at most {most}"));
         }
         let start = locate_directory(file, &dir)?;
-        let dir_bytes = bytes(file, start, dir.size, "central directory")?;
+        let dir_end = start + bytes(file, start, dir.size, CD_WHAT)?.len() as u64;
         let shift = start - dir.offset.min(start);
-        let dir_end = start + dir_bytes.len() as u64;
-
-        let count = usize::try_from(dir.count).map_err(|_| CheckpointError::SizeOverflow {
-            what: "central directory".to_string(),
-            detail: format!("{} entries", dir.count),
-        })?;
-        let mut entries = Vec::with_capacity(count);
-        let mut by_name = HashMap::with_capacity(count);
+        // count <= size / 46 <= file length, so it fits in usize.
+        let count = usize::try_from(dir.count).unwrap_or(0);
+        let (mut entries, mut by_name) = (Vec::with_capacity(count), HashMap::with_capacity(count));
         let mut pos = start;
         for index in 0..dir.count {
             let (entry, next) = parse_entry(file, pos, index, shift)?;
             if next > dir_end {
-                return Err(malformed(format!(
-                    "central directory entry {index} ({}) runs past the directory end at offset {dir_end}",
-                    entry.name
-                )));
+                let name = &entry.name;
+                return Err(malformed!("central directory entry {index} ({name}) runs past the directory end at offset {dir_end}"));
             }
             if by_name.insert(entry.name.clone(), entries.len()).is_some() {
-                return Err(malformed(format!("duplicate record name {}", entry.name)));
+                return Err(malformed!("duplicate record name {}", entry.name));
             }
             entries.push(entry);
             pos = next;
         }
         let first = entries
             .first()
-            .ok_or_else(|| malformed("archive holds no records".to_string()))?;
-        let prefix = match first.name.split_once('/') {
-            Some((p, _)) => p.to_string(),
-            None => {
-                return Err(malformed(format!(
-                    "file in archive is not in a subdirectory: {}",
-                    first.name
-                )))
-            }
+            .ok_or_else(|| malformed!("archive holds no records"))?;
+        let Some((prefix, _)) = first.name.split_once('/') else {
+            return Err(malformed!(
+                "file in archive is not in a subdirectory: {}",
+                first.name
+            ));
         };
+        let prefix = prefix.to_string();
         Ok(ZipIndex {
             entries,
             by_name,
@@ -462,84 +364,61 @@ pub fn read_entry<'a>(
     entry: &Entry,
     max_inflated: u64,
 ) -> Result<Cow<'a, [u8]>, CheckpointError> {
-    let what = format!("record {}", entry.name);
-    let raw = bytes(file, entry.data_offset, entry.compressed_size, &what)?;
+    let name = &entry.name;
+    let raw = bytes(
+        file,
+        entry.data_offset,
+        entry.compressed_size,
+        &format!("record {name}"),
+    )?;
     match entry.method {
+        Method::Stored if entry.size == entry.compressed_size => Ok(Cow::Borrowed(raw)),
         Method::Stored => {
-            if entry.size != entry.compressed_size {
-                return Err(malformed(format!(
-                    "{what} is stored but its sizes differ (compressed {}, uncompressed {})",
-                    entry.compressed_size, entry.size
-                )));
-            }
-            Ok(Cow::Borrowed(raw))
+            let (c, u) = (entry.compressed_size, entry.size);
+            Err(malformed!(
+                "record {name} is stored but its sizes differ (compressed {c}, uncompressed {u})"
+            ))
         }
         Method::Deflated => inflate(raw, entry, max_inflated).map(Cow::Owned),
     }
 }
 
 fn inflate(raw: &[u8], entry: &Entry, max_inflated: u64) -> Result<Vec<u8>, CheckpointError> {
-    if entry.size > max_inflated {
+    let (name, size) = (&entry.name, entry.size);
+    if size > max_inflated {
+        let limit = "inflated record size";
         return Err(CheckpointError::ResourceLimit {
-            record: entry.name.clone(),
-            limit: "inflated record size",
+            record: name.clone(),
+            limit,
             max: max_inflated,
-            value: entry.size,
+            value: size,
         });
     }
-    let overflow = || CheckpointError::SizeOverflow {
-        what: format!("record {}", entry.name),
-        detail: format!("inflated size {} does not fit in memory", entry.size),
-    };
     // One byte of slack detects a stream that inflates to more than the directory says.
-    let cap = usize::try_from(entry.size)
-        .ok()
-        .and_then(|n| n.checked_add(1))
-        .ok_or_else(overflow)?;
+    let cap = usize::try_from(size).ok().and_then(|n| n.checked_add(1));
+    let cap = cap.ok_or_else(|| CheckpointError::SizeOverflow {
+        what: format!("record {name}"),
+        detail: format!("inflated size {size} does not fit in memory"),
+    })?;
     let mut out = Vec::with_capacity(cap);
-    let mut z = Decompress::new(false);
-    loop {
-        let (in_before, out_before) = (z.total_in(), z.total_out());
-        let input = usize::try_from(in_before)
-            .ok()
-            .and_then(|i| raw.get(i..))
-            .unwrap_or(&[]);
-        let status = z
-            .decompress_vec(input, &mut out, FlushDecompress::Finish)
-            .map_err(|e| {
-                malformed(format!(
-                    "record {}: corrupt deflate stream after {} bytes: {e}",
-                    entry.name, in_before
-                ))
-            })?;
-        if out.len() as u64 > entry.size {
-            return Err(malformed(format!(
-                "record {} inflates to more than its declared {} bytes",
-                entry.name, entry.size
-            )));
-        }
-        match status {
-            Status::StreamEnd => break,
-            Status::Ok | Status::BufError
-                if z.total_in() == in_before && z.total_out() == out_before =>
-            {
-                return Err(malformed(format!(
-                    "record {}: deflate stream ends early after {} of {} bytes",
-                    entry.name,
-                    z.total_in(),
-                    raw.len()
-                )));
-            }
-            Status::Ok | Status::BufError => {}
-        }
-    }
-    if out.len() as u64 != entry.size {
-        return Err(malformed(format!(
-            "record {} inflates to {} bytes, the central directory says {}",
-            entry.name,
-            out.len(),
-            entry.size
-        )));
+    let limit = u64::try_from(cap).unwrap_or(u64::MAX);
+    DeflateDecoder::new(raw)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            let at = out.len();
+            malformed!("record {name}: corrupt deflate stream after {at} inflated bytes: {e}")
+        })?;
+    if out.len() as u64 != size {
+        // A stream cut short ends early; one holding more stops at size + 1.
+        let got = if out.len() as u64 > size {
+            "more than".to_string()
+        } else {
+            out.len().to_string()
+        };
+        return Err(malformed!(
+            "record {name} inflates to {got} bytes, the central directory says {size}"
+        ));
     }
     Ok(out)
 }

@@ -401,20 +401,25 @@ fn record_data_past_eof() {
 
 #[test]
 fn every_truncation_is_an_error() {
-    let full = sample();
-    for len in 0..full.len() {
-        assert!(
-            ZipIndex::parse(&full[..len]).is_err(),
-            "prefix of {len} bytes parsed"
-        );
+    // Every prefix of a small archive, and a stride through the 100 KB one.
+    let mut zw = ZipWriter::new(Vec::new(), "archive");
+    for (name, data) in records().iter().filter(|(_, d)| d.len() < 1000) {
+        zw.write_record(name, &[data]).unwrap();
     }
+    let small = zw.finish().unwrap();
     let deflated = zip_crate_archive(
-        &[("m/a", &[1u8; 3000][..])],
+        &[("m/a", &[1u8; 3000][..]), ("m/b", b"x")],
         zip::CompressionMethod::Deflated,
     );
-    for len in 0..deflated.len() {
+    let full = sample();
+    let lengths = (0..small.len())
+        .map(|n| (&small, n))
+        .chain((0..deflated.len()).map(|n| (&deflated, n)))
+        .chain((0..full.len()).step_by(997).map(|n| (&full, n)))
+        .chain((full.len() - 300..full.len()).map(|n| (&full, n)));
+    for (file, len) in lengths {
         assert!(
-            ZipIndex::parse(&deflated[..len]).is_err(),
+            ZipIndex::parse(&file[..len]).is_err(),
             "prefix of {len} bytes parsed"
         );
     }
