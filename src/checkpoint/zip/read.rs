@@ -7,7 +7,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-
 use std::io::Read;
 
 use flate2::read::DeflateDecoder;

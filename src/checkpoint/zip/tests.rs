@@ -301,6 +301,13 @@ fn parses_zip64_markers() {
         assert_eq!(&*got, b"hello zip64");
         verify_crc(e, &got).unwrap();
     }
+    // A zip64 field too short for the three deferred values.
+    let mut file = hand_built_zip64(0);
+    let at = file.windows(4).rposition(|w| w == [1, 0, 24, 0]).unwrap();
+    file[at + 2] = 16;
+    let err = ZipIndex::parse(&file).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedZip);
+    assert!(err.to_string().contains("arc/data/0"), "{err}");
 }
 
 #[test]
