@@ -135,7 +135,22 @@ fn find_eocd(file: &[u8]) -> Result<u64, CheckpointError> {
             let rec = signed(file, pos, EOCD_LEN, EOCD_SIG)?;
             (pos + EOCD_LEN + u64::from(rec.u16(20)) <= len).then_some(pos)
         })
-        .ok_or_else(|| malformed!("not a zip: no end-of-central-directory record"))
+        .ok_or_else(|| {
+            // A file that starts like a zip but has no directory at its end was cut short
+            // (an interrupted copy or download), which deserves a clearer word than "not a zip".
+            if file.starts_with(&LOCAL_SIG.to_le_bytes()) {
+                CheckpointError::Truncated {
+                    what: "zip archive: its end-of-central-directory record is missing, so the \
+                           file was cut short"
+                        .into(),
+                    offset: len,
+                    needed: EOCD_LEN,
+                    available: 0,
+                }
+            } else {
+                malformed!("not a zip: no end-of-central-directory record")
+            }
+        })
 }
 
 fn read_directory(file: &[u8]) -> Result<Directory, CheckpointError> {

@@ -215,9 +215,21 @@ impl Machine<'_> {
                 detail: format!("{nbytes} bytes is not a whole number of {dtype} elements"),
             });
         }
-        let offset = self.u64_leaf(self.arena.leaf(offset), "storage offset")?;
-        let shape = self.dims(size, "size")?;
-        let strides = self.dims(stride, "stride")?;
+        // A negative offset, size or stride is a view that cannot lie inside its storage.
+        let negative = |e: CheckpointError| match e {
+            CheckpointError::MalformedPickle { detail, .. } if detail.starts_with("negative") => {
+                CheckpointError::StorageBounds {
+                    tensor: name.clone(),
+                    detail,
+                }
+            }
+            other => other,
+        };
+        let offset = self
+            .u64_leaf(self.arena.leaf(offset), "storage offset")
+            .map_err(negative)?;
+        let shape = self.dims(size, "size").map_err(negative)?;
+        let strides = self.dims(stride, "stride").map_err(negative)?;
         let offset = usize::try_from(offset).map_err(|_| CheckpointError::SizeOverflow {
             what: name.clone(),
             detail: format!("storage offset {offset}"),

@@ -226,12 +226,12 @@ fn storage_sizes_and_views_are_checked() {
     assert_kind(&p, ErrorKind::StorageBounds, "tensor #0");
     assert_kind(
         &tensor_pickle(&[BININT1, 6], 0, &[-1], &[1]),
-        ErrorKind::MalformedPickle,
+        ErrorKind::StorageBounds,
         "negative size",
     );
     assert_kind(
         &tensor_pickle(&[BININT1, 6], -1, &[1], &[1]),
-        ErrorKind::MalformedPickle,
+        ErrorKind::StorageBounds,
         "negative",
     );
 }
