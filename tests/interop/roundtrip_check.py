@@ -2,6 +2,8 @@
 """Check that torch reads a file the way our writer claims.
 
 Usage:  python roundtrip_check.py FILE EXPECTED.json
+        python roundtrip_check.py --pairs FILE1 EXPECTED1.json [FILE2 EXPECTED2.json ...]
+        (one torch import for many files; exit 1 if any pair differs)
 
 Loads FILE with torch.load(weights_only=True) (through describe.py's describe_file, so with the
 recording map_location callable), and compares the resulting describe document with
@@ -61,9 +63,23 @@ def first_difference(expected: Any, actual: Any, path: str = "$") -> str | None:
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) >= 2 and argv[1] == "--pairs":
+        rest = argv[2:]
+        if not rest or len(rest) % 2:
+            print("usage: roundtrip_check.py --pairs FILE EXPECTED.json [...]", file=sys.stderr)
+            return 2
+        worst = 0
+        for i in range(0, len(rest), 2):
+            worst = max(worst, check_one(rest[i], rest[i + 1]))
+        return worst
     if len(argv) != 3:
         print("usage: roundtrip_check.py FILE EXPECTED.json", file=sys.stderr)
         return 2
+    return check_one(argv[1], argv[2])
+
+
+def check_one(file: str, expected_path: str) -> int:
+    argv = [None, file, expected_path]
     try:
         expected = json.loads(Path(argv[2]).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
