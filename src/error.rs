@@ -138,7 +138,7 @@ pub enum CheckpointError {
     MalformedZip { detail: String },
 
     /// The file ends before a structure it declares.
-    #[error("truncated: {what} needs {needed} bytes at offset {offset}, file has {available}")]
+    #[error("truncated: {what} (needs {needed} bytes at offset {offset}, {available} available)")]
     Truncated {
         what: String,
         offset: u64,
