@@ -48,7 +48,14 @@ pub(crate) fn forward<T: Scalar>(p: &Pool2dParams, src: &[T], dst: &mut [T]) {
     let plane_len = h * w;
     let work = dst.len().saturating_mul((p.kh * p.kw) as usize);
     let is_2x2 = p.kh == 2 && p.kw == 2 && p.stride_h == 2 && p.stride_w == 2;
-    let fast_2x2 = is_2x2 && p.pad_h == 0 && p.pad_w == 0 && p.dil_h == 1 && p.dil_w == 1;
+    // Every window whole: no padding, and no partial last window from ceil_mode.
+    let fast_2x2 = is_2x2
+        && p.pad_h == 0
+        && p.pad_w == 0
+        && p.dil_h == 1
+        && p.dil_w == 1
+        && 2 * ho <= h
+        && 2 * wo <= w;
     // Column windows are the same for every row: compute them once.
     let cols: Vec<Taps> = if fast_2x2 {
         Vec::new()
