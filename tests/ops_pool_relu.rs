@@ -422,8 +422,13 @@ fn parallel_paths_match_naive_references(dev: &Device) {
             DType::F32,
         );
     }
-    let big = Tensor::from_slice(&data[..numel - 5], &[numel - 5]).unwrap();
-    let want: Vec<(f64, u64)> = data[..numel - 5]
+    // 16 MiB + 12 bytes of float32: the parallel, streaming-store path with a scalar tail.
+    let n = (4 << 20) + 3;
+    let big_data: Vec<f32> = (0..n)
+        .map(|i| data[i % numel] * if i % 3 == 0 { -1.0 } else { 1.0 })
+        .collect();
+    let big = Tensor::from_slice(&big_data, &[n]).unwrap();
+    let want: Vec<(f64, u64)> = big_data
         .iter()
         .map(|&v| if v < 0.0 { 0.0f32 } else { v })
         .map(|v| (v as f64, v.to_bits() as u64))
@@ -438,4 +443,20 @@ fn parallel_paths_match_naive_references(dev: &Device) {
     let mut inplace = owned_copy(&big);
     relu_(&mut inplace).unwrap();
     assert_exact("parallel relu_", &inplace, &want, big.shape(), DType::F32);
+    // Into a destination that is not 16-byte aligned (a contiguous view at offset 1).
+    let mut storage = Tensor::zeros(DType::F32, &[n + 1]).unwrap();
+    let mut out =
+        Tensor::from_storage(storage.storage().clone(), DType::F32, 1, vec![n], vec![1]).unwrap();
+    drop(std::mem::replace(
+        &mut storage,
+        Tensor::zeros(DType::F32, &[0]).unwrap(),
+    ));
+    relu_into(&big, &mut out).unwrap();
+    assert_exact(
+        "parallel relu_into, unaligned",
+        &out,
+        &want,
+        big.shape(),
+        DType::F32,
+    );
 }
