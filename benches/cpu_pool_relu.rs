@@ -5,6 +5,7 @@
 //! - `relu/cpu/64M`: 64 Mi float32 elements out of place in steady state (the output buffer is
 //!   recycled by the host cache), out of place on a first call (cache emptied: fresh pages
 //!   fault in), in place, and into an existing buffer.
+//!
 //! Throughput is bytes the op must move: every input byte read once plus every output byte
 //! written once (a write-allocate cache also reads the output lines: not counted).
 
