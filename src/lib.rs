@@ -16,6 +16,7 @@
 //! ```
 
 pub mod checkpoint;
+pub mod cpu;
 pub mod device;
 pub mod dtype;
 pub mod error;

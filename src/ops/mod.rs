@@ -1,4 +1,6 @@
 //! The public ops. Each validates its inputs (shape, dtype, device) through its params struct,
 //! then dispatches on the device to `crate::cpu` (and, with the CUDA issue, `crate::cuda`).
 
+pub mod conv2d;
+pub mod linear;
 pub mod params;
