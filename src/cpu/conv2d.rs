@@ -16,6 +16,7 @@
 //! enough; a single large image instead lets gemm split the product.
 
 mod direct;
+mod direct_avx512;
 
 use rayon::prelude::*;
 

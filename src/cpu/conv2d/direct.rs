@@ -16,10 +16,12 @@ use rayon::prelude::*;
 
 use super::Dims;
 use crate::cpu::{with_scratch, Float};
+use super::direct_avx512;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 
 /// Output columns per register tile.
-const TW: usize = 16;
+pub(super) const TW: usize = 16;
 /// Largest padded input copy (elements) this path accepts; bigger inputs go through im2col.
 const MAX_PAD_ELEMS: usize = 1 << 20;
 
@@ -63,12 +65,12 @@ fn channel_block(cg_out: usize, max: usize) -> usize {
         .unwrap_or(1)
 }
 
-fn tiles(d: &Dims) -> usize {
+pub(super) fn tiles(d: &Dims) -> usize {
     d.w_out.div_ceil(TW)
 }
 
 /// Row length of the padded input copy.
-fn padded_width(d: &Dims) -> usize {
+pub(super) fn padded_width(d: &Dims) -> usize {
     (d.w + 2 * d.pw).max(tiles(d) * TW + (d.kw - 1) * d.dw)
 }
 
@@ -121,8 +123,13 @@ macro_rules! isa_entry {
         /// The kernel compiled for one instruction set.
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $features)]
-        fn $name<T: Float, const CB: usize>(task: &Task<'_, T>, out: &mut [T]) {
-            block::<T, CB, $fma>(task, out)
+        fn $name<T: Float, const CB: usize>(
+            task: &Task<'_, T>,
+            pad: &[T],
+            wpk: &[T],
+            out: &mut [T],
+        ) {
+            block::<T, CB, $fma>(task, pad, wpk, out)
         }
     };
 }
@@ -145,16 +152,49 @@ fn dispatch<T: Float>(isa: Isa, cb: usize, task: &Task<'_, T>, out: &mut [T]) ->
     by_cb!(1 2 3 4 5 6 7 8)
 }
 
+/// Prepares the padded input and packed weights in this thread's scratch, then runs the
+/// kernel compiled for `isa`. The scratch closure stays outside the `target_feature`
+/// functions: closures do not inherit target features, and an FMA in one would become a libm
+/// call.
 fn run<T: Float, const CB: usize>(isa: Isa, task: &Task<'_, T>, out: &mut [T]) -> Result<()> {
-    match isa {
-        // SAFETY: `isa()` detected the features each entry is compiled with.
+    let d = task.d;
+    let (wp, k) = (padded_width(d), d.k());
+    with_scratch::<T, _>(d.cg_in * d.h * wp + k * CB, |scratch| {
+        let (pad, wpk) = scratch.split_at_mut(d.cg_in * d.h * wp);
+        for (dst, src) in pad.chunks_exact_mut(wp).zip(task.x_g.chunks_exact(d.w)) {
+            dst[..d.pw].fill(T::ZERO);
+            dst[d.pw..d.pw + d.w].copy_from_slice(src);
+            dst[d.pw + d.w..].fill(T::ZERO);
+        }
+        for (c, wc) in task.w_blk.chunks_exact(k).enumerate() {
+            for (r, &v) in wc.iter().enumerate() {
+                wpk[r * CB + c] = v;
+            }
+        }
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { block_avx512::<T, CB>(task, out) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { block_avx2::<T, CB>(task, out) },
-        _ => block::<T, CB, false>(task, out),
-    }
+        if isa == Isa::Avx512 {
+            fn as_f32<T: Float>(v: &[T]) -> Option<&[f32]> {
+                bytemuck::try_cast_slice::<T, f32>(v).ok()
+            }
+            let outf = bytemuck::try_cast_slice_mut::<T, f32>(out).ok();
+            // Only when T is f32 (same size and dtype); f64 takes the portable body.
+            if let (true, Some(p), Some(w), Some(o)) = (T::DTYPE == DType::F32, as_f32(pad), as_f32(wpk), outf) {
+                let b = task.bias_blk.and_then(as_f32);
+                // SAFETY: `isa()` detected AVX-512F.
+                unsafe { direct_avx512::block::<CB>(d, b, p, w, o) };
+                return;
+            }
+        }
+        match isa {
+            // SAFETY: `isa()` detected the features each entry is compiled with.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { block_avx512::<T, CB>(task, pad, wpk, out) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { block_avx2::<T, CB>(task, pad, wpk, out) },
+            _ => block::<T, CB, false>(task, pad, wpk, out),
+        }
+    });
     Ok(())
 }
 
@@ -168,59 +208,58 @@ fn madd<T: Float, const FMA: bool>(a: T, b: T, c: T) -> T {
     }
 }
 
-/// `out [CB, H_out, W_out]` for one task.
+/// `out [CB, H_out, W_out]` for one task, from the padded input `pad [Cg_in, H, WP]` and the
+/// packed weights `wpk [Cg_in·kH·kW, CB]`. No closures in here (see `run`).
 #[inline(always)]
-fn block<T: Float, const CB: usize, const FMA: bool>(task: &Task<'_, T>, out: &mut [T]) {
+fn block<T: Float, const CB: usize, const FMA: bool>(
+    task: &Task<'_, T>,
+    pad: &[T],
+    wpk: &[T],
+    out: &mut [T],
+) {
     let d = task.d;
-    let (wp, k, khw) = (padded_width(d), d.k(), d.kh * d.kw);
-    with_scratch::<T, _>(d.cg_in * d.h * wp + k * CB, |scratch| {
-        let (pad, wpk) = scratch.split_at_mut(d.cg_in * d.h * wp);
-        for (dst, src) in pad.chunks_exact_mut(wp).zip(task.x_g.chunks_exact(d.w)) {
-            dst[..d.pw].fill(T::ZERO);
-            dst[d.pw..d.pw + d.w].copy_from_slice(src);
-            dst[d.pw + d.w..].fill(T::ZERO);
+    let (wp, khw) = (padded_width(d), d.kh * d.kw);
+    let mut init = [[T::ZERO; TW]; CB];
+    if let Some(b) = task.bias_blk {
+        for (a, &bv) in init.iter_mut().zip(b) {
+            *a = [bv; TW];
         }
-        for (c, wc) in task.w_blk.chunks_exact(k).enumerate() {
-            for (r, &v) in wc.iter().enumerate() {
-                wpk[r * CB + c] = v;
-            }
-        }
-        let mut init = [[T::ZERO; TW]; CB];
-        if let Some(b) = task.bias_blk {
-            for (a, &bv) in init.iter_mut().zip(b) {
-                *a = [bv; TW];
-            }
-        }
-        for oh in 0..d.h_out {
-            for t in 0..tiles(d) {
-                let mut acc = init;
-                for ci in 0..d.cg_in {
-                    for kh in 0..d.kh {
-                        let ih = (oh * d.sh + kh * d.dh).checked_sub(d.ph);
-                        let Some(ih) = ih.filter(|&i| i < d.h) else {
-                            continue; // vertical padding: the tap reads zeros
-                        };
-                        let row = &pad[(ci * d.h + ih) * wp + t * TW..];
-                        let wrow = &wpk[(ci * khw + kh * d.kw) * CB..];
-                        for kw in 0..d.kw {
-                            let mut xs = [T::ZERO; TW];
-                            xs.copy_from_slice(&row[kw * d.dw..kw * d.dw + TW]);
-                            let mut wv = [T::ZERO; CB];
-                            wv.copy_from_slice(&wrow[kw * CB..kw * CB + CB]);
-                            for (a, &wc) in acc.iter_mut().zip(&wv) {
-                                for (av, &xv) in a.iter_mut().zip(&xs) {
-                                    *av = madd::<T, FMA>(wc, xv, *av);
-                                }
+    }
+    for oh in 0..d.h_out {
+        for t in 0..tiles(d) {
+            let mut acc = init;
+            for ci in 0..d.cg_in {
+                for kh in 0..d.kh {
+                    let ih = oh * d.sh + kh * d.dh;
+                    if ih < d.ph || ih - d.ph >= d.h {
+                        continue; // vertical padding: the tap reads zeros
+                    }
+                    let row = &pad[(ci * d.h + ih - d.ph) * wp + t * TW..];
+                    let wrow = &wpk[(ci * khw + kh * d.kw) * CB..];
+                    for kw in 0..d.kw {
+                        let mut xs = [T::ZERO; TW];
+                        xs.copy_from_slice(&row[kw * d.dw..kw * d.dw + TW]);
+                        let mut wv = [T::ZERO; CB];
+                        wv.copy_from_slice(&wrow[kw * CB..kw * CB + CB]);
+                        for (a, &wc) in acc.iter_mut().zip(&wv) {
+                            for (av, &xv) in a.iter_mut().zip(&xs) {
+                                *av = madd::<T, FMA>(wc, xv, *av);
                             }
                         }
                     }
                 }
-                let valid = TW.min(d.w_out - t * TW);
-                for (c, a) in acc.iter().enumerate() {
-                    let at = (c * d.h_out + oh) * d.w_out + t * TW;
-                    out[at..at + valid].copy_from_slice(&a[..valid]);
+            }
+            // Constant indices only (the `j < valid` test instead of `&a[..valid]`), so LLVM
+            // can keep `acc` in registers rather than in an addressable stack array.
+            let valid = TW.min(d.w_out - t * TW);
+            for (c, a) in acc.iter().enumerate() {
+                let row = &mut out[(c * d.h_out + oh) * d.w_out + t * TW..][..valid];
+                for (j, &v) in a.iter().enumerate() {
+                    if j < valid {
+                        row[j] = v;
+                    }
                 }
             }
         }
-    });
+    }
 }
