@@ -14,9 +14,9 @@
 
 use rayon::prelude::*;
 
+use super::direct_avx512;
 use super::Dims;
 use crate::cpu::{with_scratch, Float};
-use super::direct_avx512;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 
@@ -178,7 +178,9 @@ fn run<T: Float, const CB: usize>(isa: Isa, task: &Task<'_, T>, out: &mut [T]) -
             }
             let outf = bytemuck::try_cast_slice_mut::<T, f32>(out).ok();
             // Only when T is f32 (same size and dtype); f64 takes the portable body.
-            if let (true, Some(p), Some(w), Some(o)) = (T::DTYPE == DType::F32, as_f32(pad), as_f32(wpk), outf) {
+            if let (true, Some(p), Some(w), Some(o)) =
+                (T::DTYPE == DType::F32, as_f32(pad), as_f32(wpk), outf)
+            {
                 let b = task.bias_blk.and_then(as_f32);
                 // SAFETY: `isa()` detected AVX-512F.
                 unsafe { direct_avx512::block::<CB>(d, b, p, w, o) };
