@@ -5,6 +5,7 @@
 //!   (every CRC checked, so every page is read) of a 1 GiB file of 4 tensors;
 //! - `open/10k_tensors`, `load/10k_tensors`: metadata only, and full load, of 1.08 GB in 10,000 tensors;
 //! - `save/1gb_fsync`: save of 1 GiB in 4 tensors, including fsync and the atomic rename.
+//!
 //! The large files are written once into target/bench-data by our own writer.
 
 use std::path::{Path, PathBuf};

@@ -74,6 +74,16 @@ pub enum Error {
         got: &'static str,
     },
 
+    /// A state dict that does not fit a model (`load_state_dict`), worded as PyTorch words it.
+    #[error("Error(s) in loading state_dict for {model}:{}", load_errors(.missing, .unexpected, .mismatched))]
+    LoadStateDict {
+        model: String,
+        missing: Vec<String>,
+        unexpected: Vec<String>,
+        /// (key, shape in the checkpoint, shape in the model)
+        mismatched: Vec<(String, Vec<usize>, Vec<usize>)>,
+    },
+
     /// A size computation that does not fit in memory.
     #[error("{what}: size overflows")]
     Overflow { what: String },
@@ -138,7 +148,7 @@ pub enum CheckpointError {
     MalformedZip { detail: String },
 
     /// The file ends before a structure it declares.
-    #[error("truncated: {what} needs {needed} bytes at offset {offset}, file has {available}")]
+    #[error("truncated: {what} (needs {needed} bytes at offset {offset}, {available} available)")]
     Truncated {
         what: String,
         offset: u64,
@@ -197,6 +207,36 @@ pub enum CheckpointError {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn load_errors(
+    missing: &[String],
+    unexpected: &[String],
+    mismatched: &[(String, Vec<usize>, Vec<usize>)],
+) -> String {
+    let quote = |v: &[String]| {
+        v.iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut s = String::new();
+    if !missing.is_empty() {
+        s += &format!("\n\tMissing key(s) in state_dict: {}.", quote(missing));
+    }
+    if !unexpected.is_empty() {
+        s += &format!(
+            "\n\tUnexpected key(s) in state_dict: {}.",
+            quote(unexpected)
+        );
+    }
+    for (k, ckpt, model) in mismatched {
+        s += &format!(
+            "\n\tsize mismatch for {k}: copying a param with shape {ckpt:?} from checkpoint, \
+             the shape in current model is {model:?}."
+        );
+    }
+    s
 }
 
 fn opcode_suffix(op: Option<u8>) -> String {

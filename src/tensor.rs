@@ -433,7 +433,7 @@ fn gather(
     strides: &[usize],
     out: &mut Vec<u8>,
 ) {
-    if shape.iter().any(|&d| d == 0) {
+    if shape.contains(&0) {
         return;
     }
     if shape.is_empty() {

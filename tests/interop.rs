@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::{fixtures_dir, manifest, torch_python};
@@ -16,32 +16,38 @@ use tensorport::checkpoint::{save_with, Checkpoint, OpenOptions, SaveOptions};
 use tensorport::dtype::{Complex128, Complex64, ALL_DTYPES};
 use tensorport::{DType, Dict, DictKind, Storage, Tensor, TorchDevice, Value};
 
-fn check_with_torch(python: &Path, file: &Path, expected: &Json) {
-    let exp = file.with_extension("expected.json");
-    std::fs::write(&exp, expected.to_string()).expect("writing expected.json");
+/// Runs roundtrip_check.py once over every (file, expected description) pair.
+fn check_with_torch(python: &Path, pairs: &[(PathBuf, Json)]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/roundtrip_check.py");
-    let out = std::process::Command::new(python)
-        .arg(&script)
-        .arg(file)
-        .arg(&exp)
-        .output()
-        .expect("running python");
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(&script).arg("--pairs");
+    for (file, expected) in pairs {
+        let exp = file.with_extension("expected.json");
+        std::fs::write(&exp, expected.to_string()).expect("writing expected.json");
+        cmd.arg(file).arg(&exp);
+    }
+    let out = cmd.output().expect("running python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
     assert!(
         out.status.success(),
-        "torch disagrees about {}:\n{}{}",
-        file.display(),
-        String::from_utf8_lossy(&out.stdout),
+        "torch disagrees:\n{}{}",
+        stdout
+            .lines()
+            .filter(|l| !l.starts_with("OK"))
+            .collect::<Vec<_>>()
+            .join("\n"),
         String::from_utf8_lossy(&out.stderr)
     );
 }
 
-fn save_and_check(
-    python: &Path,
+/// Saves `value` and returns the file with the description torch must give it.
+fn save_described(
     dir: &Path,
     name: &str,
     value: &Value,
     loc: &dyn Fn(&Storage) -> String,
-) {
+) -> (PathBuf, Json) {
     let path = dir.join(name);
     save_with(
         value,
@@ -53,7 +59,7 @@ fn save_and_check(
     .expect("save");
     let mut doc = describe(value, loc, &|_| None).expect("describe");
     doc["ok"] = Json::Bool(true);
-    check_with_torch(python, &path, &doc);
+    (path, doc)
 }
 
 fn s(x: &str) -> Value {
@@ -245,9 +251,6 @@ fn our_files_load_in_torch_identically() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let cpu = |s: &Storage| s.device().location_tag();
-    save_and_check(&py, dir.path(), "dtypes.pt", &every_dtype(), &cpu);
-    save_and_check(&py, dir.path(), "views.pt", &views_and_sharing(), &cpu);
-    save_and_check(&py, dir.path(), "training.pt", &training_checkpoint(), &cpu);
     // Location tags as a GPU-saving torch writes them: torch reads them back through the
     // map_location callable that describe.py installs, so this needs no GPU.
     let gpu = |s: &Storage| {
@@ -257,7 +260,13 @@ fn our_files_load_in_torch_identically() {
             "cuda:0".into()
         }
     };
-    save_and_check(&py, dir.path(), "cuda_tags.pt", &every_dtype(), &gpu);
+    let pairs = vec![
+        save_described(dir.path(), "dtypes.pt", &every_dtype(), &cpu),
+        save_described(dir.path(), "views.pt", &views_and_sharing(), &cpu),
+        save_described(dir.path(), "training.pt", &training_checkpoint(), &cpu),
+        save_described(dir.path(), "cuda_tags.pt", &every_dtype(), &gpu),
+    ];
+    check_with_torch(&py, &pairs);
 }
 
 #[test]
@@ -268,7 +277,7 @@ fn torch_fixtures_survive_our_rewrite() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let m = manifest();
-    let mut n = 0;
+    let mut pairs = Vec::new();
     for (name, spec) in m["files"].as_object().expect("files") {
         if spec["expect"] != "ok" {
             continue;
@@ -288,8 +297,8 @@ fn torch_fixtures_survive_our_rewrite() {
             },
         )
         .unwrap_or_else(|e| panic!("{name}: {e}"));
-        check_with_torch(&py, &out, &spec["describe"]);
-        n += 1;
+        pairs.push((out, spec["describe"].clone()));
     }
-    assert!(n >= 10, "only {n} fixtures");
+    assert!(pairs.len() >= 10, "only {} fixtures", pairs.len());
+    check_with_torch(&py, &pairs);
 }

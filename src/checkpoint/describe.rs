@@ -135,7 +135,10 @@ impl Describer<'_> {
                 m.insert(tag.into(), Json::Array(items));
                 if d.kind() == DictKind::OrderedDict {
                     if let Some(meta) = d.attr("_metadata") {
-                        let mj = self.value(meta, path)?;
+                        path.push("#metadata".into());
+                        let mj = self.value(meta, path);
+                        path.pop();
+                        let mj = mj?;
                         m.insert("metadata".into(), mj);
                     }
                 }

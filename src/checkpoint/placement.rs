@@ -8,6 +8,9 @@ use crate::device::{Device, TorchDevice};
 use crate::error::{CheckpointError, Error, Result};
 use crate::storage::Storage;
 
+/// A user function of the saved location tag (`map_location=callable`).
+pub type LocationFn = Arc<dyn Fn(&str) -> Option<Device> + Send + Sync>;
+
 /// Where to place each storage, with torch.load's `map_location` semantics.
 #[derive(Clone, Default)]
 pub enum MapLocation {
@@ -19,7 +22,7 @@ pub enum MapLocation {
     /// Exact saved tag → device (`{'cuda:1': 'cuda:0'}`); tags not listed keep their own location.
     Remap(Vec<(String, Device)>),
     /// A function of the saved tag; `None` falls back to the saved location.
-    Func(Arc<dyn Fn(&str) -> Option<Device> + Send + Sync>),
+    Func(LocationFn),
 }
 
 impl std::fmt::Debug for MapLocation {

@@ -27,7 +27,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_depth: 1000,
-            max_objects: 50_000_000,
+            max_objects: 20_000_000,
             max_string_bytes: 1 << 30,
             max_memo: 50_000_000,
         }

@@ -1,1 +1,455 @@
-//! (in progress)
+//! Reading the zip container over the whole file as a byte slice (usually an mmap).
+//!
+//! Only the central directory is trusted for sizes and CRCs: torch writes zeros into local
+//! headers and puts the real values in data descriptors. Every offset and size read from the file
+//! is bounds-checked with checked arithmetic before it is used, so hostile input yields a typed
+//! [`CheckpointError`], never a panic or an unbounded allocation.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::Read;
+
+use flate2::read::DeflateDecoder;
+
+use crate::error::CheckpointError;
+
+const EOCD_SIG: u32 = 0x0605_4b50;
+const EOCD_LEN: u64 = 22;
+const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
+const ZIP64_LOCATOR_LEN: u64 = 20;
+const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
+const ZIP64_EOCD_LEN: u64 = 56;
+const CDH_SIG: u32 = 0x0201_4b50;
+const CDH_LEN: u64 = 46;
+const LOCAL_SIG: u32 = 0x0403_4b50;
+const LOCAL_LEN: u64 = 30;
+const ZIP64_EXTRA_ID: u16 = 0x0001;
+const MAX_COMMENT: u64 = 0xFFFF;
+const U32_MARK: u64 = 0xFFFF_FFFF;
+
+/// How a record's bytes are stored.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// Method 0: the bytes as they are (what torch writes; can be mapped without a copy).
+    Stored,
+    /// Method 8: raw deflate (torch reads it; re-zipped checkpoints use it).
+    Deflated,
+}
+
+/// One central-directory entry, with the absolute offset of its data.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Full name in the archive, e.g. `archive/data/0`.
+    pub name: String,
+    pub method: Method,
+    /// Absolute file offset of the record's (compressed) bytes, from the local header.
+    pub data_offset: u64,
+    /// From the central directory (zip64-aware).
+    pub compressed_size: u64,
+    /// Uncompressed size, from the central directory.
+    pub size: u64,
+    /// From the central directory; 0 means "not recorded".
+    pub crc32: u32,
+}
+
+/// The parsed central directory of a checkpoint archive.
+#[derive(Debug)]
+pub struct ZipIndex {
+    entries: Vec<Entry>,
+    by_name: HashMap<String, usize>,
+    prefix: String,
+}
+
+macro_rules! malformed {
+    ($($fmt:tt)*) => { CheckpointError::MalformedZip { detail: format!($($fmt)*) } };
+}
+
+const EOCD_WHAT: &str = "end-of-central-directory record";
+const ZIP64_EOCD_WHAT: &str = "zip64 end-of-central-directory record";
+const CD_WHAT: &str = "central directory";
+
+/// `file[off..off + len]`, or `Truncated` naming `what` (`available`: bytes left from `off`).
+fn bytes<'a>(file: &'a [u8], off: u64, len: u64, what: &str) -> Result<&'a [u8], CheckpointError> {
+    let truncated = || CheckpointError::Truncated {
+        what: what.to_string(),
+        offset: off,
+        needed: len,
+        available: (file.len() as u64).saturating_sub(off),
+    };
+    let end = off.checked_add(len).ok_or_else(truncated)?;
+    let (s, e) = (usize::try_from(off), usize::try_from(end));
+    match (s, e) {
+        (Ok(s), Ok(e)) => file.get(s..e).ok_or_else(truncated),
+        _ => Err(truncated()),
+    }
+}
+
+/// Little-endian field reads over a structure already bounds-checked by [`bytes`].
+struct Le<'a>(&'a [u8]);
+
+impl Le<'_> {
+    fn at<const N: usize>(&self, at: usize) -> [u8; N] {
+        let mut out = [0u8; N];
+        if let Some(s) = self.0.get(at..at.saturating_add(N)) {
+            out.copy_from_slice(s);
+        }
+        out
+    }
+    fn u16(&self, at: usize) -> u16 {
+        u16::from_le_bytes(self.at(at))
+    }
+    fn u32(&self, at: usize) -> u32 {
+        u32::from_le_bytes(self.at(at))
+    }
+    fn u64(&self, at: usize) -> u64 {
+        u64::from_le_bytes(self.at(at))
+    }
+}
+
+/// `len` bytes at `off` as a structure, if they are in the file and start with `sig`.
+fn signed<'a>(file: &'a [u8], off: u64, len: u64, sig: u32) -> Option<Le<'a>> {
+    let s = Le(bytes(file, off, len, "").ok()?);
+    (s.u32(0) == sig).then_some(s)
+}
+
+/// Where the central directory is, as the end records declare it.
+struct Directory {
+    count: u64,
+    size: u64,
+    offset: u64,
+    /// Where the central directory should end: the zip64 EOCD record or the classic EOCD.
+    end: u64,
+}
+
+/// Finds the classic EOCD, searching back over a comment of up to 64 KiB.
+fn find_eocd(file: &[u8]) -> Result<u64, CheckpointError> {
+    let len = file.len() as u64;
+    let last = len.saturating_sub(EOCD_LEN);
+    let first = last.saturating_sub(MAX_COMMENT);
+    let tail = bytes(file, first, len - first, EOCD_WHAT)?;
+    let sig = EOCD_SIG.to_le_bytes();
+    let mut candidates = tail.windows(4).enumerate().rev().filter(|(_, w)| *w == sig);
+    candidates
+        .find_map(|(i, _)| {
+            let pos = first + i as u64;
+            let rec = signed(file, pos, EOCD_LEN, EOCD_SIG)?;
+            (pos + EOCD_LEN + u64::from(rec.u16(20)) <= len).then_some(pos)
+        })
+        .ok_or_else(|| {
+            // A file that starts like a zip but has no directory at its end was cut short
+            // (an interrupted copy or download), which deserves a clearer word than "not a zip".
+            if file.starts_with(&LOCAL_SIG.to_le_bytes()) {
+                CheckpointError::Truncated {
+                    what: "zip archive: its end-of-central-directory record is missing, so the \
+                           file was cut short"
+                        .into(),
+                    offset: len,
+                    needed: EOCD_LEN,
+                    available: 0,
+                }
+            } else {
+                malformed!("not a zip: no end-of-central-directory record")
+            }
+        })
+}
+
+fn read_directory(file: &[u8]) -> Result<Directory, CheckpointError> {
+    let eocd_pos = find_eocd(file)?;
+    let eocd = Le(bytes(file, eocd_pos, EOCD_LEN, EOCD_WHAT)?);
+    let (count, size, offset) = (eocd.u16(10), eocd.u32(12), eocd.u32(16));
+    let classic = Directory {
+        count: u64::from(count),
+        size: u64::from(size),
+        offset: u64::from(offset),
+        end: eocd_pos,
+    };
+    let loc_pos = eocd_pos.saturating_sub(ZIP64_LOCATOR_LEN);
+    let Some(loc) = signed(file, loc_pos, ZIP64_LOCATOR_LEN, ZIP64_LOCATOR_SIG) else {
+        return Ok(classic);
+    };
+    // The locator's offset ignores any bytes before the zip; fall back to the record that
+    // immediately precedes the locator, where every writer puts it.
+    let declared = loc.u64(8);
+    let before = loc_pos.checked_sub(ZIP64_EOCD_LEN);
+    let z_pos = [Some(declared), before]
+        .into_iter()
+        .flatten()
+        .find(|&p| signed(file, p, ZIP64_EOCD_LEN, ZIP64_EOCD_SIG).is_some())
+        .ok_or_else(|| {
+            malformed!("zip64 locator at offset {loc_pos} points to offset {declared}, which holds no {ZIP64_EOCD_WHAT}")
+        })?;
+    let z = Le(bytes(file, z_pos, ZIP64_EOCD_LEN, ZIP64_EOCD_WHAT)?);
+    Ok(Directory {
+        count: z.u64(32),
+        size: z.u64(40),
+        offset: z.u64(48),
+        end: z_pos,
+    })
+}
+
+/// The central directory's absolute position: as declared, or shifted by bytes before the zip.
+fn locate_directory(file: &[u8], dir: &Directory) -> Result<u64, CheckpointError> {
+    if dir.count == 0 || signed(file, dir.offset, 4, CDH_SIG).is_some() {
+        return Ok(dir.offset);
+    }
+    if let Some(actual) = dir.end.checked_sub(dir.size) {
+        if actual > dir.offset && signed(file, actual, 4, CDH_SIG).is_some() {
+            return Ok(actual);
+        }
+    }
+    // A directory running off the end of the file is truncation.
+    bytes(file, dir.offset, dir.size, CD_WHAT)?;
+    Err(malformed!(
+        "no central directory header at offset {} (declared by the {EOCD_WHAT})",
+        dir.offset
+    ))
+}
+
+/// Replaces the values whose classic field is 0xFFFFFFFF (`marked`) by the zip64 extra field's,
+/// in the standard order: size, compressed size, local header offset.
+fn apply_zip64(extra: &[u8], values: [&mut u64; 3], name: &str) -> Result<(), CheckpointError> {
+    let needed = values.iter().filter(|v| ***v == U32_MARK).count();
+    if needed == 0 {
+        return Ok(());
+    }
+    let mut rest = extra;
+    while let Some(head) = rest.get(..4).map(Le) {
+        let (id, len) = (head.u16(0), usize::from(head.u16(2)));
+        let body = rest.get(4..4 + len).unwrap_or(&[]);
+        if id == ZIP64_EXTRA_ID {
+            if body.len() < needed * 8 {
+                return Err(malformed!("record {name}: zip64 extra field of {len} bytes lacks values the central directory defers to it"));
+            }
+            let mut at = 0;
+            for v in values.into_iter().filter(|v| **v == U32_MARK) {
+                *v = Le(body).u64(at);
+                at += 8;
+            }
+            return Ok(());
+        }
+        rest = rest.get(4 + len..).unwrap_or(&[]);
+    }
+    Err(malformed!(
+        "record {name}: central directory uses 0xFFFFFFFF markers but has no zip64 extra field"
+    ))
+}
+
+/// Parses one central-directory entry at `pos`; returns it and the offset of the next one.
+fn parse_entry(
+    file: &[u8],
+    pos: u64,
+    index: u64,
+    shift: u64,
+) -> Result<(Entry, u64), CheckpointError> {
+    let what = format!("central directory entry {index}");
+    let h = Le(bytes(file, pos, CDH_LEN, &what)?);
+    if h.u32(0) != CDH_SIG {
+        return Err(malformed!(
+            "{what}: no central directory header signature at offset {pos}"
+        ));
+    }
+    let (name_len, extra_len) = (u64::from(h.u16(28)), u64::from(h.u16(30)));
+    let name = String::from_utf8_lossy(bytes(file, pos + CDH_LEN, name_len, &what)?).into_owned();
+    let extra = bytes(file, pos + CDH_LEN + name_len, extra_len, &what)?;
+    let next = pos + CDH_LEN + name_len + extra_len + u64::from(h.u16(32));
+    bytes(file, pos, next - pos, &what)?;
+
+    let unsupported = |detail| Err(CheckpointError::UnsupportedFormat { detail });
+    if h.u16(8) & 1 != 0 {
+        return unsupported(format!("record {name} is encrypted"));
+    }
+    let method = match h.u16(10) {
+        0 => Method::Stored,
+        8 => Method::Deflated,
+        m => {
+            return unsupported(format!(
+                "record {name} uses compression method {m} (only stored and deflate are supported)"
+            ))
+        }
+    };
+    let (mut size, mut compressed, mut local) = (
+        u64::from(h.u32(24)),
+        u64::from(h.u32(20)),
+        u64::from(h.u32(42)),
+    );
+    apply_zip64(extra, [&mut size, &mut compressed, &mut local], &name)?;
+    if method == Method::Stored && size != compressed {
+        return Err(malformed!("record {name} is stored but its sizes differ (compressed {compressed}, uncompressed {size})"));
+    }
+
+    let local_what = format!("local header of record {name}");
+    let local_pos = local
+        .checked_add(shift)
+        .ok_or_else(|| CheckpointError::SizeOverflow {
+            what: local_what.clone(),
+            detail: format!("offset {local} + {shift}"),
+        })?;
+    let l = Le(bytes(file, local_pos, LOCAL_LEN, &local_what)?);
+    if l.u32(0) != LOCAL_SIG {
+        return Err(malformed!(
+            "{local_what}: no local header signature at offset {local_pos}"
+        ));
+    }
+    let data_offset = local_pos + LOCAL_LEN + u64::from(l.u16(26)) + u64::from(l.u16(28));
+    bytes(file, data_offset, compressed, &format!("record {name}"))?;
+    let crc32 = h.u32(16);
+    Ok((
+        Entry {
+            name,
+            method,
+            data_offset,
+            compressed_size: compressed,
+            size,
+            crc32,
+        },
+        next,
+    ))
+}
+
+impl ZipIndex {
+    /// Parses the end-of-central-directory record (searching back over any comment), the zip64
+    /// locator and record when present, and every central-directory entry, and locates each
+    /// record's data through its local header. Tolerates bytes before the zip.
+    pub fn parse(file: &[u8]) -> Result<ZipIndex, CheckpointError> {
+        let dir = read_directory(file)?;
+        // Bound the count by what the directory can physically hold before allocating anything.
+        let most = dir.size / CDH_LEN;
+        if dir.count > most {
+            let (n, size) = (dir.count, dir.size);
+            return Err(malformed!("{EOCD_WHAT} declares {n} entries, but a central directory of {size} bytes holds at most {most}"));
+        }
+        let start = locate_directory(file, &dir)?;
+        let dir_end = start + bytes(file, start, dir.size, CD_WHAT)?.len() as u64;
+        let shift = start - dir.offset.min(start);
+        // count <= size / 46 <= file length, so it fits in usize.
+        let count = usize::try_from(dir.count).unwrap_or(0);
+        let (mut entries, mut by_name) = (Vec::with_capacity(count), HashMap::with_capacity(count));
+        let mut pos = start;
+        for index in 0..dir.count {
+            let (entry, next) = parse_entry(file, pos, index, shift)?;
+            if next > dir_end {
+                let name = &entry.name;
+                return Err(malformed!("central directory entry {index} ({name}) runs past the directory end at offset {dir_end}"));
+            }
+            if by_name.insert(entry.name.clone(), entries.len()).is_some() {
+                return Err(malformed!("duplicate record name {}", entry.name));
+            }
+            entries.push(entry);
+            pos = next;
+        }
+        let first = entries
+            .first()
+            .ok_or_else(|| malformed!("archive holds no records"))?;
+        let Some((prefix, _)) = first.name.split_once('/') else {
+            return Err(malformed!(
+                "file in archive is not in a subdirectory: {}",
+                first.name
+            ));
+        };
+        let prefix = prefix.to_string();
+        Ok(ZipIndex {
+            entries,
+            by_name,
+            prefix,
+        })
+    }
+
+    /// The archive prefix: the text before the first `/` of the first central-directory entry.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Looks up `<prefix>/<record>`, e.g. `data.pkl`, `data/0`, `version`, `.data/version`.
+    pub fn get(&self, record: &str) -> Option<&Entry> {
+        let full = format!("{}/{record}", self.prefix);
+        self.by_name.get(&full).and_then(|&i| self.entries.get(i))
+    }
+
+    /// Every entry, in central-directory order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+}
+
+/// The record's uncompressed bytes: a zero-copy slice of `file` when stored, inflated to exactly
+/// `entry.size` bytes when deflated (refused with `ResourceLimit` above `max_inflated`).
+pub fn read_entry<'a>(
+    file: &'a [u8],
+    entry: &Entry,
+    max_inflated: u64,
+) -> Result<Cow<'a, [u8]>, CheckpointError> {
+    let name = &entry.name;
+    let raw = bytes(
+        file,
+        entry.data_offset,
+        entry.compressed_size,
+        &format!("record {name}"),
+    )?;
+    match entry.method {
+        Method::Stored if entry.size == entry.compressed_size => Ok(Cow::Borrowed(raw)),
+        Method::Stored => {
+            let (c, u) = (entry.compressed_size, entry.size);
+            Err(malformed!(
+                "record {name} is stored but its sizes differ (compressed {c}, uncompressed {u})"
+            ))
+        }
+        Method::Deflated => inflate(raw, entry, max_inflated).map(Cow::Owned),
+    }
+}
+
+fn inflate(raw: &[u8], entry: &Entry, max_inflated: u64) -> Result<Vec<u8>, CheckpointError> {
+    let (name, size) = (&entry.name, entry.size);
+    if size > max_inflated {
+        let limit = "inflated record size";
+        return Err(CheckpointError::ResourceLimit {
+            record: name.clone(),
+            limit,
+            max: max_inflated,
+            value: size,
+        });
+    }
+    // One byte of slack detects a stream that inflates to more than the directory says.
+    let cap = usize::try_from(size).ok().and_then(|n| n.checked_add(1));
+    let cap = cap.ok_or_else(|| CheckpointError::SizeOverflow {
+        what: format!("record {name}"),
+        detail: format!("inflated size {size} does not fit in memory"),
+    })?;
+    let mut out = Vec::with_capacity(cap);
+    let limit = u64::try_from(cap).unwrap_or(u64::MAX);
+    DeflateDecoder::new(raw)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            let at = out.len();
+            malformed!("record {name}: corrupt deflate stream after {at} inflated bytes: {e}")
+        })?;
+    if out.len() as u64 != size {
+        // A stream cut short ends early; one holding more stops at size + 1.
+        let got = if out.len() as u64 > size {
+            "more than".to_string()
+        } else {
+            out.len().to_string()
+        };
+        return Err(malformed!(
+            "record {name} inflates to {got} bytes, the central directory says {size}"
+        ));
+    }
+    Ok(out)
+}
+
+/// Checks `data` against the directory CRC-32. A directory CRC of 0 is accepted unchecked, since
+/// torch writes 0 when CRCs are disabled.
+pub fn verify_crc(entry: &Entry, data: &[u8]) -> Result<(), CheckpointError> {
+    if entry.crc32 == 0 {
+        return Ok(());
+    }
+    let actual = crc32fast::hash(data);
+    if actual != entry.crc32 {
+        return Err(CheckpointError::ChecksumMismatch {
+            record: entry.name.clone(),
+            expected: entry.crc32,
+            actual,
+        });
+    }
+    Ok(())
+}

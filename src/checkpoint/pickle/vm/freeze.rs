@@ -1,0 +1,185 @@
+//! Turns the arena object left at STOP into the public [`Value`] tree, iteratively (an explicit
+//! stack, never recursion that the input drives). Each arena object becomes one value, cached by
+//! id, so shared objects stay shared (one `Arc`) and a memo bomb costs its arena size, not its
+//! expanded size. Nesting deeper than `max_depth` — and any cycle — is a resource-limit error, and
+//! so is a tree whose expanded size (shared objects counted at every reference) exceeds
+//! `max_objects`: a memo bomb is refused here instead of hanging whoever walks the result.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::arena::{Arena, Id, Obj};
+use crate::checkpoint::pickle::allowlist::Global;
+use crate::checkpoint::pickle::Limits;
+use crate::checkpoint::value::{Dict, Value};
+use crate::error::CheckpointError;
+
+struct Frame {
+    id: Id,
+    children: Vec<Id>,
+    next: usize,
+}
+
+/// Freezes `root`.
+pub(super) fn freeze(
+    arena: &Arena,
+    root: Id,
+    record: &str,
+    limits: &Limits,
+) -> Result<Value, CheckpointError> {
+    let too_deep = |value: usize| CheckpointError::ResourceLimit {
+        record: record.to_string(),
+        limit: "max_depth",
+        max: limits.max_depth as u64,
+        value: value as u64,
+    };
+    // Frozen containers with their nesting height (a leaf is 0, a container 1 + its deepest
+    // child) and their expanded size (objects a walk over the tree would visit). The expanded
+    // size is capped too, so that consumers walking the tree cannot be sent through a memo bomb.
+    let mut done: HashMap<Id, (Value, usize, u64)> = HashMap::new();
+    let mut on_path: HashSet<Id> = HashSet::new();
+    let mut frames: Vec<Frame> = Vec::new();
+    if let Some(v) = leaf(arena, root, record)? {
+        return Ok(v);
+    }
+    push_frame(arena, root, &mut frames, &mut on_path, limits, &too_deep)?;
+    while let Some(top) = frames.last_mut() {
+        if let Some(&child) = top.children.get(top.next) {
+            top.next += 1;
+            if let Some((_, h, _)) = done.get(&child) {
+                if frames.len() + h > limits.max_depth {
+                    return Err(too_deep(frames.len() + h));
+                }
+            } else if on_path.contains(&child) {
+                // A container that contains itself cannot become a tree.
+                return Err(too_deep(limits.max_depth.saturating_add(1)));
+            } else if leaf(arena, child, record)?.is_none() {
+                push_frame(arena, child, &mut frames, &mut on_path, limits, &too_deep)?;
+            }
+            continue;
+        }
+        let Some(frame) = frames.pop() else {
+            break;
+        };
+        on_path.remove(&frame.id);
+        let (mut height, mut expanded) = (1, 1u64);
+        let mut vals = Vec::with_capacity(frame.children.len());
+        for &c in &frame.children {
+            match done.get(&c) {
+                Some((v, h, e)) => {
+                    height = height.max(h + 1);
+                    expanded = expanded.saturating_add(*e);
+                    vals.push(v.clone());
+                }
+                None => {
+                    expanded = expanded.saturating_add(1);
+                    vals.push(leaf(arena, c, record)?.unwrap_or(Value::None));
+                }
+            }
+        }
+        if expanded > limits.max_objects {
+            return Err(CheckpointError::ResourceLimit {
+                record: record.to_string(),
+                limit: "max_objects (counting each shared reference)",
+                max: limits.max_objects,
+                value: expanded,
+            });
+        }
+        let value = build(arena.get(frame.id), vals, record)?;
+        if frame.id == root {
+            return Ok(value);
+        }
+        done.insert(frame.id, (value, height, expanded));
+    }
+    Err(CheckpointError::MalformedPickle {
+        record: record.to_string(),
+        offset: 0,
+        opcode: None,
+        detail: "internal: freeze ended without a root".into(),
+    })
+}
+
+fn push_frame(
+    arena: &Arena,
+    id: Id,
+    frames: &mut Vec<Frame>,
+    on_path: &mut HashSet<Id>,
+    limits: &Limits,
+    too_deep: &dyn Fn(usize) -> CheckpointError,
+) -> Result<(), CheckpointError> {
+    if frames.len() + 1 > limits.max_depth {
+        return Err(too_deep(frames.len() + 1));
+    }
+    on_path.insert(id);
+    frames.push(Frame {
+        id,
+        children: arena.get(id).children(),
+        next: 0,
+    });
+    Ok(())
+}
+
+/// The value of a childless object, `None` for containers.
+fn leaf(arena: &Arena, id: Id, record: &str) -> Result<Option<Value>, CheckpointError> {
+    let unsupported = |what: &str| CheckpointError::UnsupportedFormat {
+        detail: format!(
+            "{record}: the unpickled value holds {what}, which tensorport cannot represent"
+        ),
+    };
+    Ok(Some(match arena.get(id) {
+        Obj::Leaf(v) => v.clone(),
+        Obj::Global(Global::DType(d)) => Value::DType(*d),
+        Obj::Global(g) => return Err(unsupported(&format!("the bare global {g:?}"))),
+        Obj::Storage(s) => {
+            return Err(unsupported(&format!(
+                "a bare storage (key {}) outside any tensor",
+                s.key
+            )))
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// Builds one container from its frozen children (dict children come as key, value pairs, then
+/// the attribute values).
+fn build(obj: &Obj, vals: Vec<Value>, record: &str) -> Result<Value, CheckpointError> {
+    let bad_key = |detail: String| CheckpointError::MalformedPickle {
+        record: record.to_string(),
+        offset: 0,
+        opcode: None,
+        detail,
+    };
+    Ok(match obj {
+        Obj::List(_) => Value::List(Arc::from(vals)),
+        Obj::Tuple { .. } => Value::Tuple(Arc::from(vals)),
+        Obj::Set(_) => {
+            let mut seen = HashSet::new();
+            let mut items = Vec::with_capacity(vals.len());
+            for v in vals {
+                let k = v
+                    .hash_key()
+                    .ok_or_else(|| bad_key(format!("unhashable set item {}", v.type_name())))?;
+                if seen.insert(k) {
+                    items.push(v);
+                }
+            }
+            Value::Set(Arc::from(items))
+        }
+        Obj::Dict { kind, items, attrs } => {
+            let mut d = Dict::new(*kind);
+            let mut it = vals.into_iter();
+            for _ in 0..items.len() {
+                let (Some(k), Some(v)) = (it.next(), it.next()) else {
+                    break;
+                };
+                d.insert(k, v).map_err(|e| bad_key(e.to_string()))?;
+            }
+            for ((name, _), v) in attrs.iter().zip(it) {
+                d.set_attr(name, v);
+            }
+            Value::Dict(Arc::new(d))
+        }
+        Obj::Leaf(v) => v.clone(),
+        Obj::Global(_) | Obj::Storage(_) => Value::None,
+    })
+}

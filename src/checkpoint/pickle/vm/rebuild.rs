@@ -1,0 +1,351 @@
+//! Persistent ids (storages) and the tensor rebuild functions of `torch._utils`. Sizes are checked
+//! with checked arithmetic before anything is allocated; views are checked against their storage.
+
+use std::sync::Arc;
+
+use super::arena::{Id, Obj, StorageRef};
+use super::{Machine, R};
+use crate::checkpoint::pickle::allowlist::{Global, Rebuild};
+use crate::checkpoint::pickle::StorageRequest;
+use crate::checkpoint::value::Value;
+use crate::dtype::DType;
+use crate::error::CheckpointError;
+use crate::tensor::{check_view, Tensor, ViewError};
+
+/// The largest storage a persistent id may declare: the 48-bit virtual address space of 64-bit
+/// machines. Larger sizes fit in a u64 but can never be mapped or allocated.
+const MAX_STORAGE_BYTES: u64 = 1 << 48;
+
+impl Machine<'_> {
+    /// BINPERSID: `('storage', storage_class, key, location, numel[, view_metadata])`.
+    pub(super) fn persistent_load(&mut self, pid: Id) -> R<Id> {
+        let Some(items) = self.arena.tuple_items(pid).map(<[Id]>::to_vec) else {
+            return Err(self.malformed(format!(
+                "persistent id must be a tuple, not {}",
+                self.arena.get(pid).type_name()
+            )));
+        };
+        let leaf = |i: usize| items.get(i).and_then(|&id| self.arena.leaf(id));
+        if !matches!(leaf(0), Some(Value::Str(s)) if &**s == "storage")
+            || !(5..=6).contains(&items.len())
+        {
+            return Err(self.malformed(
+                "only ('storage', class, key, location, numel) persistent ids are allowed",
+            ));
+        }
+        let dtype = match items.get(1).map(|&id| self.arena.get(id)) {
+            Some(Obj::Global(Global::Storage(d))) => *d,
+            _ => return Err(self.malformed("persistent id: item 1 must be a storage class")),
+        };
+        let key: Arc<str> = self.key_text(leaf(2), "key")?;
+        let location = match leaf(3) {
+            Some(Value::Str(s)) => s.clone(),
+            _ => return Err(self.malformed("persistent id: location must be a string")),
+        };
+        let numel = self.u64_leaf(leaf(4), "numel")?;
+        let view = match items.get(5).map(|&id| self.arena.get(id)) {
+            None | Some(Obj::Leaf(Value::None)) => None,
+            Some(Obj::Tuple { items: v, .. }) if v.len() == 3 => {
+                let vk = self.key_text(self.arena.leaf(v[0]), "view key")?;
+                let off = self.u64_leaf(self.arena.leaf(v[1]), "view offset")?;
+                let size = self.u64_leaf(self.arena.leaf(v[2]), "view size")?;
+                Some((vk, off, size))
+            }
+            Some(_) => return Err(self.malformed("persistent id: bad view metadata")),
+        };
+        let itemsize = dtype.map_or(1, DType::size) as u64;
+        let what = format!("{}: storage {key}", self.record);
+        let bytes_of = |n: u64| {
+            n.checked_mul(itemsize)
+                .filter(|&b| b <= MAX_STORAGE_BYTES)
+                .and_then(|b| usize::try_from(b).ok())
+                .ok_or_else(|| CheckpointError::SizeOverflow {
+                    what: what.clone(),
+                    detail: format!(
+                        "{n} elements of {itemsize} bytes exceed the {MAX_STORAGE_BYTES}-byte address space"
+                    ),
+                })
+        };
+        let mut nbytes = bytes_of(numel)?;
+        if let Some((_, off, size)) = &view {
+            if off.checked_add(*size).map_or(true, |end| end > numel) {
+                return Err(CheckpointError::StorageBounds {
+                    tensor: what,
+                    detail: format!("view at {off} of {size} elements past a storage of {numel}"),
+                });
+            }
+            nbytes = bytes_of(*size)?;
+        }
+        let cache_key = view.as_ref().map_or(key.clone(), |(vk, _, _)| vk.clone());
+        let storage = match self.storages.get(&*cache_key) {
+            Some(prev) => {
+                if prev.storage.nbytes() != nbytes {
+                    return Err(CheckpointError::StorageBounds {
+                        tensor: what,
+                        detail: format!(
+                            "referenced as {nbytes} bytes, earlier as {} bytes",
+                            prev.storage.nbytes()
+                        ),
+                    });
+                }
+                if prev.dtype != dtype && nbytes != 0 {
+                    return Err(self.malformed(format!(
+                        "storage {key} referenced with two dtypes ({:?} and {:?})",
+                        prev.dtype, dtype
+                    )));
+                }
+                prev.storage.clone()
+            }
+            None => {
+                let req = StorageRequest {
+                    key: &key,
+                    dtype,
+                    location: &location,
+                    numel,
+                    view: view.as_ref().map(|(vk, o, s)| (&**vk, *o, *s)),
+                };
+                let storage = self.resolver.resolve(&req)?;
+                if storage.nbytes() != nbytes {
+                    return Err(CheckpointError::StorageBounds {
+                        tensor: what,
+                        detail: format!(
+                            "the record holds {} bytes, the pickle declares {nbytes}",
+                            storage.nbytes()
+                        ),
+                    });
+                }
+                storage
+            }
+        };
+        let sref = StorageRef {
+            storage,
+            dtype,
+            key: key.clone(),
+        };
+        self.storages.insert(cache_key.to_string(), sref.clone());
+        self.alloc(Obj::Storage(sref))
+    }
+
+    /// A rebuild function applied to `args`.
+    pub(super) fn rebuild(&mut self, r: Rebuild, args: &[Id]) -> R<Id> {
+        let tensor = match (r, args) {
+            (Rebuild::Tensor, &[s, o, size, stride]) => {
+                self.view_tensor(s, o, size, stride, None, None)?
+            }
+            (Rebuild::TensorV2, &[s, o, size, stride, rg, _hooks, ref meta @ ..])
+                if meta.len() <= 1 =>
+            {
+                let t = self.view_tensor(s, o, size, stride, None, meta.first().copied())?;
+                t.with_requires_grad(self.bool_arg(rg, "requires_grad")?)
+            }
+            (Rebuild::TensorV3, &[s, o, size, stride, rg, _hooks, dt, ref meta @ ..])
+                if meta.len() <= 1 =>
+            {
+                let dtype = match self.arena.get(dt) {
+                    Obj::Global(Global::DType(d)) => *d,
+                    _ => {
+                        return Err(
+                            self.malformed("_rebuild_tensor_v3: dtype argument must be a dtype")
+                        )
+                    }
+                };
+                let t = self.view_tensor(s, o, size, stride, Some(dtype), meta.first().copied())?;
+                t.with_requires_grad(self.bool_arg(rg, "requires_grad")?)
+            }
+            (Rebuild::Parameter, &[t, rg, _hooks])
+            | (Rebuild::ParameterWithState, &[t, rg, _hooks, _]) => {
+                let rg = self.bool_arg(rg, "requires_grad")?;
+                self.tensor_arg(t)?
+                    .with_parameter(true)
+                    .with_requires_grad(rg)
+            }
+            (Rebuild::FromTypeV2, &[func, cls, inner, _state]) => {
+                let inner_fn = match self.arena.get(func) {
+                    Obj::Global(Global::Rebuild(f)) if *f != Rebuild::FromTypeV2 => *f,
+                    _ => {
+                        return Err(self
+                            .malformed("_rebuild_from_type_v2: function must be a tensor rebuild"))
+                    }
+                };
+                let is_param = match self.arena.get(cls) {
+                    Obj::Global(Global::TensorClass) => false,
+                    Obj::Global(Global::Parameter) => true,
+                    _ => {
+                        return Err(self.malformed(
+                            "_rebuild_from_type_v2: class must be torch.Tensor or Parameter",
+                        ))
+                    }
+                };
+                let inner_args = self.args_of(inner, "_rebuild_from_type_v2")?;
+                let id = self.rebuild(inner_fn, &inner_args)?;
+                if !is_param {
+                    return Ok(id);
+                }
+                self.tensor_arg(id)?.with_parameter(true)
+            }
+            _ => return Err(self.malformed(format!("{r:?} called with {} arguments", args.len()))),
+        };
+        self.alloc(Obj::Leaf(Value::Tensor(tensor)))
+    }
+
+    /// A strided view of a persistent-id storage, with conj/neg metadata applied.
+    fn view_tensor(
+        &mut self,
+        storage: Id,
+        offset: Id,
+        size: Id,
+        stride: Id,
+        dtype_arg: Option<DType>,
+        metadata: Option<Id>,
+    ) -> R<Tensor> {
+        let n = self.tensors;
+        self.tensors += 1;
+        let Obj::Storage(sref) = self.arena.get(storage) else {
+            return Err(self.malformed("tensor rebuild: first argument must be a storage"));
+        };
+        let sref = sref.clone();
+        let name = format!("{}: tensor #{n} (storage data/{})", self.record, sref.key);
+        let dtype = dtype_arg
+            .or(sref.dtype)
+            .ok_or_else(|| self.malformed("an untyped storage needs _rebuild_tensor_v3's dtype"))?;
+        let nbytes = sref.storage.nbytes();
+        if nbytes % dtype.size() != 0 {
+            return Err(CheckpointError::StorageBounds {
+                tensor: name,
+                detail: format!("{nbytes} bytes is not a whole number of {dtype} elements"),
+            });
+        }
+        // A negative offset, size or stride is a view that cannot lie inside its storage.
+        let negative = |e: CheckpointError| match e {
+            CheckpointError::MalformedPickle { detail, .. } if detail.starts_with("negative") => {
+                CheckpointError::StorageBounds {
+                    tensor: name.clone(),
+                    detail,
+                }
+            }
+            other => other,
+        };
+        let offset = self
+            .u64_leaf(self.arena.leaf(offset), "storage offset")
+            .map_err(negative)?;
+        let shape = self.dims(size, "size").map_err(negative)?;
+        let strides = self.dims(stride, "stride").map_err(negative)?;
+        let offset = usize::try_from(offset).map_err(|_| CheckpointError::SizeOverflow {
+            what: name.clone(),
+            detail: format!("storage offset {offset}"),
+        })?;
+        check_view(nbytes, dtype.size(), offset, &shape, &strides).map_err(|e| match e {
+            ViewError::Overflow(detail) => CheckpointError::SizeOverflow {
+                what: name.clone(),
+                detail,
+            },
+            ViewError::Bounds(detail) => CheckpointError::StorageBounds {
+                tensor: name.clone(),
+                detail,
+            },
+        })?;
+        let t = Tensor::from_storage(sref.storage.clone(), dtype, offset, shape, strides).map_err(
+            |e| CheckpointError::StorageBounds {
+                tensor: name.clone(),
+                detail: e.to_string(),
+            },
+        )?;
+        let (conj, neg) = self.metadata_bits(metadata)?;
+        if (!conj && !neg) || sref.storage.is_meta() {
+            return Ok(t);
+        }
+        super::conj_neg::apply(&t, conj, neg).map_err(|detail| CheckpointError::UnsupportedFormat {
+            detail: format!("{name}: {detail}"),
+        })
+    }
+
+    /// The `conj` and `neg` bits of a rebuild's metadata dict; other keys are unsupported.
+    fn metadata_bits(&self, metadata: Option<Id>) -> R<(bool, bool)> {
+        let Some(m) = metadata else {
+            return Ok((false, false));
+        };
+        let items = match self.arena.get(m) {
+            Obj::Leaf(Value::None) => return Ok((false, false)),
+            Obj::Dict { items, .. } => items.clone(),
+            _ => return Err(self.malformed("tensor metadata must be a dict")),
+        };
+        let (mut conj, mut neg) = (false, false);
+        for (k, v) in items {
+            let flag = self.bool_arg(v, "tensor metadata")?;
+            match self.arena.leaf(k).and_then(Value::as_str) {
+                Some("conj") => conj = flag,
+                Some("neg") => neg = flag,
+                other => {
+                    return Err(CheckpointError::UnsupportedFormat {
+                        detail: format!(
+                            "{}: tensor metadata key {other:?} at byte {} is not supported",
+                            self.record, self.at
+                        ),
+                    })
+                }
+            }
+        }
+        Ok((conj, neg))
+    }
+
+    /// Sizes or strides: a tuple, list or `torch.Size` of non-negative ints.
+    fn dims(&self, id: Id, what: &str) -> R<Vec<usize>> {
+        let raw: Vec<i64> = match self.arena.get(id) {
+            Obj::Leaf(Value::Size(d)) => d.to_vec(),
+            _ => {
+                let seq = self
+                    .seq_of(id)
+                    .ok_or_else(|| self.malformed(format!("tensor {what} must be a tuple")))?;
+                seq.iter()
+                    .map(|&d| self.arena.leaf(d).and_then(Value::as_int))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| self.malformed(format!("tensor {what} must hold ints")))?
+            }
+        };
+        raw.iter()
+            .map(|&d| {
+                usize::try_from(d)
+                    .map_err(|_| self.malformed(format!("negative {what} {d} in {raw:?}")))
+            })
+            .collect()
+    }
+
+    pub(super) fn tensor_arg(&self, id: Id) -> R<Tensor> {
+        match self.arena.leaf(id) {
+            Some(Value::Tensor(t)) => Ok(t.clone()),
+            _ => Err(self.malformed(format!(
+                "expected a tensor, found {}",
+                self.arena.get(id).type_name()
+            ))),
+        }
+    }
+
+    pub(super) fn bool_arg(&self, id: Id, what: &str) -> R<bool> {
+        match self.arena.leaf(id) {
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::Int(i)) => Ok(*i != 0),
+            _ => Err(self.malformed(format!("{what} must be a bool"))),
+        }
+    }
+
+    fn u64_leaf(&self, v: Option<&Value>, what: &str) -> R<u64> {
+        match v {
+            Some(Value::Int(i)) => {
+                u64::try_from(*i).map_err(|_| self.malformed(format!("negative {what} {i}")))
+            }
+            Some(Value::BigInt(_)) => Err(CheckpointError::SizeOverflow {
+                what: format!("{}: {what}", self.record),
+                detail: "does not fit in 64 bits".into(),
+            }),
+            _ => Err(self.malformed(format!("{what} must be an int"))),
+        }
+    }
+
+    fn key_text(&self, v: Option<&Value>, what: &str) -> R<Arc<str>> {
+        match v {
+            Some(Value::Str(s)) => Ok(s.clone()),
+            Some(Value::Int(i)) => Ok(Arc::from(i.to_string())),
+            _ => Err(self.malformed(format!("persistent id: {what} must be a str or int"))),
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The `tensorport` command as a user runs it: exit codes, one-line errors, JSON documents.
+
+mod common;
+
+use std::process::Command;
+
+use common::{fixtures_dir, manifest};
+use serde_json::Value as Json;
+
+fn run(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tensorport"))
+        .args(args)
+        .output()
+        .expect("running tensorport");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+#[test]
+fn inspect_json_matches_torch_and_refusals_are_json() {
+    let m = manifest();
+    let f = fixtures_dir().join("ok/training_checkpoint.pt");
+    let (code, out, _) = run(&[os("inspect"), f.as_os_str(), os("--json")]);
+    assert_eq!(code, 0);
+    let doc: Json = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["format"], "zip");
+    let want = &m["files"]["ok/training_checkpoint.pt"]["describe"];
+    assert_eq!(doc["structure"], want["structure"]);
+    let mut tensors = doc["tensors"].clone();
+    for t in tensors.as_array_mut().expect("tensors") {
+        t.as_object_mut().expect("tensor").remove("storage_key");
+    }
+    assert_eq!(tensors, want["tensors"]);
+
+    for (name, kind) in [
+        ("bad/unsafe_posix_system.pt", "unsafe_global"),
+        ("bad/truncated.pt", "truncated"),
+    ] {
+        let (code, out, err) = run(&[
+            os("inspect"),
+            fixtures_dir().join(name).as_os_str(),
+            os("--json"),
+        ]);
+        assert_ne!(code, 0);
+        let doc: Json = serde_json::from_str(&out).expect("JSON refusal");
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["error"]["kind"], kind, "{out}");
+        assert!(err.is_empty(), "{err}");
+    }
+}
+
+#[test]
+fn errors_are_one_line_without_panics() {
+    for name in [
+        "bad/memo_bomb.pt",
+        "bad/whole_module.pt",
+        "does/not/exist.pt",
+    ] {
+        let (code, out, err) = run(&[os("inspect"), fixtures_dir().join(name).as_os_str()]);
+        assert_eq!(code, 1, "{name}");
+        assert!(out.is_empty());
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("error: ") && !err.contains("panicked"),
+            "{err}"
+        );
+    }
+    let (code, _, err) = run(&[os("convert"), os("a.pt")]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn inspect_table_lists_every_tensor() {
+    let f = fixtures_dir().join("ok/cuda_tags.pt");
+    let (code, out, _) = run(&[os("inspect"), f.as_os_str()]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("key"), "{out}");
+    for needle in ["on_cuda0", "cuda:1", "cuda0_view", "4 tensors"] {
+        assert!(out.contains(needle), "{needle} missing from\n{out}");
+    }
+}
+
+#[test]
+fn convert_retags_and_strips_prefixes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("plain.pt");
+    let dp = fixtures_dir().join("ok/net_state_dict_dataparallel.pt");
+    let (code, _, err) = run(&[
+        os("convert"),
+        dp.as_os_str(),
+        out.as_os_str(),
+        os("--strip-prefix"),
+        os("module."),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, json, _) = run(&[os("inspect"), out.as_os_str(), os("--json")]);
+    let doc: Json = serde_json::from_str(&json).expect("json");
+    let plain = &manifest()["files"]["ok/net_state_dict.pt"]["describe"];
+    assert_eq!(
+        doc["structure"], plain["structure"],
+        "keys and _metadata as torch's plain Net"
+    );
+
+    let tags = fixtures_dir().join("ok/cuda_tags.pt");
+    let out2 = dir.path().join("retagged.pt");
+    let (code, _, err) = run(&[
+        os("convert"),
+        tags.as_os_str(),
+        out2.as_os_str(),
+        os("--map-location"),
+        os("cuda:1=cuda:0"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, json, _) = run(&[os("inspect"), out2.as_os_str(), os("--json")]);
+    let doc: Json = serde_json::from_str(&json).expect("json");
+    let locs: Vec<&str> = doc["tensors"]
+        .as_array()
+        .expect("t")
+        .iter()
+        .map(|t| t["location"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(locs, ["cuda:0", "cuda:0", "cpu", "cuda:0"]);
+}
