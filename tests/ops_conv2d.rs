@@ -88,7 +88,9 @@ fn check_close(name: &str, got: &[f64], want: &[f64], k: usize, eps: f64) {
         let e = (g - r).abs();
         max_abs = max_abs.max(e);
         max_rel = max_rel.max(e / r.abs().max(1e-30));
-        if !(e <= atol + rtol * r.abs()) && bad.len() < 5 {
+        // Written so that a NaN on either side counts as a mismatch.
+        let within = e <= atol + rtol * r.abs();
+        if !within && bad.len() < 5 {
             bad.push((i, g, r));
         }
     }

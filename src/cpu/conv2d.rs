@@ -128,7 +128,7 @@ pub fn conv2d<T: Float>(
         return Ok(());
     }
     let threads = threads_for(d.flops());
-    if direct::applies::<T>(&d) {
+    if direct::applies(&d) {
         return direct::conv2d(&d, x, w, bias, out, threads);
     }
     let per_image = d.c_out * d.hw_out();

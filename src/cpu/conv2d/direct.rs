@@ -75,7 +75,7 @@ pub(super) fn padded_width(d: &Dims) -> usize {
 }
 
 /// Whether the direct kernel should run this convolution.
-pub(super) fn applies<T: Float>(d: &Dims) -> bool {
+pub(super) fn applies(d: &Dims) -> bool {
     d.sw == 1 && d.cg_out <= 16 && d.cg_in * d.h * padded_width(d) <= MAX_PAD_ELEMS
 }
 
