@@ -16,11 +16,12 @@
 //! ```
 
 pub mod checkpoint;
-mod cpu_eltwise;
 pub mod cpu;
+mod cpu_eltwise;
 pub mod device;
 pub mod dtype;
 pub mod error;
+pub mod nn;
 pub mod ops;
 pub mod storage;
 pub mod tensor;
