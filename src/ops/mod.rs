@@ -1,4 +1,5 @@
 //! The public ops. Each validates its inputs (shape, dtype, device) through its params struct,
 //! then dispatches on the device to `crate::cpu` (and, with the CUDA issue, `crate::cuda`).
 
+pub mod launch;
 pub mod params;
