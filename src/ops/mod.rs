@@ -2,4 +2,8 @@
 //! then dispatches on the device to `crate::cpu` (and, with the CUDA issue, `crate::cuda`).
 
 pub mod launch;
+pub mod max_pool2d;
 pub mod params;
+pub mod relu;
+pub mod shape;
+pub mod softmax;
