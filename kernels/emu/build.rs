@@ -1,5 +1,6 @@
 //! Compiles every `kernels/*.cu` as C++17 with `shim.h` force-included, plus the fiber scheduler
-//! (`csrc/emu.cpp`) and the per-kernel entry points (`csrc/glue.cpp`), into one static library.
+//! (`csrc/emu.cpp`), the per-kernel entry points (`csrc/glue.cpp`) and the emulator's own test
+//! kernels (`csrc/selftest.cpp`), into one static library.
 
 use std::path::{Path, PathBuf};
 
@@ -35,12 +36,14 @@ fn main() {
     for f in cu.iter().filter(|p| p.extension().is_some_and(|x| x == "cu")) {
         b.file(f);
     }
-    b.file(csrc.join("emu.cpp")).file(csrc.join("glue.cpp"));
+    b.file(csrc.join("emu.cpp"))
+        .file(csrc.join("glue.cpp"))
+        .file(csrc.join("selftest.cpp"));
     b.compile("tensorport_emu");
 
     for f in cu
         .iter()
-        .chain([csrc.join("shim.h"), csrc.join("emu.h"), csrc.join("emu.cpp"), csrc.join("glue.cpp")].iter())
+        .chain([csrc.join("shim.h"), csrc.join("emu.h"), csrc.join("emu.cpp"), csrc.join("glue.cpp"), csrc.join("selftest.cpp")].iter())
     {
         println!("cargo:rerun-if-changed={}", f.display());
     }

@@ -13,6 +13,7 @@ use std::ffi::{c_char, c_int, CStr};
 use std::fmt;
 
 mod mirror;
+pub mod selftest;
 
 pub use mirror::{Conv2dParams, EltwiseParams, LinearParams, Pool2dParams};
 
@@ -87,7 +88,7 @@ impl std::error::Error for EmuError {}
 
 type Result<T> = std::result::Result<T, EmuError>;
 
-const ERR_LEN: usize = 512;
+pub(crate) const ERR_LEN: usize = 512;
 
 extern "C" {
     fn tp_emu_relu_f32(
@@ -174,7 +175,7 @@ fn check_launch(kernel: &'static str, l: &Launch) -> Result<()> {
 }
 
 /// Turns the C side's status and message into a `Result`.
-fn status(kernel: &'static str, rc: c_int, err: &[u8; ERR_LEN]) -> Result<()> {
+pub(crate) fn status(kernel: &'static str, rc: c_int, err: &[u8; ERR_LEN]) -> Result<()> {
     if rc == 0 {
         return Ok(());
     }
