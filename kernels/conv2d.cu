@@ -21,6 +21,8 @@
 //   multiple of 32, clamped to [32, 256] (small feature maps do not idle 7/8 of a block);
 //   grid (min(ceil(H_out*W_out / bx), 65535), min(N*C_out, 65535), 1); no dynamic shared memory
 //   (the 4 KiB tile is static).
+//   The wrapper declares __launch_bounds__(256): no launch uses more, so ptxas may budget
+//   registers for 256-thread blocks (ptxas 12.4 sm_70/sm_90: no spills).
 #include "common.cuh"
 
 // Filter chunk staged in shared memory: 1024 floats = 4 KiB. Covers e.g. 64 channels of a 4x4
@@ -88,4 +90,4 @@ __device__ __forceinline__ void conv2d_body(const Conv2dParams p, const T* __res
     }
 }
 
-extern "C" __global__ void conv2d_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in/groups, KH, KW] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out] */) { conv2d_body<float>(p, x, w, b, y); }
+extern "C" __global__ void __launch_bounds__(256) conv2d_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in/groups, KH, KW] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out] */) { conv2d_body<float>(p, x, w, b, y); }

@@ -13,6 +13,8 @@
 //   output index i = ((n*C + c)*H_out + oh)*W_out + ow.
 // Launch (src/ops/launch.rs max_pool2d_shape): block (256,1,1);
 //   grid (min(ceil(N*C*H_out*W_out / 256), 65535),1,1); no dynamic shared memory.
+//   The wrapper declares __launch_bounds__(256): no launch uses more, so ptxas may budget
+//   registers for 256-thread blocks (ptxas 12.4 sm_70/sm_90: no spills).
 #include "common.cuh"
 
 template <typename T>
@@ -42,4 +44,4 @@ __device__ __forceinline__ void max_pool2d_body(const Pool2dParams p, const T* _
     }
 }
 
-extern "C" __global__ void max_pool2d_f32(Pool2dParams p, const float* __restrict__ x /* [N, C, H, W] */, float* __restrict__ y /* [N, C, H_out, W_out] */) { max_pool2d_body<float>(p, x, y); }
+extern "C" __global__ void __launch_bounds__(256) max_pool2d_f32(Pool2dParams p, const float* __restrict__ x /* [N, C, H, W] */, float* __restrict__ y /* [N, C, H_out, W_out] */) { max_pool2d_body<float>(p, x, y); }

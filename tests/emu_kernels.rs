@@ -156,9 +156,11 @@ fn pool_cases() -> Vec<PoolCase> {
     while cases.len() < 60 {
         let k = [rng.range(1, 4), rng.range(1, 4)];
         let d = [rng.range(1, 2), rng.range(1, 2)];
+        // PyTorch allows padding up to half the effective (dilated) kernel.
+        let eff = |k: usize, d: usize| (k - 1) * d + 1;
         let pad = [
-            rng.range(0, ((k[0] - 1) * d[0] + 1) / 2),
-            rng.range(0, ((k[1] - 1) * d[1] + 1) / 2),
+            rng.range(0, eff(k[0], d[0]) / 2),
+            rng.range(0, eff(k[1], d[1]) / 2),
         ];
         let stride = [rng.range(1, 3), rng.range(1, 3)];
         let shape = [
