@@ -17,6 +17,7 @@
 
 pub mod checkpoint;
 mod cpu_eltwise;
+pub mod cpu;
 pub mod device;
 pub mod dtype;
 pub mod error;

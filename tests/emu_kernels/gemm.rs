@@ -1,4 +1,7 @@
-//! conv2d and linear kernels through the emulator, against a naive f64 reference and the CPU ops.
+//! conv2d and linear kernels through the emulator, against the CPU ops
+//! (`tensorport::ops::conv2d::conv2d`, `ops::linear::{linear, linear_relu}`) and a naive f64
+//! reference. The reference stays because it also gives each output's magnitude Σ|x·w| + |b|,
+//! which the tolerance below needs, and because it is independent of both implementations.
 //!
 //! Tolerance. Each output is a sum of K products (K = C_in/groups · KH · KW for conv2d, K for
 //! linear) plus a bias, and the kernel, the CPU op (blocked / SIMD / im2col order) and the f64
@@ -12,8 +15,11 @@
 //! mutating the kernels: a wrong filter chunk fails by about 1700x the tolerance). mag comes from
 //! the f64 reference.
 
+use tensorport::ops::conv2d::{conv2d, Conv2dArgs};
 use tensorport::ops::launch::{conv2d_shape, linear_shape};
+use tensorport::ops::linear::{linear, linear_relu};
 use tensorport::ops::params::{Conv2dParams, LinearParams};
+use tensorport::tensor::Tensor;
 use tensorport_emu as emu;
 
 use crate::support::{assert_close, launch, Rng};
@@ -199,7 +205,7 @@ fn conv_cases() -> Vec<ConvCase> {
 }
 
 #[test]
-fn conv2d_matches_reference() {
+fn conv2d_matches_cpu_op() {
     let mut rng = Rng::new(5);
     for (i, (ish, wsh, bias, stride, padding, dilation, groups)) in
         conv_cases().into_iter().enumerate()
@@ -242,8 +248,25 @@ fn linear_emu(
     y
 }
 
+/// `linear` / `linear_relu` on the CPU.
+fn linear_cpu(
+    m: usize,
+    k: usize,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    relu: bool,
+) -> Vec<f32> {
+    let xt = Tensor::from_vec(x.to_vec(), &[m, k]).unwrap();
+    let wt = Tensor::from_vec(w.to_vec(), &[n, k]).unwrap();
+    let bt = b.map(|b| Tensor::from_vec(b.to_vec(), &[n]).unwrap());
+    let op = if relu { linear_relu } else { linear };
+    op(&xt, &wt, bt.as_ref()).unwrap().to_vec::<f32>().unwrap()
+}
+
 #[test]
-fn linear_matches_reference() {
+fn linear_matches_cpu_op() {
     let mut rng = Rng::new(6);
     let shapes: [(usize, usize, usize); 11] = [
         (1, 1, 1),
