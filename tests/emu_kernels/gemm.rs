@@ -217,12 +217,25 @@ fn conv2d_matches_cpu_op() {
         let (want, mag) = conv_ref(&p, &x, &w, bias.then_some(&b[..]));
         let tol = tolerance(wsh[1] * wsh[2] * wsh[3], &mag);
         let y = conv_emu(&p, None, &x, &w, &b);
-        assert_close(
-            &format!("conv2d case {i} {p:?} vs f64 reference"),
-            &y,
-            &want,
-            &tol,
-        );
+        let what = format!("conv2d case {i} {p:?}");
+        assert_close(&format!("{what} vs f64 reference"), &y, &want, &tol);
+        let args = Conv2dArgs {
+            stride,
+            padding,
+            dilation,
+            groups,
+        };
+        let bt = bias.then(|| Tensor::from_vec(b.clone(), &[wsh[0]]).unwrap());
+        let cpu = conv2d(
+            &Tensor::from_vec(x.clone(), &ish).unwrap(),
+            &Tensor::from_vec(w.clone(), &wsh).unwrap(),
+            bt.as_ref(),
+            &args,
+        )
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
+        assert_close(&format!("{what} vs CPU op"), &y, &cpu, &tol);
         // A tiny grid: the pixel-tile and plane loops must stride over the rest.
         let y_small = conv_emu(&p, Some([1, 2, 1]), &x, &w, &b);
         assert_eq!(
@@ -290,12 +303,10 @@ fn linear_matches_cpu_op() {
             let (want, mag) = linear_ref(&p, &x, &w, bias.then_some(&b[..]));
             let y = linear_emu(&p, None, &x, &w, &b);
             let what = format!("linear case {i} {p:?}");
-            assert_close(
-                &format!("{what} vs f64 reference"),
-                &y,
-                &want,
-                &tolerance(k, &mag),
-            );
+            let tol = tolerance(k, &mag);
+            assert_close(&format!("{what} vs f64 reference"), &y, &want, &tol);
+            let cpu = linear_cpu(m, k, n, &x, &w, bias.then_some(&b[..]), relu);
+            assert_close(&format!("{what} vs CPU op"), &y, &cpu, &tol);
             let y_small = linear_emu(&p, Some([1, 1, 1]), &x, &w, &b);
             assert_eq!(
                 y, y_small,
@@ -313,10 +324,8 @@ fn linear_256_cubed() {
     let (x, w, b) = (rng.vec(256 * 256), rng.vec(256 * 256), rng.vec(256));
     let (want, mag) = linear_ref(&p, &x, &w, Some(&b));
     let y = linear_emu(&p, None, &x, &w, &b);
-    assert_close(
-        "linear 256^3 vs f64 reference",
-        &y,
-        &want,
-        &tolerance(256, &mag),
-    );
+    let tol = tolerance(256, &mag);
+    assert_close("linear 256^3 vs f64 reference", &y, &want, &tol);
+    let cpu = linear_cpu(256, 256, 256, &x, &w, Some(&b), false);
+    assert_close("linear 256^3 vs CPU op", &y, &cpu, &tol);
 }
