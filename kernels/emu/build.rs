@@ -33,7 +33,10 @@ fn main() {
         // `-x c++` makes g++ read the following .cu files as C++ rather than as linker input.
         .flag("-x")
         .flag("c++");
-    for f in cu.iter().filter(|p| p.extension().is_some_and(|x| x == "cu")) {
+    for f in cu
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "cu"))
+    {
         b.file(f);
     }
     b.file(csrc.join("emu.cpp"))
@@ -41,10 +44,16 @@ fn main() {
         .file(csrc.join("selftest.cpp"));
     b.compile("tensorport_emu");
 
-    for f in cu
-        .iter()
-        .chain([csrc.join("shim.h"), csrc.join("emu.h"), csrc.join("emu.cpp"), csrc.join("glue.cpp"), csrc.join("selftest.cpp")].iter())
-    {
+    for f in cu.iter().chain(
+        [
+            csrc.join("shim.h"),
+            csrc.join("emu.h"),
+            csrc.join("emu.cpp"),
+            csrc.join("glue.cpp"),
+            csrc.join("selftest.cpp"),
+        ]
+        .iter(),
+    ) {
         println!("cargo:rerun-if-changed={}", f.display());
     }
     println!("cargo:rerun-if-changed={}", kernels.display());

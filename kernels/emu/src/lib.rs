@@ -220,7 +220,12 @@ pub fn launch_max_pool2d_f32(l: &Launch, params: &[u8], x: &[f32], y: &mut [f32]
     let nx = mirror::count(K, &[("n", p.n), ("c", p.c), ("h", p.h), ("w", p.w)])?;
     let ny = mirror::count(
         K,
-        &[("n", p.n), ("c", p.c), ("h_out", p.h_out), ("w_out", p.w_out)],
+        &[
+            ("n", p.n),
+            ("c", p.c),
+            ("h_out", p.h_out),
+            ("w_out", p.w_out),
+        ],
     )?;
     check_len(K, "x", nx, x.len())?;
     check_len(K, "y", ny, y.len())?;

@@ -131,10 +131,18 @@ pub(crate) fn conv_lens(kernel: &'static str, p: &Conv2dParams) -> Result<Lens> 
     }
     let cg = p.c_in / p.groups;
     Ok(Lens {
-        x: count(kernel, &[("n", p.n), ("c_in", p.c_in), ("h", p.h), ("w", p.w)])?,
+        x: count(
+            kernel,
+            &[("n", p.n), ("c_in", p.c_in), ("h", p.h), ("w", p.w)],
+        )?,
         w: count(
             kernel,
-            &[("c_out", p.c_out), ("c_in/groups", cg), ("kh", p.kh), ("kw", p.kw)],
+            &[
+                ("c_out", p.c_out),
+                ("c_in/groups", cg),
+                ("kh", p.kh),
+                ("kw", p.kw),
+            ],
         )?,
         b: if p.has_bias != 0 {
             count(kernel, &[("c_out", p.c_out)])?

@@ -58,8 +58,7 @@ pub fn reverse_blocks(block: [u32; 2], x: &[f32]) -> Result<Vec<f32>> {
 pub fn divergent(site: bool) -> Result<()> {
     let mut err = [0u8; ERR_LEN];
     // SAFETY: the self-test kernels only touch their own stack array.
-    let rc = unsafe {
-        tp_emu_selftest_divergent(c_int::from(site), err.as_mut_ptr().cast(), ERR_LEN)
-    };
+    let rc =
+        unsafe { tp_emu_selftest_divergent(c_int::from(site), err.as_mut_ptr().cast(), ERR_LEN) };
     status("selftest_divergent", rc, &err)
 }
