@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod dtype;
 pub mod error;
+pub mod kernels;
 pub mod ops;
 pub mod storage;
 pub mod tensor;
