@@ -27,7 +27,7 @@ rm -rf "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 echo "installing $want into $dest"
 # shellcheck disable=SC2086 # $want is two requirement words on purpose
-"$python" -m pip install --quiet --disable-pip-version-check --no-deps --no-compile \
+"$python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --no-compile \
     --target "$tmp" $want
 chmod +x "$tmp/nvidia/cuda_nvcc/bin/ptxas"
 echo "$want" >"$tmp/.installed"
