@@ -45,8 +45,10 @@ fn run() -> BuildResult<()> {
     for var in ENV_VARS {
         println!("cargo:rerun-if-env-changed={var}");
     }
-    // The whole folder, so that an added or removed .cu file reruns this script too.
-    rerun_if_changed(&kernels);
+    // Not the whole kernels/ folder: that would include the emulator crate in kernels/emu/.
+    // Adding or removing a kernels/*.cu always edits src/kernels.rs (one include_str! per
+    // module), so watching it reruns this script for new and deleted sources.
+    rerun_if_changed(&root.join("src").join("kernels.rs"));
     rerun_if_changed(&committed);
     let pins_file = kernels.join("cuda-tools.env");
     rerun_if_changed(&pins_file);
