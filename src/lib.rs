@@ -16,6 +16,7 @@
 //! ```
 
 pub mod checkpoint;
+mod cpu_eltwise;
 pub mod device;
 pub mod dtype;
 pub mod error;
