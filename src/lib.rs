@@ -21,6 +21,7 @@ mod cpu_eltwise;
 pub mod device;
 pub mod dtype;
 pub mod error;
+pub mod kernels;
 pub mod nn;
 pub mod ops;
 pub mod storage;
