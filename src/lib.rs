@@ -16,6 +16,8 @@
 //! ```
 
 pub mod checkpoint;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod device;
 pub mod dtype;
 pub mod error;
@@ -23,11 +25,15 @@ pub mod ops;
 pub mod storage;
 pub mod tensor;
 
+// TEMPORARY: stand-ins for the kernels/toolchain branches; removed when they land on main.
+mod standin_gpu;
+pub use standin_gpu::kernels;
+
 pub use checkpoint::{
     load, save, Checkpoint, Dict, DictKind, Format, MapLocation, StateDict, Value,
 };
 pub use device::{Device, TorchDevice};
 pub use dtype::{DType, Element};
-pub use error::{CheckpointError, Error, ErrorKind, Result};
+pub use error::{CheckpointError, Error, ErrorKind, NoCudaReason, Result};
 pub use storage::Storage;
 pub use tensor::Tensor;
