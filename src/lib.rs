@@ -16,6 +16,7 @@
 //! ```
 
 pub mod checkpoint;
+mod cpu_eltwise;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod device;

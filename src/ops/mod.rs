@@ -1,7 +1,11 @@
 //! The public ops. Each validates its inputs (shape, dtype, device) through its params struct,
 //! then dispatches on the device to `crate::cpu` (and, with the CUDA issue, `crate::cuda`).
 
+pub mod max_pool2d;
 pub mod params;
+pub mod relu;
+pub mod shape;
+pub mod softmax;
 
 // TEMPORARY: stand-in for the kernels branch's launch.rs; removed when it lands on main.
 pub use crate::standin_gpu::launch;

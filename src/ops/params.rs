@@ -278,8 +278,10 @@ impl Pool2dParams {
         let [dh, dw] = positive(OP, "dilation", dilation)?;
         for (p, k, d) in [(padding[0], kh, dh), (padding[1], kw, dw)] {
             // PyTorch: pad should be at most half of the effective kernel size.
-            let eff = (k - 1) * d + 1;
-            if (p as i64) > eff / 2 {
+            // In u128: a kernel and dilation that each fit in i64 can overflow their product,
+            // and a padding above i64::MAX must not wrap negative and pass.
+            let eff = (k as u128 - 1) * d as u128 + 1;
+            if p as u128 > eff / 2 {
                 return Err(Error::InvalidArgument {
                     op: OP,
                     name: "padding",

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every committed fixture is what its committed generator makes with real torch: regenerate each
+# into a temporary folder and compare byte for byte. Usage: .ci/check_fixtures.sh PYTHON
+set -euo pipefail
+cd "$(dirname "$0")/.."
+py="$1"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+status=0
+"$py" tests/fixtures/gen_fixtures.py --out "$tmp/main" >/dev/null 2>&1
+for part in ok bad manifest.json; do
+    diff -r -q "tests/fixtures/$part" "$tmp/main/$part" || status=1
+done
+for gen in tests/fixtures/ops/gen_*.py; do
+    name=$(basename "$gen" .py)
+    "$py" "$gen" --out "$tmp/$name" >/dev/null 2>&1
+    for out in "$tmp/$name"/*; do
+        diff -r -q "tests/fixtures/ops/$(basename "$out")" "$out" || status=1
+    done
+done
+if [ "$status" -ne 0 ]; then
+    echo "fixtures differ from a fresh run of their generators; regenerate and commit them" >&2
+    exit 1
+fi
+echo "fixtures match their generators"

@@ -1,0 +1,462 @@
+//! max_pool2d and relu against PyTorch 2.15 (fixtures from
+//! `tests/fixtures/ops/gen_pool_eltwise.py`), plus the parallel paths against naive references
+//! and every refused argument. Both ops must match PyTorch exactly: bit for bit, including the
+//! sign of zero; NaN matches NaN.
+
+use std::sync::OnceLock;
+
+use serde_json::Value as Json;
+use tensorport::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
+use tensorport::ops::relu::{relu, relu_, relu_into};
+use tensorport::{DType, Device, MapLocation, StateDict, Tensor};
+
+// ----------------------------------------------------------------------------- fixtures
+
+struct Fixtures {
+    tensors: StateDict,
+    manifest: Json,
+}
+
+fn fixtures() -> &'static Fixtures {
+    static F: OnceLock<Fixtures> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/ops/pool_eltwise");
+        let ckpt = tensorport::load(dir.join("tensors.pt"), &MapLocation::Keep).expect("load");
+        let text = std::fs::read_to_string(dir.join("cases.json")).expect("cases.json");
+        Fixtures {
+            tensors: ckpt.state_dict().expect("state dict"),
+            manifest: serde_json::from_str(&text).expect("json"),
+        }
+    })
+}
+
+fn tensor(name: &str) -> Tensor {
+    fixtures()
+        .tensors
+        .get(name)
+        .unwrap_or_else(|| panic!("fixture tensor {name}"))
+        .clone()
+}
+
+fn cases(op: &str) -> Vec<&'static Json> {
+    let all = fixtures().manifest["cases"].as_array().expect("cases");
+    let v: Vec<_> = all.iter().filter(|c| c["op"] == op).collect();
+    assert!(!v.is_empty(), "no {op} cases");
+    v
+}
+
+fn refusals(op: &str) -> Vec<&'static Json> {
+    let all = fixtures().manifest["errors"].as_array().expect("errors");
+    all.iter().filter(|c| c["op"] == op).collect()
+}
+
+/// The tensor on `dev`. Fixtures load on the CPU; CUDA joins with the CUDA ops.
+fn on(dev: &Device, t: &Tensor) -> Tensor {
+    assert_eq!(*dev, Device::Cpu, "only the CPU is wired up");
+    t.clone()
+}
+
+// ----------------------------------------------------------------------------- comparison
+
+/// Each element as (value, raw bits) so comparisons can be exact or toleranced.
+fn elems(t: &Tensor) -> Vec<(f64, u64)> {
+    match t.dtype() {
+        DType::F32 => t
+            .to_vec::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(|v| (v as f64, v.to_bits() as u64))
+            .collect(),
+        DType::F64 => t
+            .to_vec::<f64>()
+            .unwrap()
+            .into_iter()
+            .map(|v| (v, v.to_bits()))
+            .collect(),
+        DType::I64 => t
+            .to_vec::<i64>()
+            .unwrap()
+            .into_iter()
+            .map(|v| (v as f64, v as u64))
+            .collect(),
+        DType::I32 => t
+            .to_vec::<i32>()
+            .unwrap()
+            .into_iter()
+            .map(|v| (v as f64, v as u64))
+            .collect(),
+        DType::U8 => t
+            .to_vec::<u8>()
+            .unwrap()
+            .into_iter()
+            .map(|v| (v as f64, v as u64))
+            .collect(),
+        d => panic!("no comparison for {d}"),
+    }
+}
+
+fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for d in (0..shape.len()).rev() {
+        idx[d] = i % shape[d].max(1);
+        i /= shape[d].max(1);
+    }
+    idx
+}
+
+/// Asserts `ours` equals `want` (C order, of `shape`) bit for bit, NaN matching NaN; on failure
+/// prints the max abs/rel error and the first mismatching indices.
+fn assert_exact(ctx: &str, ours: &Tensor, want: &[(f64, u64)], shape: &[usize], dtype: DType) {
+    assert_eq!(ours.shape(), shape, "{ctx}: shape");
+    assert_eq!(ours.dtype(), dtype, "{ctx}: dtype");
+    let got = elems(ours);
+    let bad: Vec<usize> = (0..want.len())
+        .filter(|&i| !(got[i].1 == want[i].1 || (got[i].0.is_nan() && want[i].0.is_nan())))
+        .collect();
+    if !bad.is_empty() {
+        let abs = bad
+            .iter()
+            .map(|&i| (got[i].0 - want[i].0).abs())
+            .fold(0.0, f64::max);
+        let rel = bad
+            .iter()
+            .map(|&i| ((got[i].0 - want[i].0) / want[i].0).abs())
+            .fold(0.0, f64::max);
+        let first: Vec<String> = bad
+            .iter()
+            .take(5)
+            .map(|&i| {
+                format!(
+                    "{:?}: ours {} torch {}",
+                    unravel(i, shape),
+                    got[i].0,
+                    want[i].0
+                )
+            })
+            .collect();
+        panic!(
+            "{ctx}: {} of {} differ, max abs {abs:e}, max rel {rel:e}; first: {first:?}",
+            bad.len(),
+            want.len()
+        );
+    }
+}
+
+fn pair(v: &Json) -> [usize; 2] {
+    let a = v.as_array().expect("pair");
+    [
+        a[0].as_u64().unwrap() as usize,
+        a[1].as_u64().unwrap() as usize,
+    ]
+}
+
+fn pool_args(a: &Json) -> MaxPool2dArgs {
+    MaxPool2dArgs {
+        kernel: pair(&a["kernel"]),
+        stride: (!a["stride"].is_null()).then(|| pair(&a["stride"])),
+        padding: if a["padding"].is_null() {
+            [0, 0]
+        } else {
+            pair(&a["padding"])
+        },
+        dilation: if a["dilation"].is_null() {
+            [1, 1]
+        } else {
+            pair(&a["dilation"])
+        },
+        ceil_mode: a["ceil_mode"].as_bool().unwrap_or(false),
+    }
+}
+
+/// Expands each `fn(&Device)` test per device.
+macro_rules! device_tests {
+    ($($name:ident),* $(,)?) => {
+        mod cpu {
+            $(#[test] fn $name() { super::$name(&tensorport::Device::Cpu) })*
+        }
+    };
+}
+
+device_tests!(
+    max_pool2d_matches_torch,
+    max_pool2d_refuses_what_torch_refuses,
+    relu_matches_torch,
+    relu_refusals,
+    parallel_paths_match_naive_references,
+);
+
+// ----------------------------------------------------------------------------- max_pool2d
+
+fn max_pool2d_matches_torch(dev: &Device) {
+    let (mut n, mut strided, mut ceil_edge) = (0, 0, 0);
+    for c in cases("max_pool2d") {
+        let x = on(dev, &tensor(c["input"].as_str().unwrap()));
+        let all = elems(&tensor(c["output"].as_str().unwrap()));
+        let shape: Vec<usize> = c["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
+        let off = c["offset"].as_u64().unwrap() as usize;
+        let want = &all[off..off + shape.iter().product::<usize>()];
+        let args = pool_args(&c["args"]);
+        let ctx = format!("max_pool2d {} {args:?}", c["input"]);
+        let ours = max_pool2d(&x, &args).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        assert_exact(&ctx, &ours, want, &shape, x.dtype());
+        n += 1;
+        strided += !x.is_contiguous() as usize;
+        ceil_edge += c["ceil_drops_last_window"].as_bool().unwrap() as usize;
+    }
+    assert!(
+        n > 600 && strided > 0 && ceil_edge > 20,
+        "{n} cases, {strided} strided, {ceil_edge} ceil edges"
+    );
+}
+
+fn max_pool2d_refuses_what_torch_refuses(dev: &Device) {
+    let refused = refusals("max_pool2d");
+    assert!(refused.len() >= 12);
+    for r in refused {
+        let shape: Vec<usize> = r["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
+        let dtype = DType::from_torch_name(r["dtype"].as_str().unwrap()).unwrap();
+        let x = on(dev, &Tensor::zeros(dtype, &shape).unwrap());
+        match max_pool2d(&x, &pool_args(&r["args"])) {
+            Ok(t) => panic!(
+                "accepted {r} (torch: {}), gave {:?}",
+                r["torch_error"],
+                t.shape()
+            ),
+            Err(e) => assert!(
+                matches!(
+                    e,
+                    tensorport::Error::Shape { .. }
+                        | tensorport::Error::InvalidArgument { .. }
+                        | tensorport::Error::DType { .. }
+                ),
+                "{r}: {e:?}"
+            ),
+        }
+    }
+    // Arguments too large for 64-bit arithmetic are refused, not overflowed.
+    let x = Tensor::zeros(DType::F32, &[1, 1, 4, 4]).unwrap();
+    for args in [
+        MaxPool2dArgs {
+            kernel: [usize::MAX, 2],
+            ..MaxPool2dArgs::new(2)
+        },
+        MaxPool2dArgs {
+            kernel: [1 << 40, 2],
+            dilation: [1 << 40, 1],
+            ..MaxPool2dArgs::new(2)
+        },
+        MaxPool2dArgs {
+            padding: [usize::MAX, 0],
+            ..MaxPool2dArgs::new(2)
+        },
+        MaxPool2dArgs {
+            padding: [1 << 63, 0],
+            ..MaxPool2dArgs::new(2)
+        },
+    ] {
+        assert!(max_pool2d(&x, &args).is_err(), "{args:?}");
+    }
+    // A huge stride is fine: one window.
+    let args = MaxPool2dArgs {
+        stride: Some([usize::MAX / 2, 1]),
+        ..MaxPool2dArgs::new(2)
+    };
+    assert_eq!(max_pool2d(&x, &args).unwrap().shape(), [1, 1, 1, 3]);
+}
+
+// ----------------------------------------------------------------------------- relu
+
+/// A private contiguous copy that relu_ may overwrite.
+fn owned_copy(t: &Tensor) -> Tensor {
+    Tensor::from_raw_bytes(t.dtype(), t.shape(), &t.contiguous_bytes().unwrap()).unwrap()
+}
+
+fn relu_matches_torch(dev: &Device) {
+    for c in cases("relu") {
+        let x = on(dev, &tensor(c["input"].as_str().unwrap()));
+        let want_t = tensor(c["output"].as_str().unwrap());
+        let want = elems(&want_t);
+        let ctx = format!("relu {}", c["input"]);
+        assert_exact(&ctx, &relu(&x).unwrap(), &want, want_t.shape(), x.dtype());
+        let mut inplace = owned_copy(&x);
+        relu_(&mut inplace).unwrap();
+        assert_exact(
+            &format!("{ctx} in place"),
+            &inplace,
+            &want,
+            want_t.shape(),
+            x.dtype(),
+        );
+        let mut out = Tensor::zeros(x.dtype(), x.shape()).unwrap();
+        relu_into(&x, &mut out).unwrap();
+        assert_exact(
+            &format!("{ctx} into"),
+            &out,
+            &want,
+            want_t.shape(),
+            x.dtype(),
+        );
+    }
+}
+
+fn relu_refusals(dev: &Device) {
+    use tensorport::Error;
+    for r in refusals("relu") {
+        let dtype = DType::from_torch_name(r["dtype"].as_str().unwrap()).unwrap();
+        let x = on(dev, &Tensor::zeros(dtype, &[3]).unwrap());
+        assert!(matches!(relu(&x), Err(Error::DType { .. })), "{r}");
+    }
+    let x = on(
+        dev,
+        &Tensor::from_vec(vec![-1.0f32, 2.0, -3.0, 4.0], &[2, 2]).unwrap(),
+    );
+    // In place on a storage another tensor shares: refused, and the other tensor is unchanged.
+    let mut shared = x.clone();
+    assert!(matches!(
+        relu_(&mut shared),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert_eq!(x.to_vec::<f32>().unwrap(), [-1.0, 2.0, -3.0, 4.0]);
+    // Into a buffer of another shape or dtype.
+    let mut wrong = Tensor::zeros(DType::F32, &[4]).unwrap();
+    assert!(matches!(
+        relu_into(&x, &mut wrong),
+        Err(Error::Shape { .. })
+    ));
+    let mut wrong = Tensor::zeros(DType::F64, &[2, 2]).unwrap();
+    assert!(matches!(
+        relu_into(&x, &mut wrong),
+        Err(Error::DType { .. })
+    ));
+    for d in [DType::F16, DType::BF16, DType::Bool, DType::C64] {
+        let t = Tensor::zeros(d, &[2]).unwrap();
+        assert!(matches!(relu(&t), Err(Error::DType { .. })), "{d}");
+    }
+}
+
+// ----------------------------------------------------------------------------- parallel paths
+
+/// max_pool2d written the obvious way, independently of the crate's window arithmetic.
+fn naive_pool(
+    x: &[f32],
+    [n, c, h, w]: [usize; 4],
+    a: &MaxPool2dArgs,
+    [ho, wo]: [usize; 2],
+) -> Vec<f32> {
+    let s = a.stride.unwrap_or(a.kernel);
+    let mut out = Vec::with_capacity(n * c * ho * wo);
+    for plane in 0..n * c {
+        for oh in 0..ho {
+            for ow in 0..wo {
+                let mut m = f32::NEG_INFINITY;
+                for kh in 0..a.kernel[0] {
+                    for kw in 0..a.kernel[1] {
+                        let ih = (oh * s[0] + kh * a.dilation[0]) as isize - a.padding[0] as isize;
+                        let iw = (ow * s[1] + kw * a.dilation[1]) as isize - a.padding[1] as isize;
+                        if ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < w {
+                            let v = x[plane * h * w + ih as usize * w + iw as usize];
+                            if v > m || v.is_nan() {
+                                m = v;
+                            }
+                        }
+                    }
+                }
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
+fn parallel_paths_match_naive_references(dev: &Device) {
+    let shape = [4, 16, 64, 63];
+    let numel: usize = shape.iter().product();
+    // A cheap deterministic generator: values in [-1, 1) with some NaN.
+    let data: Vec<f32> = (0..numel)
+        .map(|i| {
+            let r = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+            if r % 997 == 0 {
+                f32::NAN
+            } else {
+                (r % 20001) as f32 / 10000.0 - 1.0
+            }
+        })
+        .collect();
+    let x = on(dev, &Tensor::from_slice(&data, &shape).unwrap());
+    for args in [
+        MaxPool2dArgs::new(2),
+        MaxPool2dArgs {
+            stride: Some([2, 2]),
+            padding: [1, 1],
+            ..MaxPool2dArgs::new(3)
+        },
+        MaxPool2dArgs {
+            ceil_mode: true,
+            dilation: [2, 1],
+            padding: [1, 0],
+            ..MaxPool2dArgs::new(3)
+        },
+    ] {
+        let ours = max_pool2d(&x, &args).unwrap();
+        let [_, _, ho, wo] = <[usize; 4]>::try_from(ours.shape()).unwrap();
+        let want: Vec<(f64, u64)> = naive_pool(&data, shape, &args, [ho, wo])
+            .into_iter()
+            .map(|v| (v as f64, v.to_bits() as u64))
+            .collect();
+        assert_exact(
+            &format!("parallel max_pool2d {args:?}"),
+            &ours,
+            &want,
+            ours.shape(),
+            DType::F32,
+        );
+    }
+    // 16 MiB + 12 bytes of float32: the parallel, streaming-store path with a scalar tail.
+    let n = (4 << 20) + 3;
+    let big_data: Vec<f32> = (0..n)
+        .map(|i| data[i % numel] * if i % 3 == 0 { -1.0 } else { 1.0 })
+        .collect();
+    let big = Tensor::from_slice(&big_data, &[n]).unwrap();
+    let want: Vec<(f64, u64)> = big_data
+        .iter()
+        .map(|&v| if v < 0.0 { 0.0f32 } else { v })
+        .map(|v| (v as f64, v.to_bits() as u64))
+        .collect();
+    assert_exact(
+        "parallel relu",
+        &relu(&big).unwrap(),
+        &want,
+        big.shape(),
+        DType::F32,
+    );
+    let mut inplace = owned_copy(&big);
+    relu_(&mut inplace).unwrap();
+    assert_exact("parallel relu_", &inplace, &want, big.shape(), DType::F32);
+    // Into a destination that is not 16-byte aligned (a contiguous view at offset 1).
+    let mut storage = Tensor::zeros(DType::F32, &[n + 1]).unwrap();
+    let mut out =
+        Tensor::from_storage(storage.storage().clone(), DType::F32, 1, vec![n], vec![1]).unwrap();
+    drop(std::mem::replace(
+        &mut storage,
+        Tensor::zeros(DType::F32, &[0]).unwrap(),
+    ));
+    relu_into(&big, &mut out).unwrap();
+    assert_exact(
+        "parallel relu_into, unaligned",
+        &out,
+        &want,
+        big.shape(),
+        DType::F32,
+    );
+}
