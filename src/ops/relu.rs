@@ -19,6 +19,10 @@ fn params(t: &Tensor) -> Result<EltwiseParams> {
 
 /// `relu(input)` as a new contiguous tensor (from the recycled-buffer cache when one fits).
 pub fn relu(input: &Tensor) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if input.device().is_cuda() {
+        return crate::cuda::relu(input, &params(input)?);
+    }
     cpu_eltwise::check_host(OP, input)?;
     params(input)?;
     with_dtype!(OP, input.dtype(), [F32 => f32, F64 => f64, I64 => i64, I32 => i32,
