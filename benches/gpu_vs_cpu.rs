@@ -33,7 +33,10 @@ fn devices() -> Vec<Device> {
     let mut v = vec![Device::Cpu];
     match cuda_availability() {
         Ok(n) => v.extend((0..n).map(Device::Cuda)),
-        Err(reason) => println!("GPU rows skipped: {reason}"),
+        Err(reason) => {
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| println!("GPU rows skipped: {reason}"));
+        }
     }
     v
 }
@@ -62,7 +65,7 @@ fn napkin(group: &str, work: Work, secs: f64) {
             f as f64 / secs / 1e9
         ),
         Work::Bytes(b) => println!(
-            "{group}: {:.1} MB moved in {:.3} ms = {:.1} GB/s",
+            "{group}: {:.3} MB moved in {:.3} ms = {:.1} GB/s",
             b as f64 / 1e6,
             secs * 1e3,
             b as f64 / secs / 1e9
