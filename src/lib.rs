@@ -17,6 +17,7 @@
 
 pub mod checkpoint;
 mod cpu_eltwise;
+pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod device;

@@ -2,6 +2,8 @@
 //! then dispatches on the device to `crate::cpu` (and, with the CUDA issue, `crate::cuda`).
 
 pub mod max_pool2d;
+pub mod conv2d;
+pub mod linear;
 pub mod params;
 pub mod relu;
 pub mod shape;

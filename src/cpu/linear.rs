@@ -1,0 +1,109 @@
+//! linear on the CPU: `out[m, o] = act(bias[o] + Σ_k x[m, k] · w[o, k])`, with `x` `[M, K]`,
+//! `w` `[N, K]` (so the product is `x · wᵀ`, read through strides, never transposed in memory),
+//! `bias` `[N]`, `out` `[M, N]`, all contiguous, and `act` the identity or relu.
+//!
+//! Threading: the rows of `out` are split into one block per worker; each worker runs a
+//! single-threaded gemm on its block and then the epilogue (relu) while the block is still in
+//! cache. Small problems run on the calling thread as one block.
+
+use rayon::prelude::*;
+
+use super::gemm::{matmul, MatRef};
+use super::{threads_for, Float};
+use crate::error::{Error, Result};
+use crate::ops::params::LinearParams;
+
+fn dims(p: &LinearParams) -> Result<(usize, usize, usize)> {
+    let u = |v: i64| {
+        usize::try_from(v).map_err(|_| Error::Overflow {
+            what: format!("linear size {v}"),
+        })
+    };
+    Ok((u(p.m)?, u(p.k)?, u(p.n)?))
+}
+
+/// Computes linear into `out` (`[M, N]`, fully overwritten).
+pub fn linear<T: Float>(
+    p: &LinearParams,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    out: &mut [T],
+) -> Result<()> {
+    let (m, k, n) = dims(p)?;
+    let need = |len: usize, want: Option<usize>, name: &str| -> Result<()> {
+        match want {
+            Some(w) if w == len => Ok(()),
+            _ => Err(Error::Shape {
+                op: "linear",
+                expected: format!("{name} of {want:?} elements for {p:?}"),
+                got: format!("{len}"),
+            }),
+        }
+    };
+    need(x.len(), m.checked_mul(k), "input")?;
+    need(w.len(), n.checked_mul(k), "weight")?;
+    need(out.len(), m.checked_mul(n), "output")?;
+    if let Some(b) = bias {
+        need(b.len(), Some(n), "bias")?;
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let relu = p.relu != 0;
+    let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
+    let threads = threads_for(flops);
+    let rows_per_block = m.div_ceil(threads);
+    let block = |(i, out_block): (usize, &mut [T])| -> Result<()> {
+        let rows = out_block.len() / n;
+        let x_block = &x[i * rows_per_block * k..][..rows * k];
+        block_product(rows, k, n, x_block, w, bias, relu, out_block)
+    };
+    if threads == 1 {
+        block((0, out))
+    } else {
+        out.par_chunks_mut(rows_per_block * n)
+            .enumerate()
+            .try_for_each(block)
+    }
+}
+
+/// One row block: bias broadcast, single-threaded gemm accumulating onto it, then relu.
+#[allow(clippy::too_many_arguments)]
+fn block_product<T: Float>(
+    rows: usize,
+    k: usize,
+    n: usize,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    relu: bool,
+    out: &mut [T],
+) -> Result<()> {
+    if let Some(b) = bias {
+        for row in out.chunks_exact_mut(n) {
+            row.copy_from_slice(b);
+        }
+    }
+    // wᵀ as a [K, N] view of the [N, K] weight: element (k, o) is w[o·K + k].
+    let wt = MatRef {
+        data: w,
+        rs: 1,
+        cs: k,
+    };
+    let xm = MatRef {
+        data: x,
+        rs: k,
+        cs: 1,
+    };
+    matmul(rows, n, k, out, n, bias.is_some(), xm, wt, 1)?;
+    if relu {
+        for v in out.iter_mut() {
+            // `max` would turn NaN into 0; torch's relu keeps NaN, and so does this compare.
+            if *v < T::ZERO {
+                *v = T::ZERO;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! CPU kernels. Each op has one file; the public entry points in `crate::ops` validate shapes,
+//! dtypes and devices and then call in here with contiguous host slices.
+//!
+//! Threading: rayon's global pool (one worker per core). Small problems run on the calling
+//! thread, because waking the pool costs a few microseconds, which is more than a batch-1
+//! layer of a small CNN takes in total.
+
+pub mod conv2d;
+mod gemm;
+pub mod linear;
+
+use std::cell::RefCell;
+
+use crate::dtype::Element;
+
+/// The float element types the CPU kernels compute in.
+pub trait Float:
+    Element
+    + Default
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::AddAssign
+{
+    const ZERO: Self;
+    const ONE: Self;
+    /// `self · a + b` with one rounding; only fast where the FMA instruction is enabled.
+    fn mul_add(self, a: Self, b: Self) -> Self;
+}
+
+impl Float for f32 {
+    const ZERO: f32 = 0.0;
+    const ONE: f32 = 1.0;
+    #[inline(always)]
+    fn mul_add(self, a: f32, b: f32) -> f32 {
+        f32::mul_add(self, a, b)
+    }
+}
+
+impl Float for f64 {
+    const ZERO: f64 = 0.0;
+    const ONE: f64 = 1.0;
+    #[inline(always)]
+    fn mul_add(self, a: f64, b: f64) -> f64 {
+        f64::mul_add(self, a, b)
+    }
+}
+
+/// Below this many FLOPs a problem runs on the calling thread: at ~50–100 GFLOP/s per core,
+/// 2 MFLOP is 20–40 µs, where a rayon fork/join (several µs) stops mattering.
+pub(crate) const PARALLEL_MIN_FLOPS: usize = 2_000_000;
+
+/// Worker threads worth using for `flops` of work: 1 for small problems.
+pub(crate) fn threads_for(flops: usize) -> usize {
+    if flops < PARALLEL_MIN_FLOPS {
+        1
+    } else {
+        rayon::current_num_threads().max(1)
+    }
+}
+
+thread_local! {
+    /// Per-thread scratch (im2col columns, padded planes, packed weights), kept between calls
+    /// so hot loops reuse warm pages instead of faulting in fresh ones. Stored as f64 so it is
+    /// aligned for every `Float`.
+    static SCRATCH: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a zeroed-or-stale scratch slice of `len` elements of `T` (callers overwrite
+/// what they read). When the thread's scratch is already borrowed (a rayon task stolen while
+/// this thread waits inside another one) a fresh buffer is used instead of failing.
+pub(crate) fn with_scratch<T: Float, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    let words = (len * std::mem::size_of::<T>()).div_ceil(8);
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < words {
+                buf.resize(words, 0.0);
+            }
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut buf[..words]);
+            f(&mut bytemuck::cast_slice_mut(bytes)[..len])
+        }
+        Err(_) => {
+            let mut fresh = vec![T::ZERO; len];
+            f(&mut fresh)
+        }
+    })
+}

@@ -1,0 +1,360 @@
+//! conv2d against PyTorch fixtures (tests/fixtures/ops/conv_linear, made by
+//! gen_conv_linear.py) and against a naive f64 reference on a grid of shapes covering both CPU
+//! paths (direct and im2col + gemm), plus one test per rejected argument.
+
+use std::path::Path;
+
+use tensorport::ops::conv2d::{conv2d, Conv2dArgs};
+use tensorport::{load, DType, Error, MapLocation, StateDict, Tensor};
+
+/// Deterministic values in [-1, 1).
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// The definition, in f64: `out[n, co, oh, ow] = b[co] + Σ x[n, g·Cg + ci, ih, iw] · w[co, ci, kh, kw]`.
+#[allow(clippy::too_many_arguments)]
+fn naive(
+    x: &[f32],
+    xs: [usize; 4],
+    w: &[f32],
+    ws: [usize; 4],
+    b: Option<&[f32]>,
+    a: &Conv2dArgs,
+) -> (Vec<f64>, [usize; 4]) {
+    let [n, c_in, h, wd] = xs;
+    let [c_out, cg, kh, kw] = ws;
+    let ho = (h + 2 * a.padding[0] - a.dilation[0] * (kh - 1) - 1) / a.stride[0] + 1;
+    let wo = (wd + 2 * a.padding[1] - a.dilation[1] * (kw - 1) - 1) / a.stride[1] + 1;
+    let og = c_out / a.groups;
+    let mut out = vec![0f64; n * c_out * ho * wo];
+    for i in 0..n {
+        for co in 0..c_out {
+            let g = co / og;
+            for oh in 0..ho {
+                for ow in 0..wo {
+                    let mut s = b.map_or(0.0, |b| b[co] as f64);
+                    for ci in 0..cg {
+                        for y in 0..kh {
+                            for z in 0..kw {
+                                let ih = (oh * a.stride[0] + y * a.dilation[0]) as isize
+                                    - a.padding[0] as isize;
+                                let iw = (ow * a.stride[1] + z * a.dilation[1]) as isize
+                                    - a.padding[1] as isize;
+                                if ih < 0 || iw < 0 || ih >= h as isize || iw >= wd as isize {
+                                    continue;
+                                }
+                                let xv = x[((i * c_in + g * cg + ci) * h + ih as usize) * wd
+                                    + iw as usize] as f64;
+                                s += xv * w[((co * cg + ci) * kh + y) * kw + z] as f64;
+                            }
+                        }
+                    }
+                    out[((i * c_out + co) * ho + oh) * wo + ow] = s;
+                }
+            }
+        }
+    }
+    (out, [n, c_out, ho, wo])
+}
+
+/// Tolerance for a dot product of length `k` with inputs in [-1, 1], computed in a type with
+/// machine epsilon `eps`, compared with another such computation (PyTorch's) or with an exact
+/// reference. Each product and partial sum rounds with relative error ≤ eps/2 and the running
+/// magnitude is at most `Σ|x·w| ≤ k`; blocked or pairwise summation (gemm, our direct kernel,
+/// PyTorch's kernels) typically accumulates about `sqrt(k)` such errors and `k` in the worst
+/// case. So per side the error is ≲ eps/2 · sqrt(k) · k typically; we allow, for both sides,
+/// `atol = 8·eps·k` (the worst-case-order bound at |Σ x·w| ≈ 1) plus `rtol = 8·eps·sqrt(k)`.
+/// For f32 and k = 75 (conv1 of the Net) that is atol 7e-5, rtol 8e-6.
+fn tol(k: usize, eps: f64) -> (f64, f64) {
+    (8.0 * eps * k as f64, 8.0 * eps * (k as f64).sqrt())
+}
+
+fn check_close(name: &str, got: &[f64], want: &[f64], k: usize, eps: f64) {
+    let (atol, rtol) = tol(k, eps);
+    assert_eq!(got.len(), want.len(), "{name}: length");
+    let (mut max_abs, mut max_rel, mut bad) = (0f64, 0f64, Vec::new());
+    for (i, (&g, &r)) in got.iter().zip(want).enumerate() {
+        let e = (g - r).abs();
+        max_abs = max_abs.max(e);
+        max_rel = max_rel.max(e / r.abs().max(1e-30));
+        // Written so that a NaN on either side counts as a mismatch.
+        let within = e <= atol + rtol * r.abs();
+        if !within && bad.len() < 5 {
+            bad.push((i, g, r));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{name}: max abs {max_abs:.3e}, max rel {max_rel:.3e}, atol {atol:.1e} rtol {rtol:.1e}, \
+         first mismatches (flat index, ours, ref): {bad:?}"
+    );
+}
+
+/// The values of a float tensor as f64, with its dtype's epsilon.
+fn as_f64(t: &Tensor) -> (Vec<f64>, f64) {
+    match t.dtype() {
+        DType::F32 => (
+            t.to_vec::<f32>()
+                .unwrap()
+                .into_iter()
+                .map(f64::from)
+                .collect(),
+            f32::EPSILON as f64,
+        ),
+        DType::F64 => (t.to_vec::<f64>().unwrap(), f64::EPSILON),
+        d => panic!("unexpected dtype {d}"),
+    }
+}
+
+fn fixtures(file: &str) -> StateDict {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ops/conv_linear")
+        .join(file);
+    load(&path, &MapLocation::Keep)
+        .and_then(|c| c.state_dict())
+        .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
+}
+
+#[test]
+fn matches_pytorch_fixtures() {
+    let sd = fixtures("conv2d.pt");
+    let names: Vec<String> = sd
+        .keys()
+        .filter_map(|k| k.strip_suffix(".out"))
+        .map(String::from)
+        .collect();
+    assert_eq!(names.len(), 28, "cases in conv2d.pt");
+    for name in &names {
+        let get = |s: &str| sd.get(&format!("{name}.{s}"));
+        let (x, w, want) = (get("x").unwrap(), get("w").unwrap(), get("out").unwrap());
+        let a = get("args").unwrap().to_vec::<i64>().unwrap();
+        let u = |i: usize| a[i] as usize;
+        let args = Conv2dArgs {
+            stride: [u(0), u(1)],
+            padding: [u(2), u(3)],
+            dilation: [u(4), u(5)],
+            groups: u(6),
+        };
+        if ["channels_last", "transposed_hw", "sliced"]
+            .iter()
+            .any(|v| name.contains(v))
+        {
+            // The fixture really is a non-contiguous view, so the op's copy path is exercised.
+            assert!(
+                !x.is_contiguous() || x.storage_offset() != 0,
+                "{name}: {x:?}"
+            );
+        }
+        if name.contains("weight_transposed") {
+            assert!(!w.is_contiguous(), "{name}: {w:?}");
+        }
+        let out = conv2d(x, w, get("b"), &args).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(out.shape(), want.shape(), "{name}: shape");
+        assert_eq!(out.dtype(), want.dtype(), "{name}: dtype");
+        let (got, eps) = as_f64(&out);
+        let (want, _) = as_f64(want);
+        let ws = w.shape();
+        check_close(name, &got, &want, ws[1] * ws[2] * ws[3], eps);
+    }
+}
+
+fn args(
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+    groups: usize,
+) -> Conv2dArgs {
+    Conv2dArgs {
+        stride,
+        padding,
+        dilation,
+        groups,
+    }
+}
+
+#[test]
+fn matches_naive_reference_on_a_grid() {
+    // (input, weight, args): direct path (small C_out per group, stride_w 1) and im2col path.
+    let cases: Vec<([usize; 4], [usize; 4], Conv2dArgs)> = vec![
+        ([1, 3, 32, 32], [6, 3, 5, 5], Conv2dArgs::default()),
+        ([3, 6, 14, 14], [16, 6, 5, 5], Conv2dArgs::default()),
+        (
+            [2, 3, 11, 13],
+            [5, 3, 3, 2],
+            args([2, 1], [1, 2], [1, 2], 1),
+        ),
+        ([2, 4, 9, 17], [6, 2, 3, 3], args([1, 1], [2, 1], [2, 1], 2)),
+        ([2, 8, 10, 9], [8, 1, 3, 3], args([1, 1], [1, 1], [1, 1], 8)),
+        (
+            [2, 8, 10, 9],
+            [16, 1, 3, 3],
+            args([2, 2], [1, 1], [1, 1], 8),
+        ),
+        (
+            [2, 16, 9, 7],
+            [40, 16, 3, 3],
+            args([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [2, 16, 9, 7],
+            [40, 8, 3, 1],
+            args([2, 3], [1, 0], [2, 1], 2),
+        ),
+        ([3, 20, 5, 6], [36, 20, 1, 1], Conv2dArgs::default()),
+        (
+            [1, 7, 40, 37],
+            [33, 7, 4, 3],
+            args([3, 2], [2, 1], [1, 3], 1),
+        ),
+        ([1, 2, 3, 3], [3, 2, 3, 3], args([1, 1], [4, 4], [1, 1], 1)),
+    ];
+    for (i, (xs, ws, a)) in cases.into_iter().enumerate() {
+        let x = values(xs.iter().product(), 2 * i as u64);
+        let w = values(ws.iter().product(), 2 * i as u64 + 1);
+        let b = values(ws[0], 99 + i as u64);
+        for with_bias in [false, true] {
+            let bias = with_bias.then_some(&b[..]);
+            let (want, os) = naive(&x, xs, &w, ws, bias, &a);
+            let xt = Tensor::from_slice(&x, &xs).unwrap();
+            let wt = Tensor::from_slice(&w, &ws).unwrap();
+            let bt = Tensor::from_slice(&b, &[ws[0]]).unwrap();
+            let out = conv2d(&xt, &wt, with_bias.then_some(&bt), &a).unwrap();
+            assert_eq!(out.shape(), os, "case {i}");
+            let name = format!("case {i} x{xs:?} w{ws:?} {a:?} bias={with_bias}");
+            let got = as_f64(&out).0;
+            check_close(
+                &name,
+                &got,
+                &want,
+                ws[1] * ws[2] * ws[3],
+                f32::EPSILON as f64,
+            );
+        }
+    }
+}
+
+fn t(shape: &[usize]) -> Tensor {
+    Tensor::from_vec(values(shape.iter().product(), 7), shape).unwrap()
+}
+
+fn conv_err(x: &[usize], w: &[usize], b: Option<&[usize]>, a: Conv2dArgs) -> Error {
+    let bias = b.map(t);
+    match conv2d(&t(x), &t(w), bias.as_ref(), &a) {
+        Ok(o) => panic!("x{x:?} w{w:?} b{b:?} {a:?} was accepted: {o:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn rejects_what_pytorch_rejects() {
+    let d = Conv2dArgs::default;
+    let shape = |e: Error| assert!(matches!(e, Error::Shape { op: "conv2d", .. }), "{e:?}");
+    let invalid = |e: Error| {
+        assert!(
+            matches!(e, Error::InvalidArgument { op: "conv2d", .. }),
+            "{e:?}"
+        )
+    };
+    shape(conv_err(&[3, 8, 8], &[6, 3, 3], None, d())); // weight not 4-D
+    shape(conv_err(&[8, 8], &[6, 3, 3, 3], None, d())); // 2-D input
+    shape(conv_err(&[1, 1, 3, 8, 8], &[6, 3, 3, 3], None, d())); // 5-D input
+    shape(conv_err(&[1, 4, 8, 8], &[6, 3, 3, 3], None, d())); // channel mismatch
+    shape(conv_err(
+        &[1, 4, 8, 8],
+        &[6, 2, 3, 3],
+        None,
+        args([1, 1], [0, 0], [1, 1], 4),
+    )); // groups ∤ C_out
+    shape(conv_err(
+        &[1, 6, 8, 8],
+        &[8, 2, 3, 3],
+        None,
+        args([1, 1], [0, 0], [1, 1], 4),
+    )); // C_in ≠ 2·4
+    invalid(conv_err(
+        &[1, 3, 8, 8],
+        &[6, 3, 3, 3],
+        None,
+        args([1, 1], [0, 0], [1, 1], 0),
+    )); // groups 0
+    invalid(conv_err(
+        &[1, 3, 8, 8],
+        &[6, 3, 3, 3],
+        None,
+        args([0, 1], [0, 0], [1, 1], 1),
+    )); // stride 0
+    invalid(conv_err(
+        &[1, 3, 8, 8],
+        &[6, 3, 3, 3],
+        None,
+        args([1, 1], [0, 0], [1, 0], 1),
+    )); // dilation 0
+    shape(conv_err(&[1, 3, 4, 4], &[6, 3, 5, 5], None, d())); // kernel > input
+    shape(conv_err(
+        &[1, 3, 4, 4],
+        &[6, 3, 3, 3],
+        None,
+        args([1, 1], [0, 0], [2, 1], 1),
+    )); // dilated kernel > input
+    shape(conv_err(
+        &[1, 3, 3, 3],
+        &[6, 3, 6, 6],
+        None,
+        args([1, 1], [1, 1], [1, 1], 1),
+    )); // > padded input
+    shape(conv_err(&[1, 3, 8, 8], &[6, 3, 3, 3], Some(&[5]), d())); // bias length
+    shape(conv_err(&[1, 3, 8, 8], &[6, 3, 3, 3], Some(&[1, 6]), d())); // bias rank
+    shape(conv_err(&[1, 0, 8, 8], &[6, 0, 3, 3], None, d())); // no channels
+    shape(conv_err(&[1, 3, 8, 8], &[0, 3, 3, 3], None, d())); // no output channels
+}
+
+#[test]
+fn rejects_mixed_and_non_float_dtypes() {
+    let x = t(&[1, 3, 8, 8]);
+    let w64 = Tensor::from_vec(vec![0.5f64; 6 * 27], &[6, 3, 3, 3]).unwrap();
+    let e = conv2d(&x, &w64, None, &Conv2dArgs::default()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::DType {
+                got: DType::F64,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let b64 = Tensor::from_vec(vec![0.5f64; 6], &[6]).unwrap();
+    let e = conv2d(&x, &t(&[6, 3, 3, 3]), Some(&b64), &Conv2dArgs::default()).unwrap_err();
+    assert!(matches!(e, Error::DType { .. }), "{e:?}");
+    let xi = Tensor::from_vec(vec![1i32; 3 * 64], &[1, 3, 8, 8]).unwrap();
+    let e = conv2d(&xi, &t(&[6, 3, 3, 3]), None, &Conv2dArgs::default()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::DType {
+                got: DType::I32,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn empty_batch_gives_empty_output() {
+    // PyTorch accepts N = 0 and returns [0, C_out, H_out, W_out].
+    let x = Tensor::from_vec(Vec::<f32>::new(), &[0, 3, 8, 8]).unwrap();
+    let out = conv2d(&x, &t(&[6, 3, 3, 3]), None, &Conv2dArgs::default()).unwrap();
+    assert_eq!(out.shape(), [0, 6, 6, 6]);
+}

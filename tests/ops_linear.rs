@@ -1,0 +1,188 @@
+//! linear and linear_relu against PyTorch fixtures (tests/fixtures/ops/conv_linear/linear.pt,
+//! made by gen_conv_linear.py), a naive f64 reference on larger shapes that take the threaded
+//! path, and one test per rejected argument.
+
+use std::path::Path;
+
+use tensorport::ops::linear::{linear, linear_relu};
+use tensorport::{load, DType, Error, MapLocation, Tensor};
+
+/// Tolerance for a length-`k` dot product with inputs in [-1, 1] in a type with machine
+/// epsilon `eps`, against PyTorch's (or an exact) result: each side's rounding error is about
+/// `eps/2 · sqrt(k)` relative to `Σ|x·w| ≤ k` for blocked summation, `k` terms worst case; we
+/// allow `atol = 8·eps·k`, `rtol = 8·eps·sqrt(k)` (f32, k = 400: atol 3.8e-4, rtol 1.9e-5).
+fn tol(k: usize, eps: f64) -> (f64, f64) {
+    (8.0 * eps * k as f64, 8.0 * eps * (k as f64).sqrt())
+}
+
+fn check_close(name: &str, got: &[f64], want: &[f64], k: usize, eps: f64) {
+    let (atol, rtol) = tol(k, eps);
+    assert_eq!(got.len(), want.len(), "{name}: length");
+    let (mut max_abs, mut max_rel, mut bad) = (0f64, 0f64, Vec::new());
+    for (i, (&g, &r)) in got.iter().zip(want).enumerate() {
+        let e = (g - r).abs();
+        max_abs = max_abs.max(e);
+        max_rel = max_rel.max(e / r.abs().max(1e-30));
+        // Written so that a NaN on either side counts as a mismatch.
+        let within = e <= atol + rtol * r.abs();
+        if !within && bad.len() < 5 {
+            bad.push((i, g, r));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{name}: max abs {max_abs:.3e}, max rel {max_rel:.3e}, atol {atol:.1e} rtol {rtol:.1e}, \
+         first mismatches (flat index, ours, ref): {bad:?}"
+    );
+}
+
+fn as_f64(t: &Tensor) -> (Vec<f64>, f64) {
+    match t.dtype() {
+        DType::F32 => (
+            t.to_vec::<f32>()
+                .unwrap()
+                .into_iter()
+                .map(f64::from)
+                .collect(),
+            f32::EPSILON as f64,
+        ),
+        DType::F64 => (t.to_vec::<f64>().unwrap(), f64::EPSILON),
+        d => panic!("unexpected dtype {d}"),
+    }
+}
+
+#[test]
+fn matches_pytorch_fixtures() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ops/conv_linear/linear.pt");
+    let sd = load(&path, &MapLocation::Keep)
+        .and_then(|c| c.state_dict())
+        .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()));
+    let names: Vec<String> = sd
+        .keys()
+        .filter_map(|k| k.strip_suffix(".out"))
+        .map(String::from)
+        .collect();
+    assert_eq!(names.len(), 14, "cases in linear.pt");
+    for name in &names {
+        let get = |s: &str| sd.get(&format!("{name}.{s}"));
+        let (x, w, want) = (get("x").unwrap(), get("w").unwrap(), get("out").unwrap());
+        let relu = get("args").unwrap().to_vec::<i64>().unwrap()[0] != 0;
+        if name.contains("x_transposed") || name.contains("x_sliced") {
+            assert!(
+                !x.is_contiguous() || x.storage_offset() != 0,
+                "{name}: {x:?}"
+            );
+        }
+        let op = if relu { linear_relu } else { linear };
+        let out = op(x, w, get("b")).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(out.shape(), want.shape(), "{name}: shape");
+        assert_eq!(out.dtype(), want.dtype(), "{name}: dtype");
+        let (got, eps) = as_f64(&out);
+        check_close(name, &got, &as_f64(want).0, w.shape()[1], eps);
+    }
+}
+
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+#[test]
+fn threaded_shapes_match_naive_reference() {
+    // Big enough (≥ 2 MFLOP) to split rows over the pool, with M not a multiple of the split.
+    for (m, k, n, relu) in [
+        (301, 257, 70, false),
+        (97, 1024, 33, true),
+        (1, 4000, 300, true),
+    ] {
+        let (x, w, b) = (values(m * k, 1), values(n * k, 2), values(n, 3));
+        let xt = Tensor::from_slice(&x, &[m, k]).unwrap();
+        let wt = Tensor::from_slice(&w, &[n, k]).unwrap();
+        let bt = Tensor::from_slice(&b, &[n]).unwrap();
+        let out = if relu {
+            linear_relu(&xt, &wt, Some(&bt))
+        } else {
+            linear(&xt, &wt, Some(&bt))
+        };
+        let out = out.unwrap();
+        assert_eq!(out.shape(), [m, n]);
+        let mut want = vec![0f64; m * n];
+        for i in 0..m {
+            for o in 0..n {
+                let s: f64 = (0..k)
+                    .map(|j| x[i * k + j] as f64 * w[o * k + j] as f64)
+                    .sum();
+                let v = s + b[o] as f64;
+                want[i * n + o] = if relu { v.max(0.0) } else { v };
+            }
+        }
+        let got = as_f64(&out).0;
+        check_close(
+            &format!("m{m} k{k} n{n}"),
+            &got,
+            &want,
+            k,
+            f32::EPSILON as f64,
+        );
+    }
+}
+
+#[test]
+fn empty_rows_give_empty_output() {
+    let x = Tensor::from_vec(Vec::<f32>::new(), &[0, 8]).unwrap();
+    let w = Tensor::from_vec(vec![1f32; 40], &[5, 8]).unwrap();
+    assert_eq!(linear(&x, &w, None).unwrap().shape(), [0, 5]);
+}
+
+#[test]
+fn rejects_what_pytorch_rejects() {
+    let t = |shape: &[usize]| Tensor::from_vec(values(shape.iter().product(), 5), shape).unwrap();
+    let shape_err = |x: &[usize], w: &[usize], b: Option<&[usize]>| {
+        let bias = b.map(t);
+        let e = linear(&t(x), &t(w), bias.as_ref()).unwrap_err();
+        assert!(
+            matches!(e, Error::Shape { op: "linear", .. }),
+            "x{x:?} w{w:?}: {e:?}"
+        );
+    };
+    shape_err(&[], &[5, 1], None); // 0-d input
+    shape_err(&[4, 7], &[5, 8], None); // K mismatch
+    shape_err(&[4, 8], &[40], None); // 1-D weight
+    shape_err(&[4, 8], &[1, 5, 8], None); // 3-D weight
+    shape_err(&[4, 8], &[5, 8], Some(&[4])); // bias length
+    shape_err(&[4, 8], &[5, 8], Some(&[1, 5])); // bias rank
+    let w64 = Tensor::from_vec(vec![0.5f64; 40], &[5, 8]).unwrap();
+    let e = linear(&t(&[4, 8]), &w64, None).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::DType {
+                got: DType::F64,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let xi = Tensor::from_vec(vec![1i64; 32], &[4, 8]).unwrap();
+    let e = linear_relu(&xi, &t(&[5, 8]), None).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::DType {
+                got: DType::I64,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
