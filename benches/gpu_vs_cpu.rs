@@ -7,6 +7,9 @@
 //! must move (each input byte read once, each output byte written once) for relu/max_pool2d.
 //! After each group a napkin line prints the achieved GFLOP/s or GB/s of the median run.
 //! With no GPU the CPU rows run and the GPU rows print that they were skipped.
+//!
+//! The recipe's whole-Net forward is not benched here yet: `tensorport::nn::Net` has not landed;
+//! its layers are (conv2d 1x1x32x32_k6x5, 1x6x14x14_k16x5, linear 1x400x120 ...).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -14,6 +17,8 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tensorport::checkpoint::StateDict;
 use tensorport::device::{cuda_availability, cuda_device_count};
+use tensorport::ops::conv2d::{conv2d, Conv2dArgs};
+use tensorport::ops::linear::{linear, linear_relu};
 use tensorport::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
 use tensorport::ops::relu::relu;
 use tensorport::{load, save, Device, MapLocation, Result, Tensor};
@@ -164,6 +169,75 @@ fn bench_max_pool2d(c: &mut Criterion) {
     }
 }
 
+/// The recipe's Net layers at batch 1 and a heavier ResNet-like layer.
+fn bench_conv2d(c: &mut Criterion) {
+    let cases: [([usize; 4], [usize; 4], [usize; 2]); 3] = [
+        ([1, 1, 32, 32], [6, 1, 5, 5], [0, 0]),
+        ([1, 6, 14, 14], [16, 6, 5, 5], [0, 0]),
+        ([8, 64, 56, 56], [64, 64, 3, 3], [1, 1]),
+    ];
+    for (xs, ws, padding) in cases {
+        let x = Tensor::from_vec(data(xs.iter().product()), &xs).expect("input");
+        let w = Tensor::from_vec(data(ws.iter().product()), &ws).expect("weight");
+        let b = Tensor::from_vec(data(ws[0]), &[ws[0]]).expect("bias");
+        let args = Conv2dArgs {
+            padding,
+            ..Conv2dArgs::default()
+        };
+        let out = conv2d(&x, &w, Some(&b), &args).expect("conv").numel() as u64;
+        // 2 FLOPs per multiply-add: each output sums C_in/groups · kH · kW products.
+        let flops = 2 * out * (ws[1] * ws[2] * ws[3]) as u64;
+        let name = format!("{}_k{}x{}", shape_name(&xs), ws[0], ws[2]);
+        for dev in devices() {
+            let (x, w, b) = (
+                x.to(&dev).expect("x"),
+                w.to(&dev).expect("w"),
+                b.to(&dev).expect("b"),
+            );
+            bench_row(c, "conv2d", &dev, &name, Work::Flops(flops), || {
+                conv2d(&x, &w, Some(&b), &args)
+            });
+        }
+    }
+}
+
+/// `linear` or `linear_relu`.
+type LinearFn = fn(&Tensor, &Tensor, Option<&Tensor>) -> Result<Tensor>;
+
+/// The recipe's fully connected layers at batch 1 and a batched GEMM-sized one.
+fn bench_linear(c: &mut Criterion) {
+    for (m, k, n, fused_relu) in [
+        (1usize, 400usize, 120usize, true),
+        (1, 84, 10, false),
+        (256, 1024, 1024, true),
+    ] {
+        let x = Tensor::from_vec(data(m * k), &[m, k]).expect("x");
+        let w = Tensor::from_vec(data(n * k), &[n, k]).expect("w");
+        let b = Tensor::from_vec(data(n), &[n]).expect("b");
+        let flops = 2 * (m * k * n) as u64;
+        let (op, f): (&str, LinearFn) = if fused_relu {
+            ("linear_relu", linear_relu)
+        } else {
+            ("linear", linear)
+        };
+        for dev in devices() {
+            let (x, w, b) = (
+                x.to(&dev).expect("x"),
+                w.to(&dev).expect("w"),
+                b.to(&dev).expect("b"),
+            );
+            bench_row(
+                c,
+                op,
+                &dev,
+                &format!("{m}x{k}x{n}"),
+                Work::Flops(flops),
+                || f(&x, &w, Some(&b)),
+            );
+        }
+    }
+}
+
 /// Loading a 256 MB checkpoint (8 storages of 32 MB, file pages cached) onto each GPU: the
 /// mapped file goes through the pinned staging buffers. For comparison: `Tensor::to` of a
 /// resident host tensor of the same size, and the raw pinned host→device copy (the ceiling).
@@ -235,6 +309,8 @@ criterion_group!(
     benches,
     bench_relu,
     bench_max_pool2d,
+    bench_conv2d,
+    bench_linear,
     bench_checkpoint_to_gpu
 );
 criterion_main!(benches);

@@ -16,8 +16,8 @@
 //! ```
 
 pub mod checkpoint;
-mod cpu_eltwise;
 pub mod cpu;
+mod cpu_eltwise;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod device;

@@ -1,4 +1,4 @@
-//! The CUDA runtime: detection, transfers, ops on GPU vs CPU, checkpoints on GPUs.
+//! The CUDA runtime: detection, transfers, checkpoints on GPUs (ops: `tests/cuda_ops.rs`).
 //!
 //! Tests that need no GPU run everywhere and check that a machine without a driver or device
 //! gets typed errors, never a panic. GPU tests are written once as `fn(&Device)` bodies in
@@ -6,107 +6,28 @@
 //! present; with no GPU they print that they skipped, unless `TENSORPORT_REQUIRE_CUDA=1`, which
 //! turns the skip into a failure (set it on GPU CI machines).
 
+mod cuda_util;
+
+use cuda_util::{randn, STAGE_MIN};
 use tensorport::checkpoint::{Checkpoint, StateDict};
 use tensorport::device::{cuda_availability, cuda_device_count};
 use tensorport::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
 use tensorport::ops::relu::relu;
 use tensorport::{load, save, Device, Error, MapLocation, NoCudaReason, Tensor};
 
-/// The GPUs to run a GPU test on; empty (with a printed reason) when there are none.
-fn gpus(test: &str) -> Vec<Device> {
-    match cuda_availability() {
-        Ok(n) => (0..n).map(Device::Cuda).collect(),
-        Err(reason) => {
-            let required = std::env::var("TENSORPORT_REQUIRE_CUDA").is_ok_and(|v| v == "1");
-            assert!(
-                !required,
-                "{test}: TENSORPORT_REQUIRE_CUDA=1 but no GPU: {reason}"
-            );
-            println!("skipped {test}: no CUDA device ({reason})");
-            Vec::new()
-        }
-    }
-}
-
-macro_rules! gpu_tests {
-    ($($name:ident),* $(,)?) => {
-        mod gpu {
-            $(
-                #[test]
-                fn $name() {
-                    for dev in super::gpus(stringify!($name)) {
-                        println!("{} on {dev}", stringify!($name));
-                        super::bodies::$name(&dev);
-                    }
-                }
-            )*
-        }
-    };
-}
-
 gpu_tests!(
     round_trip_is_bit_exact,
     views_stay_views,
     gpu_to_gpu,
-    relu_matches_cpu,
-    max_pool2d_matches_cpu,
-    mixed_devices_are_refused,
     non_contiguous_input_is_a_typed_error,
     checkpoint_loads_onto_gpu_with_sharing,
     save_of_gpu_tensors_writes_cuda_tags,
 );
 
-/// Bytes from which uploads go through the pinned staging buffers (`tensorport::cuda::STAGE_MIN`;
-/// kept here so the tests also build without the `cuda` feature).
-const STAGE_MIN: usize = 16 << 20;
-
 #[cfg(feature = "cuda")]
 #[test]
 fn stage_min_matches_the_runtime() {
     assert_eq!(STAGE_MIN, tensorport::cuda::STAGE_MIN);
-}
-
-/// Deterministic pseudo-random f32 values in [-2, 2) (an LCG; no dependency).
-pub fn randn(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-        })
-        .collect()
-}
-
-/// Compares `got` with `want` under `atol + rtol·|want|` (NaN equals NaN) and panics with the
-/// max abs error and the first mismatches.
-pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    let mut max_abs = 0f32;
-    let mut bad = Vec::new();
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        if g == w || (g.is_nan() && w.is_nan()) {
-            continue;
-        }
-        let err = (g - w).abs();
-        if err.is_finite() {
-            max_abs = max_abs.max(err);
-        }
-        // NaN in only one of them gives a NaN error, which fails this check too.
-        if err.is_nan() || err > atol + rtol * w.abs() {
-            bad.push(format!("[{i}] got {g} want {w}"));
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "{what}: {} of {} elements differ (max abs err {max_abs}); first: {}",
-        bad.len(),
-        got.len(),
-        bad.iter().take(8).cloned().collect::<Vec<_>>().join(", ")
-    );
 }
 
 #[test]
@@ -182,8 +103,10 @@ fn ops_on_cpu_are_unchanged_by_dispatch() {
 }
 
 /// The GPU test bodies, one `fn(&Device)` each.
+/// The GPU test bodies, one `fn(&Device)` each.
 mod bodies {
     use super::*;
+    use crate::cuda_util::assert_close;
 
     fn bytes_of(t: &Tensor) -> Vec<u8> {
         t.contiguous_bytes().unwrap().into_owned()
@@ -248,75 +171,6 @@ mod bodies {
             let back = b.to(&Device::Cpu).unwrap();
             assert_eq!(bytes_of(&back), bytes_of(&host), "{dev} -> {target}");
         }
-    }
-
-    pub fn relu_matches_cpu(dev: &Device) {
-        for shape in [vec![7usize], vec![2, 3, 33, 17], vec![1 << 20]] {
-            let n: usize = shape.iter().product();
-            let mut v = randn(n, 11);
-            v[0] = f32::NAN;
-            v[n / 2] = -0.0;
-            let x = Tensor::from_vec(v, &shape).unwrap();
-            let want = relu(&x).unwrap().to_vec::<f32>().unwrap();
-            let got = relu(&x.to(dev).unwrap()).unwrap();
-            assert_eq!(got.device(), *dev);
-            assert_eq!(got.shape(), &shape[..]);
-            let got = got.to(&Device::Cpu).unwrap().to_vec::<f32>().unwrap();
-            assert_close(&format!("relu {shape:?}"), &got, &want, 0.0, 0.0);
-        }
-        // f32 only on the GPU: a typed dtype error for others.
-        let xi = Tensor::from_vec(vec![1i64, -1], &[2])
-            .unwrap()
-            .to(dev)
-            .unwrap();
-        assert!(matches!(relu(&xi), Err(Error::DType { .. })));
-    }
-
-    pub fn max_pool2d_matches_cpu(dev: &Device) {
-        let cases = [
-            (vec![2usize, 3, 16, 16], MaxPool2dArgs::new(2)),
-            (
-                vec![1, 4, 13, 11],
-                MaxPool2dArgs {
-                    kernel: [3, 2],
-                    stride: Some([2, 1]),
-                    padding: [1, 1],
-                    dilation: [1, 2],
-                    ceil_mode: true,
-                },
-            ),
-            (vec![3, 9, 9], MaxPool2dArgs::new(3)),
-        ];
-        for (shape, args) in cases {
-            let n: usize = shape.iter().product();
-            let mut v = randn(n, 5);
-            v[n / 3] = f32::NAN;
-            let x = Tensor::from_vec(v, &shape).unwrap();
-            let want = max_pool2d(&x, &args).unwrap();
-            let got = max_pool2d(&x.to(dev).unwrap(), &args).unwrap();
-            assert_eq!(got.device(), *dev);
-            assert_eq!(got.shape(), want.shape());
-            let got = got.to(&Device::Cpu).unwrap().to_vec::<f32>().unwrap();
-            let want = want.to_vec::<f32>().unwrap();
-            assert_close(
-                &format!("max_pool2d {shape:?} {args:?}"),
-                &got,
-                &want,
-                0.0,
-                0.0,
-            );
-        }
-    }
-
-    pub fn mixed_devices_are_refused(dev: &Device) {
-        // Ops with several operands (conv2d, linear) are checked in their own tests once they
-        // dispatch; here: a GPU tensor and a host tensor never meet silently in a save/load.
-        let x = Tensor::from_vec(randn(16, 1), &[1, 1, 4, 4])
-            .unwrap()
-            .to(dev)
-            .unwrap();
-        let y = max_pool2d(&x, &MaxPool2dArgs::new(2)).unwrap();
-        assert_eq!(y.device(), *dev);
     }
 
     pub fn non_contiguous_input_is_a_typed_error(dev: &Device) {
