@@ -64,8 +64,8 @@ enum Work {
 fn napkin(group: &str, work: Work, secs: f64) {
     match work {
         Work::Flops(f) => println!(
-            "{group}: {:.3} GFLOP in {:.3} ms = {:.1} GFLOP/s",
-            f as f64 / 1e9,
+            "{group}: {:.3} MFLOP in {:.3} ms = {:.1} GFLOP/s",
+            f as f64 / 1e6,
             secs * 1e3,
             f as f64 / secs / 1e9
         ),

@@ -12,6 +12,11 @@
 //!
 //! All work for a device goes to that device's one stream, in order; host-visible results
 //! (downloads) synchronise. [`synchronize`] waits for queued kernels (for timing).
+//!
+//! Limits: kernels exist for f32 only (other dtypes are `Error::DType`); CUDA operands must be
+//! contiguous (a non-contiguous one is `Error::InvalidArgument` naming the fix: copy through
+//! the host with `.to(&Device::Cpu)?.contiguous()?.to(&dev)`); `relu_`/`relu_into` stay
+//! host-only. Operands on different devices are `Error::DeviceMismatch`, never a silent copy.
 
 mod conv2d;
 mod detect;
