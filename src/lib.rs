@@ -23,13 +23,11 @@ pub mod cuda;
 pub mod device;
 pub mod dtype;
 pub mod error;
+pub mod kernels;
+pub mod nn;
 pub mod ops;
 pub mod storage;
 pub mod tensor;
-
-// TEMPORARY: stand-ins for the kernels/toolchain branches; removed when they land on main.
-mod standin_gpu;
-pub use standin_gpu::kernels;
 
 pub use checkpoint::{
     load, save, Checkpoint, Dict, DictKind, Format, MapLocation, StateDict, Value,

@@ -254,7 +254,7 @@ fn our_files_load_in_torch_identically() {
     // Location tags as a GPU-saving torch writes them: torch reads them back through the
     // map_location callable that describe.py installs, so this needs no GPU.
     let gpu = |s: &Storage| {
-        if s.nbytes() % 8 == 0 {
+        if s.nbytes().is_multiple_of(8) {
             "cuda:1".into()
         } else {
             "cuda:0".into()

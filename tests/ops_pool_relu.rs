@@ -386,7 +386,7 @@ fn parallel_paths_match_naive_references(dev: &Device) {
     let data: Vec<f32> = (0..numel)
         .map(|i| {
             let r = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-            if r % 997 == 0 {
+            if r.is_multiple_of(997) {
                 f32::NAN
             } else {
                 (r % 20001) as f32 / 10000.0 - 1.0

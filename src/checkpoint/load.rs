@@ -391,7 +391,7 @@ pub(crate) fn host_storage(
 ) -> Result<Storage> {
     if let (Some(map), Method::Stored, 1) = (map, method, swap) {
         let start = data_offset as usize;
-        let aligned = (file.as_ptr() as usize + start) % itemsize.max(1) == 0;
+        let aligned = (file.as_ptr() as usize + start).is_multiple_of(itemsize.max(1));
         if aligned {
             return Storage::mapped(map.clone(), start, data.len());
         }

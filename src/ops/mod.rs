@@ -2,12 +2,10 @@
 //! then dispatches on the device to `crate::cpu` (and, with the CUDA issue, `crate::cuda`).
 
 pub mod conv2d;
+pub mod launch;
 pub mod linear;
 pub mod max_pool2d;
 pub mod params;
 pub mod relu;
 pub mod shape;
 pub mod softmax;
-
-// TEMPORARY: stand-in for the kernels branch's launch.rs; removed when it lands on main.
-pub use crate::standin_gpu::launch;

@@ -2,6 +2,7 @@
 
 mod convert;
 mod inspect;
+mod run;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Rewrite a checkpoint: retag storage locations, strip or add key prefixes.
     Convert(convert::Args),
+    /// Run the recipe's Net from a checkpoint on a saved input batch; print logits and classes.
+    Run(run::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Inspect(a) => inspect::run(&a),
         Command::Convert(a) => convert::run(&a),
+        Command::Run(a) => run::run(&a),
     }
 }
 

@@ -61,7 +61,7 @@ fn max_cb<T>(isa: Isa) -> usize {
 fn channel_block(cg_out: usize, max: usize) -> usize {
     (1..=max.min(cg_out))
         .rev()
-        .find(|b| cg_out % b == 0)
+        .find(|b| cg_out.is_multiple_of(*b))
         .unwrap_or(1)
 }
 

@@ -3,10 +3,8 @@
 //! blocks; this version keeps `CB` zmm accumulators (16 output columns each) in registers and
 //! issues one unaligned input load plus `CB` broadcast FMAs per tap.
 //!
-//! AVX-512 intrinsics and `target_feature(enable = "avx512f")` are stable since Rust 1.89, above
-//! the crate's declared rust-version (1.85); raising it is left to the integrator because the
-//! newer MSRV turns on lints in files owned elsewhere.
-#![allow(clippy::incompatible_msrv)]
+//! AVX-512 intrinsics and `target_feature(enable = "avx512f")` are stable since Rust 1.89, the
+//! crate's rust-version.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{

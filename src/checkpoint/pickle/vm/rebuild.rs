@@ -68,7 +68,7 @@ impl Machine<'_> {
         };
         let mut nbytes = bytes_of(numel)?;
         if let Some((_, off, size)) = &view {
-            if off.checked_add(*size).map_or(true, |end| end > numel) {
+            if off.checked_add(*size).is_none_or(|end| end > numel) {
                 return Err(CheckpointError::StorageBounds {
                     tensor: what,
                     detail: format!("view at {off} of {size} elements past a storage of {numel}"),

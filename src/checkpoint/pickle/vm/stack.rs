@@ -145,7 +145,7 @@ impl Machine<'_> {
     }
 
     pub(super) fn set_items(&mut self, pairs: Vec<Id>) -> R<()> {
-        if pairs.len() % 2 != 0 {
+        if !pairs.len().is_multiple_of(2) {
             return Err(self.malformed("SETITEMS with an odd number of items"));
         }
         for &k in pairs.iter().step_by(2) {

@@ -283,16 +283,16 @@ fn deep_nesting_and_cycles_hit_the_depth_limit() {
     // 100,000 nested lists, in the default 2 MiB test thread.
     let n = 100_000;
     let mut p = vec![PROTO, 2];
-    p.extend(std::iter::repeat(EMPTY_LIST).take(n));
-    p.extend(std::iter::repeat(APPEND).take(n - 1));
+    p.extend(std::iter::repeat_n(EMPTY_LIST, n));
+    p.extend(std::iter::repeat_n(APPEND, n - 1));
     p.push(STOP);
     let start = std::time::Instant::now();
     assert_kind(&p, ErrorKind::ResourceLimit, "max_depth");
     // 100,000 nested MARK ... TUPLE.
     let mut p = vec![PROTO, 2];
-    p.extend(std::iter::repeat(MARK).take(n));
+    p.extend(std::iter::repeat_n(MARK, n));
     p.push(NONE);
-    p.extend(std::iter::repeat(TUPLE).take(n));
+    p.extend(std::iter::repeat_n(TUPLE, n));
     p.push(STOP);
     assert_kind(&p, ErrorKind::ResourceLimit, "max_depth");
     assert!(start.elapsed().as_secs() < 5);

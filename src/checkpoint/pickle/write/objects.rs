@@ -274,7 +274,7 @@ impl<'a> Writer<'a, '_> {
             None => ("torch.storage", "UntypedStorage", 1, DType::U8),
         };
         let nbytes = storage.nbytes();
-        if nbytes % item != 0 {
+        if !nbytes.is_multiple_of(item) {
             return Err(invalid(format!(
                 "{t:?}: storage of {nbytes} bytes is not a whole number of {dtype} elements"
             )));

@@ -1,0 +1,51 @@
+// common.cuh: what every tensorport kernel shares.
+//
+// - 64-bit thread indices (`tp_global_thread`, `tp_grid_stride`) and the grid-stride loop
+//   `TP_GRID_STRIDE_LOOP`: the block index is widened to 64 bits *before* it is multiplied, so a
+//   grid of 2^31 threads (or a capped grid looping over 2^40 elements) never wraps
+//   (candle#3604 is the bug this prevents).
+// - `TP_INFINITY` and `tp_isnan`, which under NVRTC come from its builtins (NVRTC has no host
+//   headers) and under the CPU emulator's shim from <cmath>/<limits>.
+// - `tp_min_ll`: CUDA's `min(long long, long long)` overload does not exist in plain C++.
+//
+// Compiles under NVRTC (`--std=c++14 -default-device`, compute_70+) and, through
+// `kernels/emu/csrc/shim.h`, as C++17 with g++. Include no host header here.
+#pragma once
+
+#include "params.cuh"
+
+#if defined(__CUDACC__)
+// NVRTC: the bit pattern of +inf; there is no INFINITY macro without <math.h>.
+#define TP_INFINITY (__int_as_float(0x7f800000))
+__device__ __forceinline__ bool tp_isnan(float v) { return isnan(v); }
+#else
+// CPU emulator: the shim has already included <cmath> and <limits>.
+#define TP_INFINITY (std::numeric_limits<float>::infinity())
+__device__ __forceinline__ bool tp_isnan(float v) { return std::isnan(v); }
+#endif
+
+// This thread's index in a 1-D grid, computed in 64 bits: blockIdx.x * blockDim.x overflows
+// 32 bits once the grid holds 2^32 threads.
+__device__ __forceinline__ long long tp_global_thread() {
+    return (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
+}
+
+// Threads in a 1-D grid, 64-bit: the step of a grid-stride loop.
+__device__ __forceinline__ long long tp_grid_stride() {
+    return (long long)gridDim.x * (long long)blockDim.x;
+}
+
+// for (i = global thread; i < n; i += threads in the grid). The host caps the grid
+// (src/ops/launch.rs), so this loop is what covers sizes beyond the cap.
+#define TP_GRID_STRIDE_LOOP(i, n) \
+    for (long long i = tp_global_thread(); i < (long long)(n); i += tp_grid_stride())
+
+// Fully unroll the next loop (constant trip count). A macro because the pragma's spelling differs:
+// NVRTC takes `#pragma unroll`, g++ `#pragma GCC unroll N` and warns on the CUDA spelling.
+#if defined(__CUDACC__)
+#define TP_UNROLL _Pragma("unroll")
+#else
+#define TP_UNROLL _Pragma("GCC unroll 16")
+#endif
+
+__device__ __forceinline__ long long tp_min_ll(long long a, long long b) { return a < b ? a : b; }

@@ -1,0 +1,224 @@
+//! The recipe's Net end to end against PyTorch: weights and an input batch saved by real torch
+//! (tests/fixtures/gen_fixtures.py: net_state_dict.pt, net_io.pt), logits compared with torch's;
+//! `load_state_dict` strictness and messages; our `state_dict()` equals torch's exactly.
+
+mod common;
+
+use common::{describe_checkpoint, fixtures_dir, manifest};
+use tensorport::checkpoint::describe::describe;
+use tensorport::nn::{load_state_dict, state_dict, LoadOptions, Module, Net};
+use tensorport::ops::softmax::argmax;
+use tensorport::{load, Error, MapLocation, Tensor};
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    fixtures_dir().join(name)
+}
+
+fn torch_io() -> (Tensor, Vec<f32>) {
+    let io = load(fixture("ok/net_io.pt"), &MapLocation::Keep).expect("net_io");
+    let d = io.value().as_dict().expect("dict");
+    let x = d
+        .get_str("x")
+        .and_then(|v| v.as_tensor())
+        .expect("x")
+        .clone();
+    let logits = d
+        .get_str("logits")
+        .and_then(|v| v.as_tensor())
+        .expect("logits");
+    (x, logits.to_vec::<f32>().expect("f32"))
+}
+
+fn net_from(name: &str, opts: LoadOptions) -> tensorport::Result<Net> {
+    let ckpt = load(fixture(name), &MapLocation::Keep)?;
+    let mut net = Net::new(7)?;
+    load_state_dict(&mut net, "Net", &ckpt.state_dict()?, opts)?;
+    Ok(net)
+}
+
+/// Logits must match torch's within fp32 rounding of the longest reduction: fc1 sums K = 400
+/// products, so reordering the sum (our GEMM/direct kernels vs torch's) moves a result by at most
+/// about K·u·Σ|w·x| ≈ 400 · 6e-8 · 0.5 ≈ 1.2e-5 for activations of this Net's scale (logits
+/// ≈ 0.2). Bound: |ours − torch| ≤ 1e-5 + 1e-5·|torch|.
+fn assert_logits(ours: &[f32], theirs: &[f32]) {
+    assert_eq!(ours.len(), theirs.len());
+    let mut worst = (0.0f32, 0usize);
+    for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+        let err = (a - b).abs();
+        assert!(
+            err <= 1e-5 + 1e-5 * b.abs(),
+            "logit {i}: ours {a}, torch {b}, |err| {err}"
+        );
+        if err > worst.0 {
+            worst = (err, i);
+        }
+    }
+    println!("max |err| {} at logit {}", worst.0, worst.1);
+}
+
+#[test]
+fn net_matches_torch_logits_and_predictions() {
+    let (x, want) = torch_io();
+    let net = net_from("ok/net_state_dict.pt", LoadOptions::default()).expect("load");
+    let logits = net.forward(&x).expect("forward");
+    assert_eq!(logits.shape(), &[4, 10]);
+    assert_logits(&logits.to_vec::<f32>().expect("f32"), &want);
+    let pred = argmax(&logits, 1)
+        .expect("argmax")
+        .to_vec::<i64>()
+        .expect("i64");
+    let want_pred: Vec<i64> = want
+        .chunks(10)
+        .map(|r| (0..10).fold(0, |best, j| if r[j] > r[best] { j } else { best }) as i64)
+        .collect();
+    assert_eq!(pred, want_pred);
+    // One image without the batch dim, like PyTorch's unbatched conv input.
+    let one = x
+        .contiguous()
+        .expect("c")
+        .reshape_view(&[4, 3, 32, 32])
+        .expect("v");
+    let first = Tensor::from_slice(
+        &one.to_vec::<f32>().expect("f32")[..3 * 32 * 32],
+        &[3, 32, 32],
+    )
+    .expect("image");
+    let l1 = net.forward(&first).expect("unbatched");
+    assert_eq!(l1.shape(), &[10]);
+    assert_logits(&l1.to_vec::<f32>().expect("f32"), &want[..10]);
+}
+
+#[test]
+fn dataparallel_checkpoint_loads_when_asked() {
+    let (x, want) = torch_io();
+    match net_from("ok/net_state_dict_dataparallel.pt", LoadOptions::default()) {
+        Err(Error::LoadStateDict {
+            missing,
+            unexpected,
+            mismatched,
+            ..
+        }) => {
+            assert_eq!(missing.len(), 10);
+            assert!(unexpected.iter().all(|k| k.starts_with("module.")));
+            assert!(mismatched.is_empty());
+        }
+        other => panic!("expected a strict-load error, got {:?}", other.map(|_| ())),
+    }
+    let opts = LoadOptions {
+        strict: true,
+        strip_wrapper_prefixes: true,
+    };
+    let net = net_from("ok/net_state_dict_dataparallel.pt", opts).expect("stripped");
+    assert_logits(
+        &net.forward(&x).expect("f").to_vec::<f32>().expect("v"),
+        &want,
+    );
+}
+
+#[test]
+fn load_state_dict_reports_like_pytorch() {
+    let ckpt = load(fixture("ok/net_state_dict.pt"), &MapLocation::Keep).expect("load");
+    let mut sd = ckpt.state_dict().expect("sd");
+    sd.insert(
+        "extra.weight",
+        Tensor::zeros(tensorport::DType::F32, &[2]).expect("z"),
+    );
+    let mut net = Net::new(0).expect("net");
+    let lax = LoadOptions {
+        strict: false,
+        strip_wrapper_prefixes: false,
+    };
+    let report = load_state_dict(&mut net, "Net", &sd, lax).expect("non-strict");
+    assert_eq!(report.unexpected_keys, ["extra.weight"]);
+    assert!(report.missing_keys.is_empty());
+    let err = load_state_dict(&mut net, "Net", &sd, LoadOptions::default()).expect_err("strict");
+    assert!(
+        err.to_string()
+            .contains("Unexpected key(s) in state_dict: \"extra.weight\""),
+        "{err}"
+    );
+    // A shape mismatch is an error even when not strict, worded as PyTorch words it.
+    sd.insert(
+        "fc3.bias",
+        Tensor::zeros(tensorport::DType::F32, &[11]).expect("z"),
+    );
+    let err = load_state_dict(&mut net, "Net", &sd, lax).expect_err("mismatch");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("size mismatch for fc3.bias: copying a param with shape [11]"),
+        "{msg}"
+    );
+    assert!(msg.contains("the shape in current model is [10]"), "{msg}");
+    // A wrong dtype is an error too, never a silent conversion.
+    let mut sd = ckpt.state_dict().expect("sd");
+    sd.insert(
+        "fc3.bias",
+        Tensor::zeros(tensorport::DType::F64, &[10]).expect("z"),
+    );
+    assert!(matches!(
+        load_state_dict(&mut net, "Net", &sd, lax),
+        Err(Error::DType { .. })
+    ));
+}
+
+#[test]
+fn our_state_dict_equals_torchs() {
+    // Load torch's file, then describe what our model's state_dict() would save: names, order,
+    // values and _metadata must equal torch's Net.state_dict() exactly.
+    let net = net_from("ok/net_state_dict.pt", LoadOptions::default()).expect("load");
+    let ours = state_dict(&net).to_value();
+    let mut doc = describe(&ours, &|s| s.device().location_tag(), &|_| None).expect("describe");
+    doc["ok"] = serde_json::Value::Bool(true);
+    let want = &manifest()["files"]["ok/net_state_dict.pt"]["describe"];
+    assert_eq!(doc["structure"], want["structure"]);
+    assert_eq!(doc["tensors"], want["tensors"]);
+    // And a fresh Net has the same layout (shapes, names, metadata) as torch's.
+    let fresh = state_dict(&Net::new(1).expect("net"));
+    let fresh_shapes: Vec<(String, Vec<usize>)> = fresh
+        .iter()
+        .map(|(k, t)| (k.to_string(), t.shape().to_vec()))
+        .collect();
+    let ckpt = load(fixture("ok/net_state_dict.pt"), &MapLocation::Keep).expect("load");
+    let theirs: Vec<(String, Vec<usize>)> = ckpt
+        .state_dict()
+        .expect("sd")
+        .iter()
+        .map(|(k, t)| (k.to_string(), t.shape().to_vec()))
+        .collect();
+    assert_eq!(fresh_shapes, theirs);
+    let _ = describe_checkpoint(&ckpt);
+}
+
+#[test]
+fn run_command_prints_predictions_and_saves_logits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("logits.pt");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tensorport"))
+        .arg("run")
+        .arg(fixture("ok/net_state_dict_dataparallel.pt"))
+        .arg(fixture("ok/net_io.pt"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(stdout.matches(" -> ").count(), 4, "{stdout}");
+    let saved = load(&out, &MapLocation::Keep).expect("logits file");
+    let t = saved.value().as_tensor().expect("a bare tensor");
+    assert_logits(&t.to_vec::<f32>().expect("f32"), &torch_io().1);
+    // A GPU that is not there is an error, not a CPU run.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tensorport"))
+        .args(["run", "--device", "cuda:0"])
+        .arg(fixture("ok/net_state_dict.pt"))
+        .arg(fixture("ok/net_io.pt"))
+        .output()
+        .expect("run");
+    if tensorport::device::cuda_device_count() == 0 {
+        assert!(!o.status.success());
+    }
+}
