@@ -7,9 +7,7 @@
 //! must move (each input byte read once, each output byte written once) for relu/max_pool2d.
 //! After each group a napkin line prints the achieved GFLOP/s or GB/s of the median run.
 //! With no GPU the CPU rows run and the GPU rows print that they were skipped.
-//!
-//! The recipe's whole-Net forward is not benched here yet: `tensorport::nn::Net` has not landed;
-//! its layers are (conv2d 1x1x32x32_k6x5, 1x6x14x14_k16x5, linear 1x400x120 ...).
+//! `net_forward` is the recipe's whole `tensorport::nn::Net` (batch 1 and 64).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -17,6 +15,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tensorport::checkpoint::StateDict;
 use tensorport::device::{cuda_availability, cuda_device_count};
+use tensorport::nn::{Module, Net};
 use tensorport::ops::conv2d::{conv2d, Conv2dArgs};
 use tensorport::ops::linear::{linear, linear_relu};
 use tensorport::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
@@ -172,7 +171,7 @@ fn bench_max_pool2d(c: &mut Criterion) {
 /// The recipe's Net layers at batch 1 and a heavier ResNet-like layer.
 fn bench_conv2d(c: &mut Criterion) {
     let cases: [([usize; 4], [usize; 4], [usize; 2]); 3] = [
-        ([1, 1, 32, 32], [6, 1, 5, 5], [0, 0]),
+        ([1, 3, 32, 32], [6, 3, 5, 5], [0, 0]),
         ([1, 6, 14, 14], [16, 6, 5, 5], [0, 0]),
         ([8, 64, 56, 56], [64, 64, 3, 3], [1, 1]),
     ];
@@ -233,6 +232,31 @@ fn bench_linear(c: &mut Criterion) {
                 &format!("{m}x{k}x{n}"),
                 Work::Flops(flops),
                 || f(&x, &w, Some(&b)),
+            );
+        }
+    }
+}
+
+/// The recipe's Net forward (conv-relu-pool ×2, three linear layers) at batch 1 and 64.
+fn bench_net(c: &mut Criterion) {
+    let cpu_net = Net::new(0).expect("net");
+    for batch in [1usize, 64] {
+        let shape = [batch, 3, 32, 32];
+        let x = Tensor::from_vec(data(shape.iter().product()), &shape).expect("input");
+        // conv1 6·28·28 outputs × 75 taps, conv2 16·10·10 × 150, fc 400·120 + 120·84 + 84·10.
+        let macs = 6 * 28 * 28 * 75 + 16 * 10 * 10 * 150 + 400 * 120 + 120 * 84 + 84 * 10;
+        let flops = 2 * (batch * macs) as u64;
+        for dev in devices() {
+            let mut net = cpu_net.clone();
+            net.parameters_mut(&mut |_, t| *t = t.to(&dev).expect("parameter to device"));
+            let x = x.to(&dev).expect("x");
+            bench_row(
+                c,
+                "net_forward",
+                &dev,
+                &shape_name(&shape),
+                Work::Flops(flops),
+                || net.forward(&x),
             );
         }
     }
@@ -311,6 +335,7 @@ criterion_group!(
     bench_max_pool2d,
     bench_conv2d,
     bench_linear,
+    bench_net,
     bench_checkpoint_to_gpu
 );
 criterion_main!(benches);

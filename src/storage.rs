@@ -324,6 +324,11 @@ impl Storage {
         }
     }
 
+    /// Whether another handle (another tensor, a checkpoint) holds this storage too.
+    pub fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
+
     /// Whether two handles name the same buffer.
     pub fn ptr_eq(&self, other: &Storage) -> bool {
         Arc::ptr_eq(&self.0, &other.0)

@@ -5,10 +5,11 @@
 
 mod cuda_util;
 
+use tensorport::nn::{Module, Net};
 use tensorport::ops::conv2d::{conv2d, Conv2dArgs};
 use tensorport::ops::linear::{linear, linear_relu};
 use tensorport::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
-use tensorport::ops::relu::relu;
+use tensorport::ops::relu::{relu, relu_};
 use tensorport::{Device, Error, Tensor};
 
 gpu_tests!(
@@ -17,6 +18,8 @@ gpu_tests!(
     conv2d_matches_cpu,
     linear_matches_cpu,
     mixed_devices_are_refused,
+    relu_in_place_follows_the_cpu_rules,
+    net_forward_matches_cpu,
 );
 
 /// The GPU test bodies, one `fn(&Device)` each.
@@ -203,5 +206,56 @@ mod bodies {
             .to(dev)
             .unwrap();
         assert!(matches!(linear(&x64, &w64, None), Err(Error::DType { .. })));
+    }
+
+    pub fn relu_in_place_follows_the_cpu_rules(dev: &Device) {
+        let host = Tensor::from_vec(randn(1000, 3), &[10, 100]).unwrap();
+        let mut t = host.to(dev).unwrap().with_requires_grad(true);
+        relu_(&mut t).unwrap();
+        assert_eq!(
+            (t.device(), t.shape(), t.requires_grad()),
+            (*dev, &[10usize, 100][..], true)
+        );
+        let got = t.to(&Device::Cpu).unwrap().to_vec::<f32>().unwrap();
+        assert_close(
+            "relu_",
+            &got,
+            &relu(&host).unwrap().to_vec::<f32>().unwrap(),
+            0.0,
+            0.0,
+        );
+        // A storage another tensor sees is refused, as on the CPU.
+        let mut shared = t.clone();
+        assert!(matches!(
+            relu_(&mut shared),
+            Err(Error::InvalidArgument { .. })
+        ));
+    }
+
+    pub fn net_forward_matches_cpu(dev: &Device) {
+        let cpu_net = Net::new(7).unwrap();
+        let mut net = cpu_net.clone();
+        net.parameters_mut(&mut |name, t| {
+            *t = t.to(dev).unwrap_or_else(|e| panic!("{name}: {e}"));
+        });
+        for batch in [1usize, 16] {
+            let x = Tensor::from_vec(
+                randn(batch * 3 * 32 * 32, batch as u64),
+                &[batch, 3, 32, 32],
+            )
+            .unwrap();
+            let want = cpu_net.forward(&x).unwrap();
+            let got = net.forward(&x.to(dev).unwrap()).unwrap();
+            assert_eq!((got.device(), got.shape()), (*dev, want.shape()));
+            let got = got.to(&Device::Cpu).unwrap().to_vec::<f32>().unwrap();
+            let want = want.to_vec::<f32>().unwrap();
+            assert_close(
+                &format!("Net forward, batch {batch}"),
+                &got,
+                &want,
+                1e-4,
+                1e-3,
+            );
+        }
     }
 }

@@ -15,8 +15,8 @@
 //!
 //! Limits: kernels exist for f32 only (other dtypes are `Error::DType`); CUDA operands must be
 //! contiguous (a non-contiguous one is `Error::InvalidArgument` naming the fix: copy through
-//! the host with `.to(&Device::Cpu)?.contiguous()?.to(&dev)`); `relu_`/`relu_into` stay
-//! host-only. Operands on different devices are `Error::DeviceMismatch`, never a silent copy.
+//! the host with `.to(&Device::Cpu)?.contiguous()?.to(&dev)`); `relu_into` stays host-only
+//! (`relu_` replaces the sole storage with a fresh result buffer). Operands on different devices are `Error::DeviceMismatch`, never a silent copy.
 
 mod conv2d;
 mod detect;
@@ -33,7 +33,7 @@ pub use detect::{availability, device_count};
 pub use device::CudaDevice;
 pub(crate) use linear::linear;
 pub(crate) use max_pool2d::max_pool2d;
-pub(crate) use relu::relu;
+pub(crate) use relu::{relu, relu_};
 pub use storage::{DeviceBuf, STAGE_CHUNK, STAGE_MIN};
 
 use cudarc::driver::DriverError;

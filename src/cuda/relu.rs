@@ -5,7 +5,7 @@ use cudarc::driver::PushKernelArg;
 use crate::cuda::driver_err;
 use crate::cuda::launch::config;
 use crate::cuda::operands::{f32_view, into_tensor, output, same_device};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernels::Kernel;
 use crate::ops::launch::relu_shape;
 use crate::ops::params::EltwiseParams;
@@ -36,4 +36,23 @@ pub(crate) fn relu(input: &Tensor, p: &EltwiseParams) -> Result<Tensor> {
     )))?;
     drop(args);
     into_tensor(y, input.shape())
+}
+
+/// `t.relu_()` on a GPU, with the CPU version's conditions: `t` must be contiguous and the only
+/// handle on its storage, so no other tensor can observe the change. The kernel's operands are
+/// `__restrict__`, so rather than alias them the result goes to a fresh buffer that replaces
+/// `t`'s storage (indistinguishable, since nothing else sees the old one).
+pub(crate) fn relu_(t: &mut Tensor, p: &EltwiseParams) -> Result<()> {
+    if t.storage().is_shared() {
+        return Err(Error::InvalidArgument {
+            op: OP,
+            name: "tensor",
+            reason: "its storage is shared with another tensor; use relu (out of place)".into(),
+        });
+    }
+    let out = relu(t, p)?
+        .with_requires_grad(t.requires_grad())
+        .with_parameter(t.is_parameter());
+    *t = out;
+    Ok(())
 }
