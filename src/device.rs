@@ -137,20 +137,32 @@ impl From<Device> for TorchDevice {
     }
 }
 
-/// How many CUDA devices this process can use. This build has no CUDA runtime yet, so none.
+/// How many CUDA devices this process can use: 0 when there is no driver, no device, or this
+/// build has no CUDA runtime (see [`cuda_availability`] for the reason).
 pub fn cuda_device_count() -> usize {
-    0
+    cuda_availability().unwrap_or(0)
 }
 
-/// Copies a host storage to CUDA device `ordinal`.
+/// The number of usable CUDA devices, or why none can be used. Never panics; probed once.
+pub fn cuda_availability() -> std::result::Result<usize, crate::error::NoCudaReason> {
+    #[cfg(feature = "cuda")]
+    {
+        crate::cuda::availability()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Err(crate::error::NoCudaReason::NotCompiled)
+    }
+}
+
+/// Copies a host storage (a mapped checkpoint window, typically) to CUDA device `ordinal`: one
+/// device storage per host storage, so storages shared on the host stay shared on the device.
+/// Large storages go through pinned staging buffers straight from the host bytes.
 pub(crate) fn to_cuda(
-    _storage: &crate::storage::Storage,
+    storage: &crate::storage::Storage,
     ordinal: usize,
 ) -> Result<crate::storage::Storage> {
-    Err(Error::DeviceUnavailable {
-        device: format!("cuda:{ordinal}"),
-        message: "this build of tensorport has no CUDA runtime".into(),
-    })
+    storage.to_device(Device::Cuda(ordinal))
 }
 
 #[cfg(test)]

@@ -87,6 +87,41 @@ pub enum Error {
     /// A size computation that does not fit in memory.
     #[error("{what}: size overflows")]
     Overflow { what: String },
+
+    /// A CUDA driver call failed. `code` is the raw `CUresult` and `detail` its enum name
+    /// (`CUDA_ERROR_OUT_OF_MEMORY`), taken without calling into the driver, so the error can be
+    /// formatted even when the driver is broken.
+    #[error("{op}: CUDA driver error {code} ({detail})")]
+    Cuda {
+        op: String,
+        code: i32,
+        detail: String,
+    },
+
+    /// A CUDA device was asked for but cannot be used in this process.
+    #[error("CUDA is not available: {reason}")]
+    NoCuda { reason: NoCudaReason },
+}
+
+/// Why no CUDA device (or not the requested one) can be used. Detection never panics; each
+/// failure mode has its own variant so callers can tell "no GPU here" from "broken install".
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NoCudaReason {
+    /// This build of tensorport has no CUDA runtime (`--no-default-features`).
+    #[error("built without the cuda feature")]
+    NotCompiled,
+    /// The NVIDIA driver library (`libcuda.so.1` / `nvcuda.dll`) could not be opened.
+    #[error("the NVIDIA driver library (libcuda) was not found; install an NVIDIA driver")]
+    NoDriverLibrary,
+    /// The driver library loaded but did not work (a missing symbol, `cuInit` failing).
+    #[error("the NVIDIA driver is present but not usable: {detail}")]
+    DriverBroken { detail: String },
+    /// The driver works and reports no CUDA device (`CUDA_ERROR_NO_DEVICE`, or a count of 0).
+    #[error("the NVIDIA driver reports no CUDA device")]
+    NoDevice,
+    /// The requested ordinal is not below the number of devices.
+    #[error("cuda:{ordinal} does not exist: {count} CUDA device(s) present")]
+    OrdinalOutOfRange { ordinal: usize, count: usize },
 }
 
 /// The machine-readable class of a checkpoint error (printed by `inspect --json`).

@@ -18,6 +18,8 @@
 pub mod checkpoint;
 pub mod cpu;
 mod cpu_eltwise;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod device;
 pub mod dtype;
 pub mod error;
@@ -32,6 +34,6 @@ pub use checkpoint::{
 };
 pub use device::{Device, TorchDevice};
 pub use dtype::{DType, Element};
-pub use error::{CheckpointError, Error, ErrorKind, Result};
+pub use error::{CheckpointError, Error, ErrorKind, NoCudaReason, Result};
 pub use storage::Storage;
 pub use tensor::Tensor;

@@ -111,6 +111,9 @@ pub(crate) enum StorageData {
     Mapped { map: Arc<Mmap>, start: usize },
     /// No data at all: torch's `meta` device, and the first pass over legacy files.
     Meta,
+    /// Device memory on a CUDA GPU.
+    #[cfg(feature = "cuda")]
+    Cuda(crate::cuda::DeviceBuf),
 }
 
 struct StorageInner {
@@ -226,6 +229,51 @@ impl Storage {
         }))
     }
 
+    /// A storage owning a CUDA device buffer.
+    #[cfg(feature = "cuda")]
+    pub fn from_cuda(buf: crate::cuda::DeviceBuf) -> Storage {
+        let nbytes = buf.len();
+        let device = Device::Cuda(buf.device().ordinal());
+        Storage(Arc::new(StorageInner {
+            data: StorageData::Cuda(buf),
+            nbytes,
+            device,
+        }))
+    }
+
+    /// The device buffer of a CUDA storage.
+    #[cfg(feature = "cuda")]
+    pub fn cuda_buf(&self) -> Option<&crate::cuda::DeviceBuf> {
+        match &self.0.data {
+            StorageData::Cuda(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// A copy of this storage on `device` (host↔GPU, GPU↔GPU); the same storage when it
+    /// already lives there. One call makes one copy of the whole storage, so tensors viewing it
+    /// keep their offsets and strides.
+    pub fn to_device(&self, device: Device) -> Result<Storage> {
+        if device == self.device() {
+            return Ok(self.clone());
+        }
+        #[cfg(feature = "cuda")]
+        {
+            crate::cuda::move_storage(self, device)
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            Err(Error::NoCuda {
+                reason: crate::error::NoCudaReason::NotCompiled,
+            })
+        }
+    }
+
+    /// This storage in host memory: itself when it is on the host, else a copy.
+    pub fn to_host(&self) -> Result<Storage> {
+        self.to_device(Device::Cpu)
+    }
+
     /// Size in bytes.
     pub fn nbytes(&self) -> usize {
         self.0.nbytes
@@ -255,6 +303,15 @@ impl Storage {
                 device: "meta".into(),
                 message: "a meta storage holds no data".into(),
             }),
+            #[cfg(feature = "cuda")]
+            StorageData::Cuda(_) => Err(Error::DeviceUnavailable {
+                device: self.0.device.to_string(),
+                message: format!(
+                    "the storage lives on {}; copy it to the host first (Storage::to_host, \
+                     Tensor::to(&Device::Cpu))",
+                    self.0.device
+                ),
+            }),
         }
     }
 
@@ -265,6 +322,11 @@ impl Storage {
             StorageData::Owned(b) => Some(b.as_mut_slice()),
             _ => None,
         }
+    }
+
+    /// Whether another handle (another tensor, a checkpoint) holds this storage too.
+    pub fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
     }
 
     /// Whether two handles name the same buffer.
@@ -284,6 +346,8 @@ impl fmt::Debug for Storage {
             StorageData::Owned(_) => "owned",
             StorageData::Mapped { .. } => "mapped",
             StorageData::Meta => "meta",
+            #[cfg(feature = "cuda")]
+            StorageData::Cuda(_) => "device",
         };
         write!(
             f,

@@ -393,6 +393,18 @@ impl Tensor {
         })
     }
 
+    /// This tensor on `device`: a copy of its whole storage there (so a view stays a view with
+    /// the same shape, strides and offset), or `self` when it already lives there. Host→GPU,
+    /// GPU→host and GPU→GPU (a peer copy, or through host memory when the driver refuses one).
+    pub fn to(&self, device: &Device) -> Result<Tensor> {
+        if self.device() == *device {
+            return Ok(self.clone());
+        }
+        let mut t = self.clone();
+        t.storage = self.storage.to_device(*device)?;
+        Ok(t)
+    }
+
     /// A tensor with the same data and a new shape, when the view is expressible without a copy
     /// (the tensor is contiguous).
     pub fn reshape_view(&self, shape: &[usize]) -> Result<Tensor> {

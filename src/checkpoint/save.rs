@@ -73,7 +73,9 @@ pub fn save_with(value: &Value, path: impl AsRef<Path>, opts: &SaveOptions<'_>) 
         zw.write_record(".storage_alignment", &[b"64"]).map_err(w)?;
         zw.write_record("byteorder", &[b"little"]).map_err(w)?;
         for (key, storage) in &pickled.storages {
-            let bytes = storage.host_bytes()?;
+            // GPU storages are copied to the host one at a time.
+            let host = storage.to_host()?;
+            let bytes = host.host_bytes()?;
             zw.write_record(&format!("data/{key}"), &[bytes])
                 .map_err(w)?;
         }

@@ -62,6 +62,11 @@ pub fn conv2d(
         }
     }
     let shape = p.out_shape();
+    #[cfg(feature = "cuda")]
+    if input.device().is_cuda() {
+        let out_shape = if unbatched { &shape[1..] } else { &shape[..] };
+        return crate::cuda::conv2d(input, weight, bias, &p, out_shape);
+    }
     let mut out = Tensor::empty(dtype, if unbatched { &shape[1..] } else { &shape })?;
     match dtype {
         DType::F32 => run::<f32>(&p, input, weight, bias, &mut out)?,

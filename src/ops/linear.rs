@@ -34,6 +34,10 @@ fn linear_act(
     if let Some(last) = shape.last_mut() {
         *last = weight.shape()[0];
     }
+    #[cfg(feature = "cuda")]
+    if input.device().is_cuda() {
+        return crate::cuda::linear(input, weight, bias, &p, &shape);
+    }
     let mut out = Tensor::empty(dtype, &shape)?;
     match dtype {
         DType::F32 => run::<f32>(&p, input, weight, bias, &mut out)?,
@@ -64,8 +68,8 @@ pub(crate) fn host_slice<T: cpu::Float>(t: &Tensor) -> Result<Cow<'_, [T]>> {
     }
 }
 
-/// Checks that every operand is f32 or f64 with one dtype, on one device, and that the device
-/// has kernels. Returns the dtype.
+/// Checks that every operand is f32 or f64 with one dtype, all on one device (never a silent
+/// copy). Returns the dtype.
 pub(crate) fn check_operands(op: &'static str, tensors: &[Option<&Tensor>]) -> Result<DType> {
     let mut it = tensors.iter().flatten();
     let Some(first) = it.next() else {
@@ -99,12 +103,6 @@ pub(crate) fn check_operands(op: &'static str, tensors: &[Option<&Tensor>]) -> R
                 got: t.dtype(),
             });
         }
-    }
-    if device.is_cuda() {
-        return Err(Error::DeviceUnavailable {
-            device: device.to_string(),
-            message: format!("{op}: no CUDA kernels in this build yet"),
-        });
     }
     Ok(dtype)
 }

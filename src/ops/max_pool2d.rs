@@ -40,7 +40,6 @@ impl MaxPool2dArgs {
 /// Accepts float32/float64 and the integer dtypes int64/int32/int16/int8/uint8 (as PyTorch
 /// does); any strides (a non-contiguous input is gathered first). Returns a contiguous tensor.
 pub fn max_pool2d(input: &Tensor, args: &MaxPool2dArgs) -> Result<Tensor> {
-    cpu_eltwise::check_host(OP, input)?;
     let shape = input.shape();
     let batched: [usize; 4] = match *shape {
         [n, c, h, w] => [n, c, h, w],
@@ -68,6 +67,11 @@ pub fn max_pool2d(input: &Tensor, args: &MaxPool2dArgs) -> Result<Tensor> {
     } else {
         vec![n, c, ho, wo]
     };
+    #[cfg(feature = "cuda")]
+    if input.device().is_cuda() {
+        return crate::cuda::max_pool2d(input, &p, &out_shape);
+    }
+    cpu_eltwise::check_host(OP, input)?;
     with_dtype!(
         OP,
         input.dtype(),

@@ -19,6 +19,10 @@ fn params(t: &Tensor) -> Result<EltwiseParams> {
 
 /// `relu(input)` as a new contiguous tensor (from the recycled-buffer cache when one fits).
 pub fn relu(input: &Tensor) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if input.device().is_cuda() {
+        return crate::cuda::relu(input, &params(input)?);
+    }
     cpu_eltwise::check_host(OP, input)?;
     params(input)?;
     with_dtype!(OP, input.dtype(), [F32 => f32, F64 => f64, I64 => i64, I32 => i32,
@@ -36,6 +40,11 @@ fn relu_new<T: Scalar>(input: &Tensor) -> Result<Tensor> {
 /// allocated (not a view sharing storage with another tensor, not a mapped checkpoint), since
 /// writing would otherwise change what other tensors see; otherwise use [`relu`].
 pub fn relu_(t: &mut Tensor) -> Result<()> {
+    #[cfg(feature = "cuda")]
+    if t.device().is_cuda() {
+        let p = params(t)?;
+        return crate::cuda::relu_(t, &p);
+    }
     cpu_eltwise::check_host(OP, t)?;
     params(t)?;
     with_dtype!(OP, t.dtype(), [F32 => f32, F64 => f64, I64 => i64, I32 => i32, I16 => i16,
