@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use tensorport::checkpoint::{save_with, SaveOptions};
-use tensorport::nn::{load_state_dict, state_dict, LoadOptions, Module, Net};
+use tensorport::nn::{load_state_dict, state_dict, to_device, LoadOptions, Module, Net};
 use tensorport::ops::softmax::argmax;
 use tensorport::{load, save, Device, MapLocation, Result, Storage, Tensor};
 
@@ -55,16 +55,27 @@ fn main() -> Result<()> {
     println!("Net predictions on the input batch: {want:?}");
     let strict = LoadOptions::default();
     let agree = |step: &str, got: Result<Net>| -> Result<()> {
-        let (p, logits) = predict(&got?, &x)?;
-        let same = p == want && logits == want_logits;
-        println!(
-            "  {step}: predictions {p:?} {}",
-            if same {
-                "agree (logits bit-identical)"
-            } else {
-                "DIFFER"
-            }
-        );
+        let net = got?;
+        let on = net.conv1.weight.device();
+        let (p, logits) = predict(&net, &x)?;
+        // On the CPU the same kernels run on the same weights, so the logits are bit-identical.
+        // A GPU sums in another order: there the logits agree within fp32 rounding of the
+        // longest reduction (fc1, 400 terms), about 1e-5 for this Net's activations.
+        let close = logits
+            .iter()
+            .zip(&want_logits)
+            .all(|(a, b)| (a - b).abs() <= 1e-5 + 1e-5 * b.abs());
+        let (same, how) = if on == Device::Cpu {
+            (p == want && logits == want_logits, "logits bit-identical")
+        } else {
+            (p == want && close, "logits within 1e-5")
+        };
+        let verdict = if same {
+            format!("agree ({how})")
+        } else {
+            "DIFFER".into()
+        };
+        println!("  {step} on {on}: predictions {p:?} {verdict}");
         if !same {
             return Err(tensorport::Error::InvalidArgument {
                 op: "recipe",
@@ -76,8 +87,10 @@ fn main() -> Result<()> {
     };
 
     let cuda = tensorport::device::cuda_device_count();
-    let gpu_reason = "no CUDA device is available to this process (this build has no CUDA runtime \
-                      yet, or no driver/GPU was found)";
+    let gpu_reason = match tensorport::device::cuda_availability() {
+        Ok(_) => String::new(),
+        Err(reason) => format!("no CUDA device is available to this process: {reason}"),
+    };
 
     // 1. Save on CPU, load on CPU.
     println!("\n1. save on CPU, load on CPU (map_location=None)");
@@ -90,20 +103,23 @@ fn main() -> Result<()> {
 
     // 2. Save on GPU, load on CPU.
     println!("\n2. save on GPU, load on CPU (map_location=torch.device('cpu'))");
+    let gpu_path = dir.path().join("net_gpu.pt");
     if cuda == 0 {
         println!("  saving from a GPU: skipped, {gpu_reason}");
-    }
-    // The file a GPU machine writes: the same bytes with every storage tagged cuda:0.
-    let gpu_path = dir.path().join("net_gpu.pt");
-    let cuda0 = |_: &Storage| "cuda:0".to_string();
-    save_with(
-        &state_dict(&net).to_value(),
-        &gpu_path,
-        &SaveOptions {
+        // The file a GPU machine writes: the same bytes with every storage tagged cuda:0.
+        let cuda0 = |_: &Storage| "cuda:0".to_string();
+        let opts = SaveOptions {
             location_of: Some(&cuda0),
-        },
-    )?;
-    println!("  wrote a checkpoint tagged cuda:0, as torch.save writes one on a GPU");
+        };
+        save_with(&state_dict(&net).to_value(), &gpu_path, &opts)?;
+        println!("  wrote a checkpoint tagged cuda:0, as torch.save writes one on a GPU");
+    } else {
+        let mut on_gpu = net.clone();
+        to_device(&mut on_gpu, &Device::Cuda(0))?;
+        agree("model.to('cuda:0')", Ok(on_gpu.clone()))?;
+        save(&state_dict(&on_gpu).to_value(), &gpu_path)?;
+        println!("  saved the state dict of the model on cuda:0 (storages tagged cuda:0)");
+    }
     if cuda == 0 {
         match load(&gpu_path, &MapLocation::Keep) {
             Err(e) => println!("  without map_location it is refused, as torch refuses it: {e}"),
@@ -153,10 +169,13 @@ fn main() -> Result<()> {
         dp.keys().take(3).collect::<Vec<_>>().join(", ")
     );
     match load_net(&dp_path, &MapLocation::Keep, strict) {
-        Err(e) => println!(
-            "  strict load into a plain Net fails as in PyTorch: {}",
-            e.to_string().lines().next().unwrap_or("")
-        ),
+        Err(e) => {
+            let msg = e.to_string();
+            let mut lines = msg.lines();
+            let first = lines.next().unwrap_or("");
+            println!("  strict load into a plain Net fails as in PyTorch: {first}");
+            println!("    {}", lines.next().unwrap_or("").trim());
+        }
         Ok(_) => println!("  unexpectedly loaded without stripping"),
     }
     let lenient = LoadOptions {

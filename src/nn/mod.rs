@@ -139,6 +139,20 @@ pub fn state_dict(model: &dyn Module) -> StateDict {
     sd
 }
 
+/// Moves every parameter of `model` to `device` (PyTorch's `model.to(device)`).
+pub fn to_device(model: &mut dyn Module, device: &crate::device::Device) -> Result<()> {
+    let mut first_err = None;
+    model.parameters_mut(&mut |_, t| {
+        if first_err.is_none() {
+            match t.to(device) {
+                Ok(moved) => *t = moved,
+                Err(e) => first_err = Some(e),
+            }
+        }
+    });
+    first_err.map_or(Ok(()), Err)
+}
+
 /// Joins a module path and a name as PyTorch does (`""` + `w` = `w`, `fc1` + `w` = `fc1.w`,
 /// `fc1` + `""` = `fc1`: a module's own path).
 pub(crate) fn join(prefix: &str, name: &str) -> String {

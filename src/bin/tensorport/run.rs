@@ -67,7 +67,8 @@ fn run_net(args: &Args) -> Result<()> {
     };
     load_state_dict(&mut net, "Net", &ckpt.state_dict()?, opts)?;
     let x = input_tensor(load(&args.input, &to)?.value())?;
-    let logits = net.forward(&x)?;
+    // Printing and saving read the logits on the host.
+    let logits = net.forward(&x)?.to(&Device::Cpu)?;
     let pred = argmax(&logits, -1)?.to_vec::<i64>()?;
     let values = logits.to_vec::<f32>()?;
     let classes = logits.shape().last().copied().unwrap_or(1).max(1);
