@@ -397,6 +397,9 @@ pub fn read_entry<'a>(
     }
 }
 
+/// The largest expansion a deflate stream can achieve (258-byte matches in 2-bit codes).
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
 fn inflate(raw: &[u8], entry: &Entry, max_inflated: u64) -> Result<Vec<u8>, CheckpointError> {
     let (name, size) = (&entry.name, entry.size);
     if size > max_inflated {
@@ -407,6 +410,19 @@ fn inflate(raw: &[u8], entry: &Entry, max_inflated: u64) -> Result<Vec<u8>, Chec
             max: max_inflated,
             value: size,
         });
+    }
+    // Deflate expands at most 1032:1, so a record claiming more is a lie told to make us
+    // allocate: refuse it before reserving anything.
+    let most = entry
+        .compressed_size
+        .saturating_mul(MAX_DEFLATE_RATIO)
+        .saturating_add(64);
+    if size > most {
+        return Err(malformed!(
+            "record {name} claims {size} bytes from {} compressed bytes, beyond deflate's \
+             {MAX_DEFLATE_RATIO}:1 maximum",
+            entry.compressed_size
+        ));
     }
     // One byte of slack detects a stream that inflates to more than the directory says.
     let cap = usize::try_from(size).ok().and_then(|n| n.checked_add(1));

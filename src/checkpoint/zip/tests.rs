@@ -527,3 +527,21 @@ fn duplicate_names_are_refused() {
     let file = zw.finish().unwrap();
     assert_eq!(kind(ZipIndex::parse(&file)), ErrorKind::MalformedZip);
 }
+
+#[test]
+fn deflated_size_beyond_deflate_ratio_is_refused_before_allocating() {
+    // 100 compressed bytes cannot inflate to 1 TB: refused without reserving memory.
+    let file = vec![0u8; 200];
+    let entry = super::read::Entry {
+        name: "a/data/0".into(),
+        method: Method::Deflated,
+        data_offset: 0,
+        compressed_size: 100,
+        size: 1 << 40,
+        crc32: 0,
+    };
+    match read_entry(&file, &entry, u64::MAX) {
+        Err(e) => assert_eq!(e.kind(), ErrorKind::MalformedZip, "{e}"),
+        Ok(_) => panic!("accepted a 1 TB claim"),
+    }
+}
