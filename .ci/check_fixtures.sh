@@ -14,7 +14,13 @@ done
 for gen in tests/fixtures/ops/gen_*.py; do
     name=$(basename "$gen" .py)
     "$py" "$gen" --out "$tmp/$name" >/dev/null 2>&1
-    for out in "$tmp/$name"/*; do
+    outs=("$tmp/$name"/*)
+    if [ ! -e "${outs[0]}" ]; then
+        echo "$gen wrote nothing under --out" >&2
+        status=1
+        continue
+    fi
+    for out in "${outs[@]}"; do
         diff -r -q "tests/fixtures/ops/$(basename "$out")" "$out" || status=1
     done
 done
