@@ -22,7 +22,7 @@
 //   grid (min(ceil(H_out*W_out / bx), 65535), min(N*C_out, 65535), 1); no dynamic shared memory
 //   (the 4 KiB tile is static).
 //   The wrapper declares __launch_bounds__(256): no launch uses more, so ptxas may budget
-//   registers for 256-thread blocks (ptxas 12.4 sm_70/sm_90: no spills).
+//   registers for 256-thread blocks (.ci/check_ptx.sh: ptxas 12.4 sm_70/80/90, no spills).
 #include "common.cuh"
 
 // Filter chunk staged in shared memory: 1024 floats = 4 KiB. Covers e.g. 64 channels of a 4x4
@@ -59,9 +59,13 @@ __device__ __forceinline__ void conv2d_body(const Conv2dParams p, const T* __res
             const long long h0 = oh * p.stride_h - p.pad_h;  // first tap row, may be negative
             const long long w0 = ow * p.stride_w - p.pad_w;
             T acc = T(0);
-            // The tap (ci, i, j) that w_tile[t] holds, advanced one tap at a time so a chunk may
-            // start or end anywhere inside a filter without a division per tap.
-            long long ci = 0, i = 0, j = 0;
+            // The input position of the tap that w_tile[t] holds, advanced one tap at a time
+            // (column, then row, then channel) so a chunk may start or end anywhere inside a
+            // filter with no division or multiplication per tap: fewer live 64-bit values,
+            // which keeps ptxas from spilling on sm_90.
+            long long i = 0, j = 0;          // tap row and column inside the filter
+            long long ih = h0, iw = w0;      // input row and column of tap (i, j)
+            const T* __restrict__ xc = xg;   // x[n, g*Cg + ci]
             for (long long r0 = 0; r0 < r_len; r0 += CONV_W_TILE) {
                 const int len = (int)tp_min_ll(CONV_W_TILE, r_len - r0);  // <= CONV_W_TILE
                 __syncthreads();  // every thread is done reading the previous chunk
@@ -69,17 +73,19 @@ __device__ __forceinline__ void conv2d_body(const Conv2dParams p, const T* __res
                 __syncthreads();  // the chunk is complete before anyone reads it
                 if (active) {
                     for (int t = 0; t < len; ++t) {
-                        const long long ih = h0 + i * p.dil_h;
-                        const long long iw = w0 + j * p.dil_w;
                         // Zero padding: taps outside the input contribute nothing.
                         if (ih >= 0 && ih < p.h && iw >= 0 && iw < p.w) {
-                            acc += xg[(ci * p.h + ih) * p.w + iw] * w_tile[t];
+                            acc += xc[ih * p.w + iw] * w_tile[t];
                         }
+                        iw += p.dil_w;
                         if (++j == p.kw) {
                             j = 0;
+                            iw = w0;
+                            ih += p.dil_h;
                             if (++i == p.kh) {
                                 i = 0;
-                                ++ci;
+                                ih = h0;
+                                xc += p.h * p.w;
                             }
                         }
                     }
