@@ -17,7 +17,6 @@
 
 pub mod checkpoint;
 pub mod cpu;
-mod cpu_eltwise;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod device;

@@ -6,8 +6,12 @@
 //! layer of a small CNN takes in total.
 
 pub mod conv2d;
+pub(crate) mod eltwise;
 mod gemm;
 pub mod linear;
+pub(crate) mod max_pool2d;
+pub(crate) mod relu;
+pub(crate) mod softmax;
 
 use std::cell::RefCell;
 

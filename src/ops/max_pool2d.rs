@@ -1,6 +1,9 @@
 //! `torch.nn.functional.max_pool2d` (without indices).
 
-use crate::cpu_eltwise::{self, with_dtype, Scalar};
+use crate::cpu::{
+    self,
+    eltwise::{with_dtype, Scalar},
+};
 use crate::error::{Error, Result};
 use crate::ops::params::Pool2dParams;
 use crate::tensor::Tensor;
@@ -71,7 +74,7 @@ pub fn max_pool2d(input: &Tensor, args: &MaxPool2dArgs) -> Result<Tensor> {
     if input.device().is_cuda() {
         return crate::cuda::max_pool2d(input, &p, &out_shape);
     }
-    cpu_eltwise::check_host(OP, input)?;
+    cpu::eltwise::check_host(OP, input)?;
     with_dtype!(
         OP,
         input.dtype(),
@@ -81,8 +84,8 @@ pub fn max_pool2d(input: &Tensor, args: &MaxPool2dArgs) -> Result<Tensor> {
 }
 
 fn run<T: Scalar>(input: &Tensor, p: &Pool2dParams, out_shape: &[usize]) -> Result<Tensor> {
-    let src = cpu_eltwise::host_elems::<T>(input)?;
+    let src = cpu::eltwise::host_elems::<T>(input)?;
     let mut out = Tensor::empty(T::DTYPE, out_shape)?;
-    cpu_eltwise::max_pool2d::forward(p, &src, out.as_mut_slice::<T>()?);
+    cpu::max_pool2d::forward(p, &src, out.as_mut_slice::<T>()?);
     Ok(out)
 }

@@ -3,7 +3,10 @@
 //! Accepts float32/float64 and int64/int32/int16/int8/uint8 (PyTorch accepts integers too and
 //! refuses bool). Results are bit-identical to PyTorch: NaN stays NaN, -0.0 stays -0.0.
 
-use crate::cpu_eltwise::{self, with_dtype, Scalar};
+use crate::cpu::{
+    self,
+    eltwise::{with_dtype, Scalar},
+};
 use crate::error::{Error, Result};
 use crate::ops::params::EltwiseParams;
 use crate::tensor::Tensor;
@@ -23,16 +26,16 @@ pub fn relu(input: &Tensor) -> Result<Tensor> {
     if input.device().is_cuda() {
         return crate::cuda::relu(input, &params(input)?);
     }
-    cpu_eltwise::check_host(OP, input)?;
+    cpu::eltwise::check_host(OP, input)?;
     params(input)?;
     with_dtype!(OP, input.dtype(), [F32 => f32, F64 => f64, I64 => i64, I32 => i32,
         I16 => i16, I8 => i8, U8 => u8], relu_new::<T>(input))
 }
 
 fn relu_new<T: Scalar>(input: &Tensor) -> Result<Tensor> {
-    let src = cpu_eltwise::host_elems::<T>(input)?;
+    let src = cpu::eltwise::host_elems::<T>(input)?;
     let mut out = Tensor::empty(T::DTYPE, input.shape())?;
-    cpu_eltwise::relu::relu_into(&src, out.as_mut_slice::<T>()?);
+    cpu::relu::relu_into(&src, out.as_mut_slice::<T>()?);
     Ok(out)
 }
 
@@ -45,22 +48,22 @@ pub fn relu_(t: &mut Tensor) -> Result<()> {
         let p = params(t)?;
         return crate::cuda::relu_(t, &p);
     }
-    cpu_eltwise::check_host(OP, t)?;
+    cpu::eltwise::check_host(OP, t)?;
     params(t)?;
     with_dtype!(OP, t.dtype(), [F32 => f32, F64 => f64, I64 => i64, I32 => i32, I16 => i16,
         I8 => i8, U8 => u8], relu_in_place::<T>(t))
 }
 
 fn relu_in_place<T: Scalar>(t: &mut Tensor) -> Result<()> {
-    cpu_eltwise::relu::relu_inplace(t.as_mut_slice::<T>()?);
+    cpu::relu::relu_inplace(t.as_mut_slice::<T>()?);
     Ok(())
 }
 
 /// `torch.relu(input, out=out)` without resizing: `out` must already have `input`'s shape and
 /// dtype and satisfy [`relu_`]'s conditions. Lets a caller reuse one buffer across calls.
 pub fn relu_into(input: &Tensor, out: &mut Tensor) -> Result<()> {
-    cpu_eltwise::check_host(OP, input)?;
-    cpu_eltwise::check_host(OP, out)?;
+    cpu::eltwise::check_host(OP, input)?;
+    cpu::eltwise::check_host(OP, out)?;
     if out.shape() != input.shape() {
         return Err(Error::Shape {
             op: OP,
@@ -81,7 +84,7 @@ pub fn relu_into(input: &Tensor, out: &mut Tensor) -> Result<()> {
 }
 
 fn relu_to<T: Scalar>(input: &Tensor, out: &mut Tensor) -> Result<()> {
-    let src = cpu_eltwise::host_elems::<T>(input)?;
-    cpu_eltwise::relu::relu_into(&src, out.as_mut_slice::<T>()?);
+    let src = cpu::eltwise::host_elems::<T>(input)?;
+    cpu::relu::relu_into(&src, out.as_mut_slice::<T>()?);
     Ok(())
 }

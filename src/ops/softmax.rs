@@ -1,7 +1,10 @@
 //! `torch.softmax(t, dim)` and `torch.argmax(t, dim)` (keepdim=False).
 
-use crate::cpu_eltwise::softmax::Float;
-use crate::cpu_eltwise::{self, with_dtype, Scalar};
+use crate::cpu::softmax::Float;
+use crate::cpu::{
+    self,
+    eltwise::{with_dtype, Scalar},
+};
 use crate::error::{Error, Result};
 use crate::ops::shape::wrap_dim;
 use crate::tensor::Tensor;
@@ -21,16 +24,16 @@ fn split_at_dim(shape: &[usize], d: usize) -> (usize, usize, usize) {
 /// Agrees with PyTorch to a few ulps (exp and summation order differ; see the tests).
 pub fn softmax(t: &Tensor, dim: isize) -> Result<Tensor> {
     const OP: &str = "softmax";
-    cpu_eltwise::check_host(OP, t)?;
+    cpu::eltwise::check_host(OP, t)?;
     let d = wrap_dim(OP, dim, t.ndim())?;
     let (_, len, inner) = split_at_dim(t.shape(), d);
     with_dtype!(OP, t.dtype(), [F32 => f32, F64 => f64], softmax_t::<T>(t, len, inner))
 }
 
 fn softmax_t<T: Float>(t: &Tensor, len: usize, inner: usize) -> Result<Tensor> {
-    let src = cpu_eltwise::host_elems::<T>(t)?;
+    let src = cpu::eltwise::host_elems::<T>(t)?;
     let mut out = Tensor::empty(T::DTYPE, t.shape())?;
-    cpu_eltwise::softmax::softmax(&src, out.as_mut_slice::<T>()?, len, inner);
+    cpu::softmax::softmax(&src, out.as_mut_slice::<T>()?, len, inner);
     Ok(out)
 }
 
@@ -39,7 +42,7 @@ fn softmax_t<T: Float>(t: &Tensor, len: usize, inner: usize) -> Result<Tensor> {
 /// int64/int32/int16/int8/uint8. An empty reduced dimension is an error, as in PyTorch.
 pub fn argmax(t: &Tensor, dim: isize) -> Result<Tensor> {
     const OP: &str = "argmax";
-    cpu_eltwise::check_host(OP, t)?;
+    cpu::eltwise::check_host(OP, t)?;
     let d = wrap_dim(OP, dim, t.ndim())?;
     let (_, len, inner) = split_at_dim(t.shape(), d);
     if len == 0 {
@@ -63,8 +66,8 @@ fn argmax_t<T: Scalar>(
     len: usize,
     inner: usize,
 ) -> Result<Tensor> {
-    let src = cpu_eltwise::host_elems::<T>(t)?;
+    let src = cpu::eltwise::host_elems::<T>(t)?;
     let mut out = Tensor::empty(crate::dtype::DType::I64, out_shape)?;
-    cpu_eltwise::softmax::argmax(&src, out.as_mut_slice::<i64>()?, len, inner);
+    cpu::softmax::argmax(&src, out.as_mut_slice::<i64>()?, len, inner);
     Ok(out)
 }

@@ -15,7 +15,7 @@
 
 use std::ops::{Add, Div, Mul, Sub};
 
-use super::{for_each_piece, max_step, Scalar};
+use super::eltwise::{for_each_piece, max_step, Scalar};
 
 /// Floating-point element types softmax supports.
 pub(crate) trait Float:

@@ -14,7 +14,7 @@ use std::any::TypeId;
 
 use rayon::prelude::*;
 
-use super::{Scalar, PAR_CHUNK, PAR_MIN_WORK};
+use super::eltwise::{Scalar, PAR_CHUNK, PAR_MIN_WORK};
 
 #[inline(always)]
 fn relu1<T: Scalar>(x: T) -> T {

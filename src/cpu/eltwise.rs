@@ -2,10 +2,6 @@
 //! ops in `crate::ops` validate shapes and dtypes, then call these. (Kept out of `crate::cpu`
 //! while that module is written in parallel; the integrator moves these files under it.)
 
-pub(crate) mod max_pool2d;
-pub(crate) mod relu;
-pub(crate) mod softmax;
-
 use std::borrow::Cow;
 
 use crate::dtype::Element;

@@ -10,7 +10,7 @@
 //! Threading: a piece of work is one output row `(n·C + c, oh)`; rayon runs groups of rows when
 //! the layer is large, and the calling thread runs everything when it is small.
 
-use super::{for_each_piece, max_step, Scalar};
+use super::eltwise::{for_each_piece, max_step, Scalar};
 use crate::ops::params::Pool2dParams;
 
 /// The taps of one window along one axis that fall inside the input: the first tap's input
