@@ -28,6 +28,8 @@ mod tests_errors;
 mod tests_torch;
 
 use std::collections::HashMap;
+
+use stack::Memo;
 use std::sync::Arc;
 
 use self::arena::{Arena, Id, Obj};
@@ -52,7 +54,7 @@ pub fn unpickle(
         arena: Arena::new(),
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: HashMap::new(),
+        memo: Memo::default(),
         storages: HashMap::new(),
         string_bytes: 0,
         tensors: 0,
@@ -73,7 +75,7 @@ struct Machine<'a> {
     stack: Vec<Id>,
     /// Stack lengths at each open MARK.
     marks: Vec<usize>,
-    memo: HashMap<u64, Id>,
+    memo: Memo,
     /// Storages already resolved, by key.
     storages: HashMap<String, arena::StorageRef>,
     string_bytes: u64,
@@ -236,7 +238,7 @@ impl Machine<'_> {
                 self.stack.push(t)
             }
             BINPUT | LONG_BINPUT => self.memo_put(uint)?,
-            MEMOIZE => self.memo_put(self.memo.len() as u64)?,
+            MEMOIZE => self.memo_put(self.memo.len())?,
             PUT => {
                 let i =
                     scalars::decimal_u64(bytes).ok_or_else(|| self.malformed("bad PUT index"))?;

@@ -125,9 +125,9 @@ impl Machine<'_> {
     }
 
     pub(super) fn memo_get(&mut self, index: u64) -> R<()> {
-        let id = *self
+        let id = self
             .memo
-            .get(&index)
+            .get(index)
             .ok_or_else(|| self.malformed(format!("memo index {index} was never set")))?;
         self.stack.push(id);
         Ok(())
@@ -229,5 +229,45 @@ impl Machine<'_> {
 
     pub(super) fn line_str<'b>(&self, b: &'b [u8]) -> R<&'b str> {
         std::str::from_utf8(b).map_err(|_| self.malformed("argument is not valid UTF-8"))
+    }
+}
+
+/// The pickle memo. Writers number entries densely from 0, so small indices live in a vector
+/// (no hashing on the hot path); a sparse or hostile index above `DENSE` goes to a map, so a
+/// single huge index costs one entry, not a huge table.
+#[derive(Default)]
+pub(super) struct Memo {
+    dense: Vec<Option<Id>>,
+    sparse: std::collections::HashMap<u64, Id>,
+    count: u64,
+}
+
+impl Memo {
+    const DENSE: u64 = 1 << 20;
+
+    pub(super) fn insert(&mut self, index: u64, id: Id) {
+        let fresh = if index < Self::DENSE {
+            let i = index as usize;
+            if self.dense.len() <= i {
+                self.dense.resize(i + 1, None);
+            }
+            self.dense[i].replace(id).is_none()
+        } else {
+            self.sparse.insert(index, id).is_none()
+        };
+        self.count += fresh as u64;
+    }
+
+    pub(super) fn get(&self, index: u64) -> Option<Id> {
+        if index < Self::DENSE {
+            self.dense.get(index as usize).copied().flatten()
+        } else {
+            self.sparse.get(&index).copied()
+        }
+    }
+
+    /// Number of entries set, as Python's `len(memo)` (MEMOIZE's next index).
+    pub(super) fn len(&self) -> u64 {
+        self.count
     }
 }
