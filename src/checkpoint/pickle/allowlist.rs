@@ -112,10 +112,10 @@ pub fn map_python2(module: &str) -> &str {
 /// Resolves `module.name` against the allowlist.
 pub fn resolve(module: &str, name: &str, site: Site<'_>) -> Result<Global, CheckpointError> {
     let module = map_python2(module);
-    let global = format!("{module}.{name}");
     if let Some(g) = allowed(module, name) {
         return Ok(g);
     }
+    let global = format!("{module}.{name}");
     if let Some(what) = torch_allowed_unsupported(module, name) {
         return Err(CheckpointError::UnsupportedFormat {
             detail: format!(
