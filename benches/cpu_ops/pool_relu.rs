@@ -12,7 +12,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use tensorport::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
 use tensorport::ops::relu::{relu, relu_, relu_into};
 use tensorport::storage::clear_host_cache;
@@ -44,7 +44,7 @@ fn median_secs(reps: usize, mut f: impl FnMut() -> Duration) -> f64 {
     v[reps / 2]
 }
 
-fn bench_pool(c: &mut Criterion) {
+pub fn bench_pool(c: &mut Criterion) {
     let cases: [(&str, [usize; 4], MaxPool2dArgs); 4] = [
         ("64x64x112x112", [64, 64, 112, 112], MaxPool2dArgs::new(2)),
         (
@@ -89,7 +89,7 @@ fn bench_pool(c: &mut Criterion) {
     }
 }
 
-fn bench_relu(c: &mut Criterion) {
+pub fn bench_relu(c: &mut Criterion) {
     const N: usize = 64 << 20;
     let x = Tensor::from_vec(data(N), &[N]).expect("input");
     let bytes = 2 * N * 4;
@@ -157,6 +157,3 @@ fn bench_relu(c: &mut Criterion) {
     });
     napkin("relu/cpu/64M in place (median of 15)", bytes, inplace);
 }
-
-criterion_group!(benches, bench_pool, bench_relu);
-criterion_main!(benches);

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use tensorport::ops::conv2d::{conv2d, Conv2dArgs};
 use tensorport::ops::linear::linear;
 use tensorport::Tensor;
@@ -143,7 +143,7 @@ fn prepare(case: &Case) -> (Box<dyn Fn() -> Tensor>, u64) {
     }
 }
 
-fn bench(c: &mut Criterion) {
+pub fn bench(c: &mut Criterion) {
     for (name, case, _) in cases() {
         let (run, flops) = prepare(&case);
         let mut g = c.benchmark_group(name);
@@ -204,6 +204,3 @@ fn summary() {
         );
     }
 }
-
-criterion_group!(benches, bench);
-criterion_main!(benches);
