@@ -222,3 +222,29 @@ fn run_command_prints_predictions_and_saves_logits() {
         assert!(!o.status.success());
     }
 }
+
+#[test]
+fn large_batches_run_in_chunks_with_the_same_logits() {
+    // 70 images: chunks of 32, 32 and 6 on the CPU path; each image also alone (batch 1).
+    let net = Net::new(3).unwrap();
+    let n = 70;
+    let per = 3 * 32 * 32;
+    let x: Vec<f32> = (0..n * per)
+        .map(|i| ((i * 2_654_435_761) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    let batch = net
+        .forward(&Tensor::from_slice(&x, &[n, 3, 32, 32]).unwrap())
+        .unwrap();
+    assert_eq!(batch.shape(), [n, 10]);
+    let got = batch.to_vec::<f32>().unwrap();
+    for i in 0..n {
+        let one = Tensor::from_slice(&x[i * per..][..per], &[1, 3, 32, 32]).unwrap();
+        let want = net.forward(&one).unwrap().to_vec::<f32>().unwrap();
+        for (j, (g, w)) in got[i * 10..][..10].iter().zip(&want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                "image {i} logit {j}: {g} vs {w}"
+            );
+        }
+    }
+}

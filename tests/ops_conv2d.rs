@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use tensorport::ops::conv2d::{conv2d, Conv2dArgs};
+use tensorport::ops::conv2d::{conv2d, conv2d_relu, Conv2dArgs};
+use tensorport::ops::relu::relu;
 use tensorport::{load, DType, Error, MapLocation, StateDict, Tensor};
 
 /// Deterministic values in [-1, 1).
@@ -218,6 +219,18 @@ fn matches_naive_reference_on_a_grid() {
             args([3, 2], [2, 1], [1, 3], 1),
         ),
         ([1, 2, 3, 3], [3, 2, 3, 3], args([1, 1], [4, 4], [1, 1], 1)),
+        // 16 output channels per group: the channels-in-lanes kernel, with rows wider than
+        // one register block, padding, dilation, vertical stride and groups.
+        (
+            [2, 3, 9, 40],
+            [16, 3, 3, 3],
+            args([2, 1], [1, 1], [1, 2], 1),
+        ),
+        (
+            [1, 4, 7, 19],
+            [32, 2, 2, 3],
+            args([1, 1], [0, 2], [2, 1], 2),
+        ),
     ];
     for (i, (xs, ws, a)) in cases.into_iter().enumerate() {
         let x = values(xs.iter().product(), 2 * i as u64);
@@ -357,4 +370,73 @@ fn empty_batch_gives_empty_output() {
     let x = Tensor::from_vec(Vec::<f32>::new(), &[0, 3, 8, 8]).unwrap();
     let out = conv2d(&x, &t(&[6, 3, 3, 3]), None, &Conv2dArgs::default()).unwrap();
     assert_eq!(out.shape(), [0, 6, 6, 6]);
+}
+
+/// A tensor of `v` in `dtype` (F32 or F64).
+fn in_dtype(v: &[f32], shape: &[usize], dtype: DType) -> Tensor {
+    match dtype {
+        DType::F32 => Tensor::from_slice(v, shape).unwrap(),
+        _ => Tensor::from_vec(v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>(), shape).unwrap(),
+    }
+}
+
+/// Elements widened to f64 (exact for f32).
+fn widened(t: &Tensor) -> Vec<f64> {
+    match t.dtype() {
+        DType::F32 => t
+            .to_vec::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        _ => t.to_vec::<f64>().unwrap(),
+    }
+}
+
+#[test]
+fn conv2d_relu_equals_conv2d_then_relu() {
+    let cases: Vec<([usize; 4], [usize; 4], Conv2dArgs)> = vec![
+        ([1, 3, 32, 32], [6, 3, 5, 5], Conv2dArgs::default()),
+        ([3, 6, 14, 14], [16, 6, 5, 5], Conv2dArgs::default()),
+        (
+            [2, 3, 9, 40],
+            [16, 3, 3, 3],
+            args([2, 1], [1, 1], [1, 2], 1),
+        ),
+        ([2, 4, 9, 17], [6, 2, 3, 3], args([1, 1], [2, 1], [2, 1], 2)),
+        (
+            [2, 16, 9, 7],
+            [40, 16, 3, 3],
+            args([1, 1], [1, 1], [1, 1], 1),
+        ),
+        ([3, 20, 5, 6], [36, 20, 1, 1], Conv2dArgs::default()),
+    ];
+    for (i, (xs, ws, a)) in cases.into_iter().enumerate() {
+        let mut x = values(xs.iter().product(), 50 + i as u64);
+        // NaN and signed zeros must pass through relu as PyTorch's does.
+        x[0] = f32::NAN;
+        let mut w = values(ws.iter().product(), 60 + i as u64);
+        w[0] = -0.0;
+        let b = values(ws[0], 70 + i as u64);
+        for dtype in [DType::F32, DType::F64] {
+            let xt = in_dtype(&x, &xs, dtype);
+            let wt = in_dtype(&w, &ws, dtype);
+            let bt = in_dtype(&b, &[ws[0]], dtype);
+            for bias in [None, Some(&bt)] {
+                let want = relu(&conv2d(&xt, &wt, bias, &a).unwrap()).unwrap();
+                let got = conv2d_relu(&xt, &wt, bias, &a).unwrap();
+                assert_eq!(got.shape(), want.shape(), "case {i}");
+                let (g, wv) = (widened(&got), widened(&want));
+                assert!(g.iter().all(|v| v.is_nan() || *v >= 0.0), "case {i}");
+                for (j, (p, q)) in g.iter().zip(&wv).enumerate() {
+                    assert_eq!(
+                        p.to_bits(),
+                        q.to_bits(),
+                        "case {i} {dtype:?} bias={} element {j}",
+                        bias.is_some()
+                    );
+                }
+            }
+        }
+    }
 }

@@ -46,6 +46,8 @@ pub(crate) struct Dims {
     pub w_out: usize,
     pub cg_in: usize,
     pub cg_out: usize,
+    /// Apply relu (`x < 0 ? 0 : x`) to the output as it is stored.
+    pub relu: bool,
 }
 
 impl Dims {
@@ -75,6 +77,7 @@ impl Dims {
             w_out: u(p.w_out)?,
             cg_in: u(p.c_in)? / groups,
             cg_out: u(p.c_out)? / groups,
+            relu: false,
         })
     }
 
@@ -102,7 +105,21 @@ pub fn conv2d<T: Float>(
     bias: Option<&[T]>,
     out: &mut [T],
 ) -> Result<()> {
-    let d = Dims::new(p)?;
+    conv2d_act(p, x, w, bias, false, out)
+}
+
+/// [`conv2d`], then relu (`x < 0 ? 0 : x`, PyTorch's: NaN and -0.0 pass through) when `relu`,
+/// applied while the output is stored or still in cache.
+pub fn conv2d_act<T: Float>(
+    p: &Conv2dParams,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    relu: bool,
+    out: &mut [T],
+) -> Result<()> {
+    let mut d = Dims::new(p)?;
+    d.relu = relu;
     let lens = [
         (x.len(), [d.n, d.c_in, d.h, d.w], "input"),
         (w.len(), [d.c_out, d.cg_in, d.kh, d.kw], "weight"),
@@ -141,6 +158,9 @@ pub fn conv2d<T: Float>(
             let b_g = bias.map(|b| &b[g * d.cg_out..][..d.cg_out]);
             group_gemm(&d, x_g, w_g, b_g, out_g, gemm_threads)?;
         }
+        if d.relu {
+            relu_slice(out_img);
+        }
         Ok(())
     };
     if threads > 1 && d.n > 1 {
@@ -151,6 +171,16 @@ pub fn conv2d<T: Float>(
         out.chunks_mut(per_image)
             .enumerate()
             .try_for_each(|t| image(t, threads))
+    }
+}
+
+/// In-place relu with PyTorch's comparison (`x < 0 ? 0 : x`).
+#[inline(always)]
+pub(crate) fn relu_slice<T: Float>(v: &mut [T]) {
+    for x in v {
+        if *x < T::ZERO {
+            *x = T::ZERO;
+        }
     }
 }
 

@@ -99,7 +99,7 @@ pub(crate) fn for_each_piece<T: Send>(
     if unit == 0 || dst.is_empty() {
         return;
     }
-    if work < PAR_MIN_WORK || rayon::current_num_threads() < 2 {
+    if work < PAR_MIN_WORK || super::pool_threads() < 2 {
         for (i, piece) in dst.chunks_exact_mut(unit).enumerate() {
             body(i, piece);
         }

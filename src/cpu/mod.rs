@@ -54,12 +54,35 @@ impl Float for f64 {
 /// 2 MFLOP is 20–40 µs, where a rayon fork/join (several µs) stops mattering.
 pub(crate) const PARALLEL_MIN_FLOPS: usize = 2_000_000;
 
+thread_local! {
+    /// Set while this thread runs work that is already one of several parallel pieces (a
+    /// chunk of a batch in `nn::Net`): kernels then stay on this thread.
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every CPU kernel it calls on the calling thread.
+pub(crate) fn serial<R>(f: impl FnOnce() -> R) -> R {
+    let prev = SERIAL.with(|s| s.replace(true));
+    let r = f();
+    SERIAL.with(|s| s.set(prev));
+    r
+}
+
+/// Threads the kernels may use now: 1 inside [`serial`], else rayon's pool size.
+pub(crate) fn pool_threads() -> usize {
+    if SERIAL.with(|s| s.get()) {
+        1
+    } else {
+        rayon::current_num_threads().max(1)
+    }
+}
+
 /// Worker threads worth using for `flops` of work: 1 for small problems.
 pub(crate) fn threads_for(flops: usize) -> usize {
     if flops < PARALLEL_MIN_FLOPS {
         1
     } else {
-        rayon::current_num_threads().max(1)
+        pool_threads()
     }
 }
 

@@ -49,7 +49,7 @@ pub(crate) fn relu_into<T: Scalar>(src: &[T], dst: &mut [T]) {
 
 /// Runs `body` over matching pieces of `src` and `dst`, in parallel when they are large.
 fn run<T: Scalar>(src: &[T], dst: &mut [T], body: impl Fn(&[T], &mut [T]) + Sync) {
-    if src.len() < PAR_MIN_WORK || rayon::current_num_threads() < 2 {
+    if src.len() < PAR_MIN_WORK || super::pool_threads() < 2 {
         body(src, dst);
         return;
     }
@@ -65,7 +65,7 @@ pub(crate) fn relu_inplace<T: Scalar>(x: &mut [T]) {
             *v = relu1(*v);
         }
     };
-    if x.len() < PAR_MIN_WORK || rayon::current_num_threads() < 2 {
+    if x.len() < PAR_MIN_WORK || super::pool_threads() < 2 {
         body(x);
         return;
     }

@@ -2,10 +2,10 @@
 
 use crate::error::Result;
 use crate::nn::Module;
-use crate::ops::conv2d::{conv2d, Conv2dArgs};
+use crate::ops::conv2d::{conv2d, conv2d_relu, Conv2dArgs};
 use crate::ops::linear::{linear, linear_relu};
 use crate::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
-use crate::ops::relu::{relu, relu_};
+use crate::ops::relu::relu;
 use crate::ops::shape::flatten;
 use crate::tensor::Tensor;
 
@@ -45,7 +45,7 @@ pub struct Conv2d {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
     pub args: Conv2dArgs,
-    /// Apply relu to the output in place (the Net's `relu(conv(x))`).
+    /// Apply relu as the conv stores its output (the Net's `relu(conv(x))`).
     pub fused_relu: bool,
 }
 
@@ -64,11 +64,11 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut y = conv2d(x, &self.weight, self.bias.as_ref(), &self.args)?;
         if self.fused_relu {
-            relu_(&mut y)?;
+            conv2d_relu(x, &self.weight, self.bias.as_ref(), &self.args)
+        } else {
+            conv2d(x, &self.weight, self.bias.as_ref(), &self.args)
         }
-        Ok(y)
     }
     fn parameters(&self, f: &mut dyn FnMut(&str, &Tensor)) {
         f("weight", &self.weight);

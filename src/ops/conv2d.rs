@@ -36,6 +36,27 @@ pub fn conv2d(
     bias: Option<&Tensor>,
     args: &Conv2dArgs,
 ) -> Result<Tensor> {
+    conv2d_act(input, weight, bias, args, false)
+}
+
+/// `relu(conv2d(...))` with the relu applied as the CPU kernel stores its output (no second
+/// pass over memory). Bit-for-bit equal to [`conv2d`] followed by `relu`.
+pub fn conv2d_relu(
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    args: &Conv2dArgs,
+) -> Result<Tensor> {
+    conv2d_act(input, weight, bias, args, true)
+}
+
+fn conv2d_act(
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    args: &Conv2dArgs,
+    relu: bool,
+) -> Result<Tensor> {
     const OP: &str = "conv2d";
     let dtype = check_operands(OP, &[Some(input), Some(weight), bias])?;
     let unbatched = input.ndim() == 3;
@@ -65,12 +86,16 @@ pub fn conv2d(
     #[cfg(feature = "cuda")]
     if input.device().is_cuda() {
         let out_shape = if unbatched { &shape[1..] } else { &shape[..] };
-        return crate::cuda::conv2d(input, weight, bias, &p, out_shape);
+        let mut out = crate::cuda::conv2d(input, weight, bias, &p, out_shape)?;
+        if relu {
+            crate::ops::relu::relu_(&mut out)?;
+        }
+        return Ok(out);
     }
     let mut out = Tensor::empty(dtype, if unbatched { &shape[1..] } else { &shape })?;
     match dtype {
-        DType::F32 => run::<f32>(&p, input, weight, bias, &mut out)?,
-        _ => run::<f64>(&p, input, weight, bias, &mut out)?,
+        DType::F32 => run::<f32>(&p, input, weight, bias, relu, &mut out)?,
+        _ => run::<f64>(&p, input, weight, bias, relu, &mut out)?,
     }
     Ok(out)
 }
@@ -80,10 +105,12 @@ fn run<T: cpu::Float>(
     input: &Tensor,
     weight: &Tensor,
     bias: Option<&Tensor>,
+    relu: bool,
     out: &mut Tensor,
 ) -> Result<()> {
     let x = host_slice::<T>(input)?;
     let w = host_slice::<T>(weight)?;
     let b = bias.map(host_slice::<T>).transpose()?;
-    cpu::conv2d::conv2d(p, &x, &w, b.as_deref(), out.as_mut_slice::<T>()?)
+    let out = out.as_mut_slice::<T>()?;
+    cpu::conv2d::conv2d_act(p, &x, &w, b.as_deref(), relu, out)
 }

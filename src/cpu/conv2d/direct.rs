@@ -11,6 +11,11 @@
 //! Rows outside the input (vertical padding) are skipped. The arrays have constant sizes so
 //! LLVM unrolls and vectorises them; the body is compiled once per ISA (AVX-512, AVX2+FMA,
 //! baseline) and selected at run time.
+//!
+//! On AVX-512 f32, groups of exactly 16 output channels instead put the channels in the
+//! lanes (`direct_avx512::block_cl`): one 16-channel weight load and one broadcast FMA per
+//! output column, so narrow rows (conv2 of the CIFAR Net: 10 columns) waste no lanes. With
+//! `Dims::relu`, relu is applied as the output is stored.
 
 use rayon::prelude::*;
 
@@ -96,7 +101,12 @@ pub(super) fn conv2d<T: Float>(
     threads: usize,
 ) -> Result<()> {
     let isa = isa();
-    let cb = channel_block(d.cg_out, max_cb::<T>(isa));
+    // 16-channel blocks go channels-in-lanes (`direct_avx512::block_cl`) on AVX-512 f32.
+    let cb = if isa == Isa::Avx512 && T::DTYPE == DType::F32 && d.cg_out.is_multiple_of(16) {
+        16
+    } else {
+        channel_block(d.cg_out, max_cb::<T>(isa))
+    };
     let blocks_per_image = d.c_out / cb;
     let (plane, k) = (d.h * d.w, d.k());
     let task = |(t, out_blk): (usize, &mut [T])| {
@@ -149,7 +159,7 @@ fn dispatch<T: Float>(isa: Isa, cb: usize, task: &Task<'_, T>, out: &mut [T]) ->
             }
         };
     }
-    by_cb!(1 2 3 4 5 6 7 8)
+    by_cb!(1 2 3 4 5 6 7 8 16)
 }
 
 /// Prepares the padded input and packed weights in this thread's scratch, then runs the
@@ -182,8 +192,13 @@ fn run<T: Float, const CB: usize>(isa: Isa, task: &Task<'_, T>, out: &mut [T]) -
                 (T::DTYPE == DType::F32, as_f32(pad), as_f32(wpk), outf)
             {
                 let b = task.bias_blk.and_then(as_f32);
-                // SAFETY: `isa()` detected AVX-512F.
-                unsafe { direct_avx512::block::<CB>(d, b, p, w, o) };
+                if CB == 16 {
+                    // SAFETY: `isa()` detected AVX-512F.
+                    unsafe { direct_avx512::block_cl(d, b, p, w, o) };
+                } else {
+                    // SAFETY: as above.
+                    unsafe { direct_avx512::block::<CB>(d, b, p, w, o) };
+                }
                 return;
             }
         }
@@ -258,7 +273,7 @@ fn block<T: Float, const CB: usize, const FMA: bool>(
                 let row = &mut out[(c * d.h_out + oh) * d.w_out + t * TW..][..valid];
                 for (j, &v) in a.iter().enumerate() {
                     if j < valid {
-                        row[j] = v;
+                        row[j] = if d.relu && v < T::ZERO { T::ZERO } else { v };
                     }
                 }
             }
