@@ -2,54 +2,14 @@
 //! made by gen_conv_linear.py), a naive f64 reference on larger shapes that take the threaded
 //! path, and one test per rejected argument.
 
+mod common;
+
 use std::path::Path;
+
+use common::close::{as_f64, check_close};
 
 use tensorport::ops::linear::{linear, linear_relu};
 use tensorport::{load, DType, Error, MapLocation, Tensor};
-
-/// Tolerance for a length-`k` dot product with inputs in [-1, 1] in a type with machine
-/// epsilon `eps`, against PyTorch's (or an exact) result: each side's rounding error is about
-/// `eps/2 · sqrt(k)` relative to `Σ|x·w| ≤ k` for blocked summation, `k` terms worst case; we
-/// allow `atol = 8·eps·k`, `rtol = 8·eps·sqrt(k)` (f32, k = 400: atol 3.8e-4, rtol 1.9e-5).
-fn tol(k: usize, eps: f64) -> (f64, f64) {
-    (8.0 * eps * k as f64, 8.0 * eps * (k as f64).sqrt())
-}
-
-fn check_close(name: &str, got: &[f64], want: &[f64], k: usize, eps: f64) {
-    let (atol, rtol) = tol(k, eps);
-    assert_eq!(got.len(), want.len(), "{name}: length");
-    let (mut max_abs, mut max_rel, mut bad) = (0f64, 0f64, Vec::new());
-    for (i, (&g, &r)) in got.iter().zip(want).enumerate() {
-        let e = (g - r).abs();
-        max_abs = max_abs.max(e);
-        max_rel = max_rel.max(e / r.abs().max(1e-30));
-        // Written so that a NaN on either side counts as a mismatch.
-        let within = e <= atol + rtol * r.abs();
-        if !within && bad.len() < 5 {
-            bad.push((i, g, r));
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "{name}: max abs {max_abs:.3e}, max rel {max_rel:.3e}, atol {atol:.1e} rtol {rtol:.1e}, \
-         first mismatches (flat index, ours, ref): {bad:?}"
-    );
-}
-
-fn as_f64(t: &Tensor) -> (Vec<f64>, f64) {
-    match t.dtype() {
-        DType::F32 => (
-            t.to_vec::<f32>()
-                .unwrap()
-                .into_iter()
-                .map(f64::from)
-                .collect(),
-            f32::EPSILON as f64,
-        ),
-        DType::F64 => (t.to_vec::<f64>().unwrap(), f64::EPSILON),
-        d => panic!("unexpected dtype {d}"),
-    }
-}
 
 #[test]
 fn matches_pytorch_fixtures() {
