@@ -3,41 +3,16 @@
 //! and every refused argument. Both ops must match PyTorch exactly: bit for bit, including the
 //! sign of zero; NaN matches NaN.
 
-use std::sync::OnceLock;
+mod common;
+
+use common::eltwise_fixtures::{fixtures, tensor};
 
 use serde_json::Value as Json;
 use tensorport::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
 use tensorport::ops::relu::{relu, relu_, relu_into};
-use tensorport::{DType, Device, MapLocation, StateDict, Tensor};
+use tensorport::{DType, Device, Tensor};
 
 // ----------------------------------------------------------------------------- fixtures
-
-struct Fixtures {
-    tensors: StateDict,
-    manifest: Json,
-}
-
-fn fixtures() -> &'static Fixtures {
-    static F: OnceLock<Fixtures> = OnceLock::new();
-    F.get_or_init(|| {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/ops/pool_eltwise");
-        let ckpt = tensorport::load(dir.join("tensors.pt"), &MapLocation::Keep).expect("load");
-        let text = std::fs::read_to_string(dir.join("cases.json")).expect("cases.json");
-        Fixtures {
-            tensors: ckpt.state_dict().expect("state dict"),
-            manifest: serde_json::from_str(&text).expect("json"),
-        }
-    })
-}
-
-fn tensor(name: &str) -> Tensor {
-    fixtures()
-        .tensors
-        .get(name)
-        .unwrap_or_else(|| panic!("fixture tensor {name}"))
-        .clone()
-}
 
 fn cases(op: &str) -> Vec<&'static Json> {
     let all = fixtures().manifest["cases"].as_array().expect("cases");

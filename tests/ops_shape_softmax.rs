@@ -2,12 +2,14 @@
 //! `tests/fixtures/ops/gen_pool_eltwise.py`). view/reshape/flatten and argmax must match exactly
 //! (values, shapes, and whether the result is a view); softmax within the tolerance below.
 
-use std::sync::OnceLock;
+mod common;
+
+use common::eltwise_fixtures::{fixtures, tensor};
 
 use serde_json::Value as Json;
 use tensorport::ops::shape::{flatten, reshape, view};
 use tensorport::ops::softmax::{argmax, softmax};
-use tensorport::{DType, Device, Error, MapLocation, StateDict, Tensor};
+use tensorport::{DType, Device, Error, Tensor};
 
 /// softmax tolerance, `|ours − torch| <= ATOL + RTOL·|torch|`. Both compute exp(x − max) and
 /// normalise by the sum (reciprocal-multiply along the last dim, divide elsewhere), but the exp
@@ -19,30 +21,6 @@ use tensorport::{DType, Device, Error, MapLocation, StateDict, Tensor};
 /// term, wrong axis) is off by 1e-3 or more. ATOL only matters for outputs near underflow.
 const F32_TOL: (f64, f64) = (1e-12, 1e-6);
 const F64_TOL: (f64, f64) = (1e-30, 2e-15);
-
-struct Fixtures {
-    tensors: StateDict,
-    manifest: Json,
-}
-
-fn fixtures() -> &'static Fixtures {
-    static F: OnceLock<Fixtures> = OnceLock::new();
-    F.get_or_init(|| {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/ops/pool_eltwise");
-        let ckpt = tensorport::load(dir.join("tensors.pt"), &MapLocation::Keep).expect("load");
-        let text = std::fs::read_to_string(dir.join("cases.json")).expect("cases.json");
-        Fixtures {
-            tensors: ckpt.state_dict().expect("state dict"),
-            manifest: serde_json::from_str(&text).expect("json"),
-        }
-    })
-}
-
-fn tensor(name: &str) -> Tensor {
-    let t = fixtures().tensors.get(name);
-    t.unwrap_or_else(|| panic!("fixture tensor {name}")).clone()
-}
 
 fn select(key: &str, ops: &[&str]) -> Vec<&'static Json> {
     let all = fixtures().manifest[key].as_array().expect("cases");

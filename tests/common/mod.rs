@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod close;
+pub mod eltwise_fixtures;
 
 use std::path::{Path, PathBuf};
 
