@@ -246,7 +246,7 @@ fn training_checkpoint() -> Value {
 #[test]
 fn our_files_load_in_torch_identically() {
     let Some(py) = torch_python() else {
-        println!("skipped: no python with torch (set TENSORPORT_PYTHON or run .ci/run)");
+        common::skip_notice("no python with torch (set TENSORPORT_PYTHON or run .ci/run)");
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -272,7 +272,7 @@ fn our_files_load_in_torch_identically() {
 #[test]
 fn torch_fixtures_survive_our_rewrite() {
     let Some(py) = torch_python() else {
-        println!("skipped: no python with torch (set TENSORPORT_PYTHON or run .ci/run)");
+        common::skip_notice("no python with torch (set TENSORPORT_PYTHON or run .ci/run)");
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");

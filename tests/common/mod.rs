@@ -64,6 +64,13 @@ pub fn first_difference(ours: &Json, theirs: &Json, path: &str) -> Option<String
     }
 }
 
+/// Says that a test skipped, visibly: libtest captures println!/eprintln! of passing tests,
+/// but not writes to the stderr handle itself.
+pub fn skip_notice(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {msg}");
+}
+
 /// A python interpreter with torch, or `None` (the caller prints that it skipped).
 /// `TENSORPORT_PYTHON` names one; otherwise the cached CI venv and `python3` are tried.
 /// With `TENSORPORT_REQUIRE_TORCH=1` a missing torch is a failure.

@@ -16,7 +16,13 @@ pub fn gpus(test: &str) -> Vec<Device> {
                 !required,
                 "{test}: TENSORPORT_REQUIRE_CUDA=1 but no GPU: {reason}"
             );
-            println!("skipped {test}: no CUDA device ({reason})");
+            // Straight to the stderr handle: libtest captures println!/eprintln! of passing
+            // tests, and a skip must be visible in a plain `cargo test`.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped {test}: no CUDA device ({reason})"
+            );
             Vec::new()
         }
     }
