@@ -6,26 +6,11 @@ mod common;
 
 use std::path::Path;
 
-use common::close::{as_f64, check_close};
+use common::close::{as_f64, check_close, values};
 
 use tensorport::ops::conv2d::{conv2d, conv2d_relu, Conv2dArgs};
 use tensorport::ops::relu::relu;
 use tensorport::{load, DType, Error, MapLocation, StateDict, Tensor};
-
-/// Deterministic values in [-1, 1).
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 /// The definition, in f64: `out[n, co, oh, ow] = b[co] + Σ x[n, g·Cg + ci, ih, iw] · w[co, ci, kh, kw]`.
 #[allow(clippy::too_many_arguments)]

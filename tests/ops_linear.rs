@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::close::{as_f64, check_close};
+use common::close::{as_f64, check_close, values};
 
 use tensorport::ops::linear::{linear, linear_relu};
 use tensorport::{load, DType, Error, MapLocation, Tensor};
@@ -41,20 +41,6 @@ fn matches_pytorch_fixtures() {
         let (got, eps) = as_f64(&out);
         check_close(name, &got, &as_f64(want).0, w.shape()[1], eps);
     }
-}
-
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
 }
 
 #[test]

@@ -130,25 +130,31 @@ impl Tensor {
         Tensor::from_storage(storage, dtype, 0, shape.to_vec(), contiguous_strides(shape))
     }
 
-    /// The elements of a contiguous host tensor, mutably. Fails when the storage is shared with
-    /// another tensor or is a mapped file: writing would change what others see.
-    pub fn as_mut_slice<T: Element>(&mut self) -> Result<&mut [T]> {
+    /// The byte range of a contiguous tensor of `T` in its storage; the checks `as_slice` and
+    /// `as_mut_slice` share.
+    fn contiguous_byte_range<T: Element>(&self, op: &'static str) -> Result<(usize, usize)> {
         if T::DTYPE != self.dtype {
             return Err(Error::DType {
-                op: "Tensor::as_mut_slice",
+                op,
                 expected: T::DTYPE.to_string(),
                 got: self.dtype,
             });
         }
         if !self.is_contiguous() {
             return Err(Error::Shape {
-                op: "Tensor::as_mut_slice",
+                op,
                 expected: "a contiguous tensor".into(),
                 got: format!("stride {:?}", self.strides),
             });
         }
         let item = self.dtype.size();
-        let (start, len) = (self.offset * item, self.numel() * item);
+        Ok((self.offset * item, self.numel() * item))
+    }
+
+    /// The elements of a contiguous host tensor, mutably. Fails when the storage is shared with
+    /// another tensor or is a mapped file: writing would change what others see.
+    pub fn as_mut_slice<T: Element>(&mut self) -> Result<&mut [T]> {
+        let (start, len) = self.contiguous_byte_range::<T>("Tensor::as_mut_slice")?;
         let bytes = self
             .storage
             .host_bytes_mut()
@@ -304,23 +310,8 @@ impl Tensor {
 
     /// A zero-copy slice of a contiguous host tensor's elements, when the storage is aligned for `T`.
     pub fn as_slice<T: Element>(&self) -> Result<&[T]> {
-        if T::DTYPE != self.dtype {
-            return Err(Error::DType {
-                op: "Tensor::as_slice",
-                expected: T::DTYPE.to_string(),
-                got: self.dtype,
-            });
-        }
-        if !self.is_contiguous() {
-            return Err(Error::Shape {
-                op: "Tensor::as_slice",
-                expected: "a contiguous tensor".into(),
-                got: format!("stride {:?}", self.strides),
-            });
-        }
-        let item = self.dtype.size();
-        let start = self.offset * item;
-        let bytes = &self.storage.host_bytes()?[start..start + self.numel() * item];
+        let (start, len) = self.contiguous_byte_range::<T>("Tensor::as_slice")?;
+        let bytes = &self.storage.host_bytes()?[start..start + len];
         bytemuck::try_cast_slice(bytes).map_err(|e| Error::InvalidArgument {
             op: "Tensor::as_slice",
             name: "storage",

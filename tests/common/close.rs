@@ -50,3 +50,18 @@ pub fn as_f64(t: &Tensor) -> (Vec<f64>, f64) {
         d => panic!("unexpected dtype {d}"),
     }
 }
+
+/// Deterministic values in [-1, 1) (an LCG), for inputs checked against naive references.
+pub fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
