@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use common::{fixtures_dir, manifest, torch_python};
 use serde_json::Value as Json;
-use tensorport::checkpoint::describe::describe;
 use tensorport::checkpoint::{save_with, Checkpoint, OpenOptions, SaveOptions};
 use tensorport::dtype::{Complex128, Complex64, ALL_DTYPES};
 use tensorport::{DType, Dict, DictKind, Storage, Tensor, TorchDevice, Value};
+use tensorport_cli::describe::describe;
 
 /// Runs roundtrip_check.py once over every (file, expected description) pair.
 fn check_with_torch(python: &Path, pairs: &[(PathBuf, Json)]) {

@@ -4,29 +4,15 @@
 
 mod common;
 
+use common::net::{assert_logits, torch_io};
 use common::{describe_checkpoint, fixtures_dir, manifest};
-use tensorport::checkpoint::describe::describe;
 use tensorport::nn::{load_state_dict, state_dict, LoadOptions, Module, Net};
 use tensorport::ops::softmax::argmax;
 use tensorport::{load, Error, MapLocation, Tensor};
+use tensorport_cli::describe::describe;
 
 fn fixture(name: &str) -> std::path::PathBuf {
     fixtures_dir().join(name)
-}
-
-fn torch_io() -> (Tensor, Vec<f32>) {
-    let io = load(fixture("ok/net_io.pt"), &MapLocation::Keep).expect("net_io");
-    let d = io.value().as_dict().expect("dict");
-    let x = d
-        .get_str("x")
-        .and_then(|v| v.as_tensor())
-        .expect("x")
-        .clone();
-    let logits = d
-        .get_str("logits")
-        .and_then(|v| v.as_tensor())
-        .expect("logits");
-    (x, logits.to_vec::<f32>().expect("f32"))
 }
 
 fn net_from(name: &str, opts: LoadOptions) -> tensorport::Result<Net> {
@@ -34,26 +20,6 @@ fn net_from(name: &str, opts: LoadOptions) -> tensorport::Result<Net> {
     let mut net = Net::new(7)?;
     load_state_dict(&mut net, "Net", &ckpt.state_dict()?, opts)?;
     Ok(net)
-}
-
-/// Logits must match torch's within fp32 rounding of the longest reduction: fc1 sums K = 400
-/// products, so reordering the sum (our GEMM/direct kernels vs torch's) moves a result by at most
-/// about K·u·Σ|w·x| ≈ 400 · 6e-8 · 0.5 ≈ 1.2e-5 for activations of this Net's scale (logits
-/// ≈ 0.2). Bound: |ours − torch| ≤ 1e-5 + 1e-5·|torch|.
-fn assert_logits(ours: &[f32], theirs: &[f32]) {
-    assert_eq!(ours.len(), theirs.len());
-    let mut worst = (0.0f32, 0usize);
-    for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
-        let err = (a - b).abs();
-        assert!(
-            err <= 1e-5 + 1e-5 * b.abs(),
-            "logit {i}: ours {a}, torch {b}, |err| {err}"
-        );
-        if err > worst.0 {
-            worst = (err, i);
-        }
-    }
-    println!("max |err| {} at logit {}", worst.0, worst.1);
 }
 
 #[test]
@@ -187,40 +153,6 @@ fn our_state_dict_equals_torchs() {
         .collect();
     assert_eq!(fresh_shapes, theirs);
     let _ = describe_checkpoint(&ckpt);
-}
-
-#[test]
-fn run_command_prints_predictions_and_saves_logits() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("logits.pt");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tensorport"))
-        .arg("run")
-        .arg(fixture("ok/net_state_dict_dataparallel.pt"))
-        .arg(fixture("ok/net_io.pt"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("run");
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert_eq!(stdout.matches(" -> ").count(), 4, "{stdout}");
-    let saved = load(&out, &MapLocation::Keep).expect("logits file");
-    let t = saved.value().as_tensor().expect("a bare tensor");
-    assert_logits(&t.to_vec::<f32>().expect("f32"), &torch_io().1);
-    // A GPU that is not there is an error, not a CPU run.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tensorport"))
-        .args(["run", "--device", "cuda:0"])
-        .arg(fixture("ok/net_state_dict.pt"))
-        .arg(fixture("ok/net_io.pt"))
-        .output()
-        .expect("run");
-    if tensorport::device::cuda_device_count() == 0 {
-        assert!(!o.status.success());
-    }
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! torch.save checkpoints: reading (zip and legacy formats, zero-copy where possible), writing
 //! (atomic, torch 2.15 layout), `map_location`, and state-dict helpers.
 
-pub mod describe;
 pub mod legacy;
 pub mod load;
 pub mod pickle;

@@ -3,15 +3,22 @@
 
 pub mod close;
 pub mod eltwise_fixtures;
+pub mod net;
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
-use tensorport::checkpoint::describe::describe;
 use tensorport::Checkpoint;
+use tensorport_cli::describe::describe;
 
+/// `tests/fixtures` of the repository: found from this package's directory upwards, so the CLI
+/// package (`cli/`) shares the fixtures of the library's tests.
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|d| d.join("tests/fixtures"))
+        .find(|d| d.join("manifest.json").is_file())
+        .expect("tests/fixtures/manifest.json above CARGO_MANIFEST_DIR")
 }
 
 pub fn manifest() -> Json {

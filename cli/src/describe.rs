@@ -8,10 +8,8 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
 
-use crate::checkpoint::value::{DictKind, Value};
-use crate::error::Result;
-use crate::storage::Storage;
-use crate::tensor::Tensor;
+use tensorport::Result;
+use tensorport::{DictKind, Storage, Tensor, Value};
 
 /// Describes `value`: `{"structure": .., "tensors": [..]}` (without the `ok` flag).
 /// `location_of` gives each storage's saved location tag; `key_of` its record key when known.

@@ -1,11 +1,14 @@
 //! The `tensorport` command as a user runs it: exit codes, one-line errors, JSON documents.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::process::Command;
 
+use common::net::{assert_logits, torch_io};
 use common::{fixtures_dir, manifest};
 use serde_json::Value as Json;
+use tensorport::{load, MapLocation};
 
 fn run(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tensorport"))
@@ -128,4 +131,38 @@ fn convert_retags_and_strips_prefixes() {
         .map(|t| t["location"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(locs, ["cuda:0", "cuda:0", "cpu", "cuda:0"]);
+}
+
+#[test]
+fn run_command_prints_predictions_and_saves_logits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("logits.pt");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tensorport"))
+        .arg("run")
+        .arg(fixtures_dir().join("ok/net_state_dict_dataparallel.pt"))
+        .arg(fixtures_dir().join("ok/net_io.pt"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(stdout.matches(" -> ").count(), 4, "{stdout}");
+    let saved = load(&out, &MapLocation::Keep).expect("logits file");
+    let t = saved.value().as_tensor().expect("a bare tensor");
+    assert_logits(&t.to_vec::<f32>().expect("f32"), &torch_io().1);
+    // A GPU that is not there is an error, not a CPU run.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tensorport"))
+        .args(["run", "--device", "cuda:0"])
+        .arg(fixtures_dir().join("ok/net_state_dict.pt"))
+        .arg(fixtures_dir().join("ok/net_io.pt"))
+        .output()
+        .expect("run");
+    if tensorport::device::cuda_device_count() == 0 {
+        assert!(!o.status.success());
+    }
 }

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::json;
-use tensorport::checkpoint::describe::describe;
 use tensorport::checkpoint::value::key_text;
 use tensorport::checkpoint::{Checkpoint, OpenOptions};
 use tensorport::Value;
+use tensorport_cli::describe::describe;
 
 #[derive(clap::Args)]
 pub struct Args {
