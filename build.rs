@@ -1,4 +1,8 @@
-//! Puts `$OUT_DIR/<stem>.ptx` in place for every `kernels/*.cu`; `src/kernels.rs` embeds them.
+//! Puts `$OUT_DIR/<stem>.ptx` in place for every `kernels/*.cu`; `src/kernels/mod.rs` embeds them.
+//!
+//! The kernels include `params.cuh`, which is generated here (into `$OUT_DIR/include`) from the
+//! one declaration of the kernel contract, `src/kernels/decl.rs`, by `kernels/gen.rs`; every
+//! module that file names must have its `kernels/<module>.cu` and every `.cu` a module there.
 //!
 //! With NVRTC the PTX is compiled fresh; without it the committed `kernels/ptx/<stem>.ptx` is
 //! copied, with a `cargo:warning`. NVRTC output is byte-for-byte deterministic, so
@@ -19,6 +23,12 @@ use std::path::{Path, PathBuf};
 use std::{env, fs};
 
 use cudarc::nvrtc::{result as nvrtc, sys as nvrtc_sys};
+
+#[allow(dead_code)]
+mod contract {
+    include!("kernels/gen.rs");
+    include!("src/kernels/decl.rs");
+}
 
 /// Where `scripts/install_cuda_tools.sh` puts NVRTC, relative to the crate root.
 const DEFAULT_NVRTC: &str = ".tools/cuda/nvidia/cuda_nvrtc/lib/libnvrtc.so.12";
@@ -46,9 +56,10 @@ fn run() -> BuildResult<()> {
         println!("cargo:rerun-if-env-changed={var}");
     }
     // Not the whole kernels/ folder: that would include the emulator crate in kernels/emu/.
-    // Adding or removing a kernels/*.cu always edits src/kernels.rs (one include_str! per
+    // Adding or removing a kernels/*.cu always edits src/kernels/decl.rs (which names every
     // module), so watching it reruns this script for new and deleted sources.
-    rerun_if_changed(&root.join("src").join("kernels.rs"));
+    rerun_if_changed(&root.join("src/kernels/decl.rs"));
+    rerun_if_changed(&kernels.join("gen.rs"));
     rerun_if_changed(&committed);
     let pins_file = kernels.join("cuda-tools.env");
     rerun_if_changed(&pins_file);
@@ -56,6 +67,11 @@ fn run() -> BuildResult<()> {
     let arch = pin(&pins, "PTX_ARCH", &pins_file)?;
 
     let sources = kernel_sources(&kernels)?;
+    let c = contract::contract();
+    check_modules(&sources, &contract::modules(&c))?;
+    let include = out_dir.join("include");
+    fs::create_dir_all(&include).map_err(|e| format!("creating {}: {e}", include.display()))?;
+    write_if_changed(&include.join("params.cuh"), &contract::params_cuh(&c)?)?;
     let write_back = env::var("TENSORPORT_WRITE_PTX").is_ok_and(|v| v == "1");
     let ptx_out = env::var_os("TENSORPORT_PTX_OUT")
         .filter(|v| !v.is_empty())
@@ -66,7 +82,7 @@ fn run() -> BuildResult<()> {
         Ok(_nvrtc) => {
             // `_nvrtc` keeps the library loaded while cudarc calls into it.
             for src in &sources {
-                let ptx = compile(src, &kernels, arch)?;
+                let ptx = compile(src, &[&kernels, &include], arch)?;
                 let name = ptx_name(src)?;
                 write_if_changed(&out_dir.join(&name), &ptx)?;
                 if write_back {
@@ -165,6 +181,29 @@ fn kernel_sources(kernels: &Path) -> BuildResult<Vec<PathBuf>> {
     Ok(sources)
 }
 
+/// Every `kernels/*.cu` is a module of src/kernels/decl.rs and every module there has its `.cu`.
+fn check_modules(sources: &[PathBuf], modules: &[&str]) -> BuildResult<()> {
+    let stems: Vec<String> = sources
+        .iter()
+        .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_owned))
+        .collect();
+    for m in modules {
+        if !stems.iter().any(|s| s == m) {
+            return Err(format!(
+                "src/kernels/decl.rs declares module {m}, but there is no kernels/{m}.cu"
+            ));
+        }
+    }
+    for s in &stems {
+        if !modules.contains(&s.as_str()) {
+            return Err(format!(
+                "kernels/{s}.cu has no `module {s}` in src/kernels/decl.rs: declare its kernels there"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn ptx_name(src: &Path) -> BuildResult<String> {
     src.file_stem()
         .and_then(|s| s.to_str())
@@ -247,20 +286,24 @@ fn c_chars_to_string(chars: &[c_char]) -> String {
 }
 
 /// Compiles one `.cu` file with NVRTC; its warnings become `cargo:warning` lines.
-fn compile(src: &Path, include_dir: &Path, arch: &str) -> BuildResult<String> {
-    let shown = src
-        .strip_prefix(include_dir.parent().unwrap_or(include_dir))
-        .unwrap_or(src);
+/// `include_dirs[0]` is `kernels/`, whose parent is the root that names are shown from.
+fn compile(src: &Path, include_dirs: &[&Path], arch: &str) -> BuildResult<String> {
+    let root = include_dirs.first().and_then(|k| k.parent());
+    let shown = root.and_then(|r| src.strip_prefix(r).ok()).unwrap_or(src);
     let text = fs::read_to_string(src).map_err(|e| format!("reading {}: {e}", src.display()))?;
     let code = CString::new(text).map_err(|_| format!("{} contains a NUL byte", src.display()))?;
     let name = CString::new(shown.to_string_lossy().into_owned())
         .map_err(|_| format!("{} contains a NUL byte", src.display()))?;
-    let options = [
+    let mut options = vec![
         format!("--gpu-architecture={arch}"),
         "--std=c++14".to_owned(),
         "-default-device".to_owned(),
-        format!("--include-path={}", include_dir.display()),
     ];
+    options.extend(
+        include_dirs
+            .iter()
+            .map(|d| format!("--include-path={}", d.display())),
+    );
     let prog = nvrtc::create_program(&code, Some(&name)).map_err(|e| {
         format!(
             "NVRTC could not create a program for {}: {e:?}",

@@ -12,6 +12,8 @@
 // `kernels/emu/csrc/shim.h`, as C++17 with g++. Include no host header here.
 #pragma once
 
+// The params structs, generated from src/kernels/decl.rs into the build directory (build.rs for
+// NVRTC, kernels/emu/build.rs for the emulator).
 #include "params.cuh"
 
 #if defined(__CUDACC__)
@@ -36,7 +38,7 @@ __device__ __forceinline__ long long tp_grid_stride() {
 }
 
 // for (i = global thread; i < n; i += threads in the grid). The host caps the grid
-// (src/ops/launch.rs), so this loop is what covers sizes beyond the cap.
+// (src/kernels/shapes.rs), so this loop is what covers sizes beyond the cap.
 #define TP_GRID_STRIDE_LOOP(i, n) \
     for (long long i = tp_global_thread(); i < (long long)(n); i += tp_grid_stride())
 

@@ -17,7 +17,7 @@
 //   tile and reach every __syncthreads(); only their compute and store are skipped.
 //   Planes stride by gridDim.y and pixel tiles by gridDim.x*blockDim.x (grid-stride loops, both
 //   uniform across the block, so the barriers inside them are never divergent).
-// Launch (src/ops/launch.rs conv2d_shape): block (bx,1,1) with bx = H_out*W_out rounded up to a
+// Launch (src/kernels/shapes.rs conv2d): block (bx,1,1) with bx = H_out*W_out rounded up to a
 //   multiple of 32, clamped to [32, 256] (small feature maps do not idle 7/8 of a block);
 //   grid (min(ceil(H_out*W_out / bx), 65535), min(N*C_out, 65535), 1); no dynamic shared memory
 //   (the 4 KiB tile is static).

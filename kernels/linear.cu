@@ -16,7 +16,7 @@
 //   as zero (adding 0*0 leaves the sum unchanged) and out-of-range outputs are never stored, so
 //   any M, N, K works. Tiles stride by gridDim (grid-stride, uniform per block: barriers stay
 //   convergent).
-// Launch (src/ops/launch.rs linear_shape): block (16,16,1), which this kernel assumes;
+// Launch (src/kernels/shapes.rs linear): block (16,16,1), which this kernel assumes;
 //   grid (min(ceil(N/64), 65535), min(ceil(M/64), 65535), 1); no dynamic shared memory
 //   (2 * 16 * 65 * 4 = 8320 bytes static).
 #include "common.cuh"

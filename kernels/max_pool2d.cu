@@ -11,7 +11,7 @@
 // Layout: x [N, C, H, W] contiguous; y [N, C, H_out, W_out] contiguous; y does not alias x.
 // Threads: one output element per thread per iteration of a grid-stride loop over the flat
 //   output index i = ((n*C + c)*H_out + oh)*W_out + ow.
-// Launch (src/ops/launch.rs max_pool2d_shape): block (256,1,1);
+// Launch (src/kernels/shapes.rs grid_stride_product): block (256,1,1);
 //   grid (min(ceil(N*C*H_out*W_out / 256), 65535),1,1); no dynamic shared memory.
 //   The wrapper declares __launch_bounds__(256): no launch uses more, so ptxas may budget
 //   registers for 256-thread blocks (ptxas 12.4 sm_70/sm_90: no spills).

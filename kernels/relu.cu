@@ -2,10 +2,10 @@
 //
 // Math: y[i] = x[i] < 0 ? 0 : x[i]. Written as "less than zero" rather than max(0, x) so that
 //   NaN stays NaN (NaN < 0 is false) and -0.0 stays -0.0, bit for bit as torch.relu and the CPU
-//   op (src/cpu_eltwise/relu.rs) do.
+//   op (src/cpu/relu.rs) do.
 // Layout: x and y are contiguous [n] (any NCHW tensor flattened); y may not alias x.
 // Threads: one element per thread per iteration of a grid-stride loop over i in [0, n).
-// Launch (src/ops/launch.rs relu_shape): block (256,1,1); grid (min(ceil(n/256), 65535),1,1);
+// Launch (src/kernels/shapes.rs grid_stride): block (256,1,1); grid (min(ceil(n/256), 65535),1,1);
 //   no dynamic shared memory.
 //   The wrapper declares __launch_bounds__(256): no launch uses more, so ptxas may budget
 //   registers for 256-thread blocks (ptxas 12.4 sm_70/sm_90: no spills).

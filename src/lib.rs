@@ -22,7 +22,7 @@ pub mod cuda;
 pub mod device;
 pub mod dtype;
 pub mod error;
-pub mod kernels;
+mod kernels;
 pub mod nn;
 pub mod ops;
 pub mod storage;

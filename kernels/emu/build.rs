@@ -1,21 +1,47 @@
-//! Compiles every `kernels/*.cu` as C++17 with `shim.h` force-included, plus the fiber scheduler
-//! (`csrc/emu.cpp`), the per-kernel entry points (`csrc/glue.cpp`) and the emulator's own test
-//! kernels (`csrc/selftest.cpp`), into one static library.
+//! Compiles the kernels' own source (`kernels/*.cu`) as C++17 with `shim.h` force-included, into
+//! one static library with the fiber scheduler (`csrc/emu.cpp`), the launcher (`csrc/glue.cpp`)
+//! and the emulator's own test kernels (`csrc/selftest.cpp`).
+//!
+//! What ties the kernels to tensorport's contract is generated from the one declaration,
+//! `src/kernels/decl.rs`, by `kernels/gen.rs` (shared with the root build.rs): `params.cuh`, one
+//! translation unit per module that includes `<module>.cu` and adds a call shim per kernel (type-
+//! checked against the kernel's definition), and the table of entries and struct layouts.
 
 use std::path::{Path, PathBuf};
 
+#[allow(dead_code)]
+mod contract {
+    include!("../gen.rs");
+    include!("../../src/kernels/decl.rs");
+}
+
 fn main() {
+    if let Err(msg) = run() {
+        eprintln!("error: {msg}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?);
     let csrc = manifest.join("csrc");
     let kernels = manifest.join("..");
-    let mut cu: Vec<PathBuf> = std::fs::read_dir(&kernels)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "cu" || x == "cuh"))
-                .collect()
-        })
-        .unwrap_or_default();
-    cu.sort();
+    let decl = kernels.join("../src/kernels/decl.rs");
+
+    let c = contract::contract();
+    write(&out.join("params.cuh"), &contract::params_cuh(&c)?)?;
+    write(&out.join("emu_table.cpp"), &contract::emu_table_cpp(&c)?)?;
+    let mut units = Vec::new();
+    for module in contract::modules(&c) {
+        let unit = out.join(format!("emu_{module}.cpp"));
+        write(&unit, &contract::emu_module_cpp(&c, module)?)?;
+        units.push(unit);
+        println!(
+            "cargo:rerun-if-changed={}",
+            kernels.join(format!("{module}.cu")).display()
+        );
+    }
 
     let mut b = cc::Build::new();
     b.cpp(true)
@@ -26,37 +52,42 @@ fn main() {
         .flag("-U_FORTIFY_SOURCE")
         .flag("-include")
         .flag(path_str(&csrc.join("shim.h")))
+        // The generated params.cuh first, so `#include "params.cuh"` finds it.
+        .include(&out)
         .include(&kernels)
         .include(&csrc)
         .warnings(true)
-        .extra_warnings(true)
-        // `-x c++` makes g++ read the following .cu files as C++ rather than as linker input.
-        .flag("-x")
-        .flag("c++");
-    for f in cu
-        .iter()
-        .filter(|p| p.extension().is_some_and(|x| x == "cu"))
-    {
+        .extra_warnings(true);
+    for f in &units {
         b.file(f);
     }
-    b.file(csrc.join("emu.cpp"))
+    b.file(out.join("emu_table.cpp"))
+        .file(csrc.join("emu.cpp"))
         .file(csrc.join("glue.cpp"))
         .file(csrc.join("selftest.cpp"));
     b.compile("tensorport_emu");
 
-    for f in cu.iter().chain(
-        [
-            csrc.join("shim.h"),
-            csrc.join("emu.h"),
-            csrc.join("emu.cpp"),
-            csrc.join("glue.cpp"),
-            csrc.join("selftest.cpp"),
-        ]
-        .iter(),
-    ) {
+    for f in [
+        decl,
+        kernels.join("gen.rs"),
+        kernels.join("common.cuh"),
+        csrc.join("shim.h"),
+        csrc.join("emu.h"),
+        csrc.join("table.h"),
+        csrc.join("emu.cpp"),
+        csrc.join("glue.cpp"),
+        csrc.join("selftest.cpp"),
+    ] {
         println!("cargo:rerun-if-changed={}", f.display());
     }
-    println!("cargo:rerun-if-changed={}", kernels.display());
+    Ok(())
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 fn path_str(p: &Path) -> String {

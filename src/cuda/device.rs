@@ -114,9 +114,9 @@ impl CudaDevice {
             return Ok(f.clone());
         }
         let module = self.module(k.module())?;
-        let f = module.load_function(k.name()).map_err(driver_err(format!(
+        let f = module.load_function(k.entry()).map_err(driver_err(format!(
             "finding kernel {} in PTX module {} on cuda:{}",
-            k.name(),
+            k.entry(),
             k.module().name(),
             self.ordinal
         )))?;

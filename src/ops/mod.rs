@@ -2,7 +2,6 @@
 //! then dispatches on the device to `crate::cpu` (and, with the CUDA issue, `crate::cuda`).
 
 pub mod conv2d;
-pub mod launch;
 pub mod linear;
 pub mod max_pool2d;
 pub mod params;

@@ -1,73 +1,10 @@
-//! Shape arithmetic for every op, once. Each params struct is `#[repr(C)]` with 64-bit fields so
-//! the CPU code, the CUDA launch and `kernels/params.cuh` (which mirrors these structs field for
-//! field) all read the same numbers. Constructors validate with PyTorch's rules and wording.
+//! Shape arithmetic for every op, once: the constructors of the params structs (declared with
+//! the kernel contract in `src/kernels/decl.rs`), which the CPU code, the CUDA launch and the
+//! kernels all read. Constructors validate with PyTorch's rules and wording.
 
 use crate::error::{Error, Result};
 
-/// conv2d over NCHW input, OIHW weight (`I = C_in / groups`), NCHW output:
-/// `out[n, co, oh, ow] = bias[co] + Σ_{ci, kh, kw} in[n, g·Cg + ci, oh·sh − ph + kh·dh, ow·sw − pw + kw·dw] · w[co, ci, kh, kw]`
-/// with `g = co / (C_out / groups)`, `Cg = C_in / groups`, and zero outside the input.
-#[repr(C)]
-#[derive(Copy, Clone, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Conv2dParams {
-    pub n: i64,
-    pub c_in: i64,
-    pub h: i64,
-    pub w: i64,
-    pub c_out: i64,
-    pub kh: i64,
-    pub kw: i64,
-    pub stride_h: i64,
-    pub stride_w: i64,
-    pub pad_h: i64,
-    pub pad_w: i64,
-    pub dil_h: i64,
-    pub dil_w: i64,
-    pub groups: i64,
-    pub h_out: i64,
-    pub w_out: i64,
-    pub has_bias: i64,
-}
-
-/// max_pool2d over NCHW input: `out[n, c, oh, ow] = max_{kh, kw} in[n, c, oh·sh − ph + kh·dh, ow·sw − pw + kw·dw]`
-/// over the taps inside the input (padding never wins); NaN propagates as in PyTorch.
-#[repr(C)]
-#[derive(Copy, Clone, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Pool2dParams {
-    pub n: i64,
-    pub c: i64,
-    pub h: i64,
-    pub w: i64,
-    pub kh: i64,
-    pub kw: i64,
-    pub stride_h: i64,
-    pub stride_w: i64,
-    pub pad_h: i64,
-    pub pad_w: i64,
-    pub dil_h: i64,
-    pub dil_w: i64,
-    pub h_out: i64,
-    pub w_out: i64,
-}
-
-/// linear: `out[m, o] = bias[o] + Σ_k in[m, k] · weight[o, k]`, all leading input dims folded into `m`.
-#[repr(C)]
-#[derive(Copy, Clone, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct LinearParams {
-    pub m: i64,
-    pub k: i64,
-    pub n: i64,
-    pub has_bias: i64,
-    /// 1 when relu is fused into the epilogue.
-    pub relu: i64,
-}
-
-/// An elementwise op over `n` contiguous elements.
-#[repr(C)]
-#[derive(Copy, Clone, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct EltwiseParams {
-    pub n: i64,
-}
+pub use crate::kernels::{Conv2dParams, EltwiseParams, LinearParams, Pool2dParams};
 
 fn to_i64(op: &'static str, name: &'static str, v: usize) -> Result<i64> {
     i64::try_from(v).map_err(|_| Error::InvalidArgument {

@@ -1,5 +1,5 @@
 //! The emulator's own checks (csrc/selftest.cpp): barrier and shared-memory semantics and
-//! divergence detection, run from the root crate's `tests/emu_kernels.rs`.
+//! divergence detection, run from tensorport's kernel tests (`src/kernels/tests/`).
 
 use std::ffi::{c_char, c_int};
 
@@ -24,12 +24,12 @@ pub fn reverse_blocks(block: [u32; 2], x: &[f32]) -> Result<Vec<f32>> {
     let len = block[0] as usize * block[1] as usize;
     if len == 0 || len > 1024 || x.is_empty() || x.len() % len != 0 {
         return Err(EmuError::BadParams {
-            kernel: K,
+            kernel: K.into(),
             reason: format!("{} elements in blocks of {block:?}", x.len()),
         });
     }
     let blocks = u32::try_from(x.len() / len).map_err(|_| EmuError::BadParams {
-        kernel: K,
+        kernel: K.into(),
         reason: "too many blocks".into(),
     })?;
     let l = Launch {

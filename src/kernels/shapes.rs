@@ -1,25 +1,28 @@
-//! Launch shapes of the CUDA kernels in `kernels/*.cu`: grid, block and dynamic shared memory.
+//! Launch shapes of the kernels in `kernels/*.cu`: grid, block and dynamic shared memory.
 //!
-//! Owned next to the kernels because each shape is part of its kernel's contract (the kernel's
-//! header comment states the same numbers). The CUDA runtime launches with these, and
-//! `tests/emu_kernels.rs` runs the kernel source through the CPU emulator with these very shapes,
-//! so the tests prove the real launch configuration. Always compiled, with or without `cuda`.
+//! Part of each kernel's contract (its header comment states the same numbers, and `decl.rs`
+//! names the function here that makes its shape): the CUDA launch uses these, and the emulator
+//! tests run the kernel source with these very shapes, so the tests prove the real
+//! configuration.
 //!
 //! Grids are capped; the kernels use grid-stride loops over 64-bit indices to cover the rest, so
 //! no size is ever narrowed to 32 bits: every conversion is a checked `u32::try_from`.
 
 use crate::error::{Error, Result};
-use crate::ops::params::{Conv2dParams, EltwiseParams, LinearParams, Pool2dParams};
+use crate::kernels::{Conv2dParams, LinearParams};
 
 /// A kernel launch configuration (`cudarc::driver::LaunchConfig` without the type dependency).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LaunchShape {
+pub(crate) struct LaunchShape {
+    /// Blocks in x, y, z.
     pub grid: [u32; 3],
+    /// Threads per block in x, y, z.
     pub block: [u32; 3],
+    /// Dynamic shared memory per block, in bytes.
     pub shared_bytes: u32,
 }
 
-/// Threads per block of the 1-D elementwise kernels (relu, max_pool2d).
+/// Threads per block of the 1-D grid-stride kernels (relu, max_pool2d, ...).
 const ELTWISE_BLOCK: u32 = 256;
 /// Cap on any grid dimension: 65535 is the CUDA limit of grid.y/z and plenty for grid.x (a
 /// 256-thread block per slot is 16.7M threads, far beyond what any GPU keeps resident); the
@@ -41,16 +44,6 @@ fn size(op: &'static str, name: &'static str, v: i64) -> Result<u64> {
     })
 }
 
-/// The product of sizes, checked.
-fn product(op: &'static str, dims: &[(&'static str, i64)]) -> Result<u64> {
-    dims.iter().try_fold(1u64, |acc, &(name, v)| {
-        acc.checked_mul(size(op, name, v)?)
-            .ok_or_else(|| Error::Overflow {
-                what: format!("{op} launch size"),
-            })
-    })
-}
-
 /// `ceil(work / per_block)` blocks, at least 1 (CUDA rejects an empty grid; the kernels' loops
 /// simply do nothing when there is no work) and at most [`GRID_CAP`].
 fn blocks(op: &'static str, work: u64, per_block: u64) -> Result<u32> {
@@ -60,28 +53,20 @@ fn blocks(op: &'static str, work: u64, per_block: u64) -> Result<u32> {
     })
 }
 
-/// relu_f32: 256-thread blocks over `n` elements, grid-stride.
-pub fn relu_shape(p: &EltwiseParams) -> Result<LaunchShape> {
-    let n = product("relu", &[("n", p.n)])?;
-    Ok(LaunchShape {
-        grid: [blocks("relu", n, ELTWISE_BLOCK.into())?, 1, 1],
-        block: [ELTWISE_BLOCK, 1, 1],
-        shared_bytes: 0,
-    })
+/// 256-thread blocks over `n` items, grid-stride.
+pub(crate) fn grid_stride(n: i64) -> Result<LaunchShape> {
+    grid_stride_product(&[n])
 }
 
-/// max_pool2d_f32: 256-thread blocks over the `N*C*H_out*W_out` outputs, grid-stride.
-pub fn max_pool2d_shape(p: &Pool2dParams) -> Result<LaunchShape> {
-    const OP: &str = "max_pool2d";
-    let n = product(
-        OP,
-        &[
-            ("n", p.n),
-            ("c", p.c),
-            ("h_out", p.h_out),
-            ("w_out", p.w_out),
-        ],
-    )?;
+/// 256-thread blocks over the product of `dims` items (each non-negative), grid-stride.
+pub(crate) fn grid_stride_product(dims: &[i64]) -> Result<LaunchShape> {
+    const OP: &str = "grid-stride launch";
+    let n = dims.iter().try_fold(1u64, |acc, &d| {
+        acc.checked_mul(size(OP, "size", d)?)
+            .ok_or_else(|| Error::Overflow {
+                what: format!("{OP} over {dims:?}"),
+            })
+    })?;
     Ok(LaunchShape {
         grid: [blocks(OP, n, ELTWISE_BLOCK.into())?, 1, 1],
         block: [ELTWISE_BLOCK, 1, 1],
@@ -92,10 +77,17 @@ pub fn max_pool2d_shape(p: &Pool2dParams) -> Result<LaunchShape> {
 /// conv2d_f32: one block per (pixel tile, output plane); a tile is `H_out*W_out` rounded up to
 /// a warp multiple and clamped to [32, 256] threads, so a 5x5 feature map uses one 32-thread
 /// block per plane instead of idling most of a 256-thread one.
-pub fn conv2d_shape(p: &Conv2dParams) -> Result<LaunchShape> {
+pub(crate) fn conv2d(p: &Conv2dParams) -> Result<LaunchShape> {
     const OP: &str = "conv2d";
-    let pixels = product(OP, &[("h_out", p.h_out), ("w_out", p.w_out)])?;
-    let planes = product(OP, &[("n", p.n), ("c_out", p.c_out)])?;
+    let overflow = || Error::Overflow {
+        what: format!("{OP} launch size"),
+    };
+    let pixels = size(OP, "h_out", p.h_out)?
+        .checked_mul(size(OP, "w_out", p.w_out)?)
+        .ok_or_else(overflow)?;
+    let planes = size(OP, "n", p.n)?
+        .checked_mul(size(OP, "c_out", p.c_out)?)
+        .ok_or_else(overflow)?;
     let threads = pixels
         .div_ceil(WARP)
         .saturating_mul(WARP)
@@ -112,7 +104,7 @@ pub fn conv2d_shape(p: &Conv2dParams) -> Result<LaunchShape> {
 
 /// linear_f32: one 16x16-thread block per 64x64 tile of the `[M, N]` output; grid.x walks the N
 /// (column) tiles and grid.y the M (row) tiles.
-pub fn linear_shape(p: &LinearParams) -> Result<LaunchShape> {
+pub(crate) fn linear(p: &LinearParams) -> Result<LaunchShape> {
     const OP: &str = "linear";
     let m = size(OP, "m", p.m)?;
     let n = size(OP, "n", p.n)?;
@@ -130,13 +122,13 @@ mod tests {
 
     #[test]
     fn grids_are_capped_and_never_empty() {
-        let s = relu_shape(&EltwiseParams { n: 0 }).unwrap();
+        let s = grid_stride(0).unwrap();
         assert_eq!(s.grid, [1, 1, 1]);
-        let s = relu_shape(&EltwiseParams { n: 1 << 40 }).unwrap();
+        let s = grid_stride(1 << 40).unwrap();
         assert_eq!(s.grid, [65535, 1, 1]);
         assert_eq!(s.block, [256, 1, 1]);
         assert!(matches!(
-            relu_shape(&EltwiseParams { n: -1 }),
+            grid_stride(-1),
             Err(Error::InvalidArgument { .. })
         ));
         let p = LinearParams {
@@ -146,28 +138,15 @@ mod tests {
             has_bias: 0,
             relu: 0,
         };
-        assert_eq!(linear_shape(&p).unwrap().grid, [2, 65535, 1]);
+        assert_eq!(linear(&p).unwrap().grid, [2, 65535, 1]);
     }
 
     #[test]
-    fn pool_size_overflow_is_an_error() {
-        let p = Pool2dParams {
-            n: i64::MAX,
-            c: i64::MAX,
-            h: 1,
-            w: 1,
-            kh: 1,
-            kw: 1,
-            stride_h: 1,
-            stride_w: 1,
-            pad_h: 0,
-            pad_w: 0,
-            dil_h: 1,
-            dil_w: 1,
-            h_out: 1,
-            w_out: 1,
-        };
-        assert!(matches!(max_pool2d_shape(&p), Err(Error::Overflow { .. })));
+    fn size_overflow_is_an_error() {
+        assert!(matches!(
+            grid_stride_product(&[i64::MAX, i64::MAX, 1, 1]),
+            Err(Error::Overflow { .. })
+        ));
     }
 
     #[test]
@@ -183,7 +162,7 @@ mod tests {
         )
         .unwrap();
         // 5x5 = 25 outputs per plane: one 32-thread block per plane, 2*16 planes.
-        let s = conv2d_shape(&p).unwrap();
+        let s = conv2d(&p).unwrap();
         assert_eq!((s.grid, s.block), ([1, 32, 1], [32, 1, 1]));
         let p = Conv2dParams::new(
             &[1, 3, 32, 32],
@@ -196,7 +175,7 @@ mod tests {
         )
         .unwrap();
         // 28x28 = 784 outputs: 4 blocks of 256.
-        let s = conv2d_shape(&p).unwrap();
+        let s = conv2d(&p).unwrap();
         assert_eq!((s.grid, s.block), ([4, 6, 1], [256, 1, 1]));
     }
 }

@@ -1,5 +1,5 @@
 //! conv2d and linear kernels through the emulator, against the CPU ops
-//! (`tensorport::ops::conv2d::conv2d`, `ops::linear::{linear, linear_relu}`) and a naive f64
+//! (`crate::ops::conv2d::conv2d`, `ops::linear::{linear, linear_relu}`) and a naive f64
 //! reference. The reference stays because it also gives each output's magnitude Σ|x·w| + |b|,
 //! which the tolerance below needs, and because it is independent of both implementations.
 //!
@@ -15,14 +15,13 @@
 //! mutating the kernels: a wrong filter chunk fails by about 1700x the tolerance). mag comes from
 //! the f64 reference.
 
-use tensorport::ops::conv2d::{conv2d, Conv2dArgs};
-use tensorport::ops::launch::{conv2d_shape, linear_shape};
-use tensorport::ops::linear::{linear, linear_relu};
-use tensorport::ops::params::{Conv2dParams, LinearParams};
-use tensorport::tensor::Tensor;
-use tensorport_emu as emu;
-
-use crate::support::{assert_close, launch, Rng};
+use super::closeness::{assert_close, Tol};
+use super::rng::Rng;
+use super::{run, EmuArg};
+use crate::kernels::{Conv2dF32, Conv2dParams, LinearF32, LinearParams};
+use crate::ops::conv2d::{conv2d, Conv2dArgs};
+use crate::ops::linear::{linear, linear_relu};
+use crate::tensor::Tensor;
 
 const TOL_SIGMAS: f64 = 8.0;
 
@@ -96,13 +95,24 @@ fn linear_ref(p: &LinearParams, x: &[f32], w: &[f32], b: Option<&[f32]>) -> (Vec
     (val, mag)
 }
 
-fn conv_emu(p: &Conv2dParams, grid: Option<[u32; 3]>, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
-    let mut l = launch(conv2d_shape(p).unwrap());
-    if let Some(g) = grid {
-        l.grid = g;
+/// The bias operand: absent when the params have none.
+fn bias_arg<'a>(has_bias: i64, b: &'a [f32]) -> EmuArg<'a> {
+    if has_bias != 0 {
+        EmuArg::In(b)
+    } else {
+        EmuArg::Absent
     }
+}
+
+fn conv_emu(p: &Conv2dParams, grid: Option<[u32; 3]>, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
     let mut y = vec![f32::NAN; p.out_shape().iter().product()];
-    emu::launch_conv2d_f32(&l, bytemuck::bytes_of(p), x, w, b, &mut y).unwrap();
+    let mut args = [
+        EmuArg::In(x),
+        EmuArg::In(w),
+        bias_arg(p.has_bias, b),
+        EmuArg::Out(&mut y),
+    ];
+    run::<Conv2dF32>(p, grid, &mut args).unwrap();
     y
 }
 
@@ -218,7 +228,12 @@ fn conv2d_matches_cpu_op() {
         let tol = tolerance(wsh[1] * wsh[2] * wsh[3], &mag);
         let y = conv_emu(&p, None, &x, &w, &b);
         let what = format!("conv2d case {i} {p:?}");
-        assert_close(&format!("{what} vs f64 reference"), &y, &want, &tol);
+        assert_close(
+            &format!("{what} vs f64 reference"),
+            &y,
+            &want,
+            Tol::Each(&tol),
+        );
         let args = Conv2dArgs {
             stride,
             padding,
@@ -235,7 +250,7 @@ fn conv2d_matches_cpu_op() {
         .unwrap()
         .to_vec::<f32>()
         .unwrap();
-        assert_close(&format!("{what} vs CPU op"), &y, &cpu, &tol);
+        assert_close(&format!("{what} vs CPU op"), &y, &cpu, Tol::Each(&tol));
         // A tiny grid: the pixel-tile and plane loops must stride over the rest.
         let y_small = conv_emu(&p, Some([1, 2, 1]), &x, &w, &b);
         assert_eq!(
@@ -252,12 +267,14 @@ fn linear_emu(
     w: &[f32],
     b: &[f32],
 ) -> Vec<f32> {
-    let mut l = launch(linear_shape(p).unwrap());
-    if let Some(g) = grid {
-        l.grid = g;
-    }
     let mut y = vec![f32::NAN; (p.m * p.n) as usize];
-    emu::launch_linear_f32(&l, bytemuck::bytes_of(p), x, w, b, &mut y).unwrap();
+    let mut args = [
+        EmuArg::In(x),
+        EmuArg::In(w),
+        bias_arg(p.has_bias, b),
+        EmuArg::Out(&mut y),
+    ];
+    run::<LinearF32>(p, grid, &mut args).unwrap();
     y
 }
 
@@ -304,9 +321,14 @@ fn linear_matches_cpu_op() {
             let y = linear_emu(&p, None, &x, &w, &b);
             let what = format!("linear case {i} {p:?}");
             let tol = tolerance(k, &mag);
-            assert_close(&format!("{what} vs f64 reference"), &y, &want, &tol);
+            assert_close(
+                &format!("{what} vs f64 reference"),
+                &y,
+                &want,
+                Tol::Each(&tol),
+            );
             let cpu = linear_cpu(m, k, n, &x, &w, bias.then_some(&b[..]), relu);
-            assert_close(&format!("{what} vs CPU op"), &y, &cpu, &tol);
+            assert_close(&format!("{what} vs CPU op"), &y, &cpu, Tol::Each(&tol));
             let y_small = linear_emu(&p, Some([1, 1, 1]), &x, &w, &b);
             assert_eq!(
                 y, y_small,
@@ -325,7 +347,7 @@ fn linear_256_cubed() {
     let (want, mag) = linear_ref(&p, &x, &w, Some(&b));
     let y = linear_emu(&p, None, &x, &w, &b);
     let tol = tolerance(256, &mag);
-    assert_close("linear 256^3 vs f64 reference", &y, &want, &tol);
+    assert_close("linear 256^3 vs f64 reference", &y, &want, Tol::Each(&tol));
     let cpu = linear_cpu(256, 256, 256, &x, &w, Some(&b), false);
-    assert_close("linear 256^3 vs CPU op", &y, &cpu, &tol);
+    assert_close("linear 256^3 vs CPU op", &y, &cpu, Tol::Each(&tol));
 }

@@ -1,0 +1,163 @@
+// The kernel contract, declared once: every params struct the kernels take by value, and every
+// kernel with its PTX module (`kernels/<module>.cu`), entry point, params type, launch shape and
+// operands (in the kernel's parameter order, after the params struct).
+//
+// This file is not a module: it is one call of `kernels!`, `include!`d three times, each time
+// with `kernels!` defined to make something else of it:
+// - src/kernels/mod.rs: the `#[repr(C)]` structs and their field offsets, the `Kernel` enum and
+//   one type per kernel implementing `KernelDef`, which the CUDA launch and the emulator tests
+//   read (the launch shape, each operand's element count, the PTX text);
+// - build.rs, through kernels/gen.rs: `$OUT_DIR/include/params.cuh`, the C structs the `.cu`
+//   files include, each with a static_assert of its size;
+// - kernels/emu/build.rs, through kernels/gen.rs: the same header, the layout table g++ fills
+//   in, and one call shim per kernel compiled in the same translation unit as the kernel, so a
+//   signature that differs from the operands listed here does not compile.
+//
+// Adding a kernel: its struct (if new) under `params`, one `kernel` entry under its module;
+// docs/adding-an-op.md has the whole checklist. Every params field is a 64-bit signed integer
+// (or an array of them), so the C and Rust layouts have no padding to disagree about.
+//
+// An operand is `name: *const T [factors]` (read) or `*mut T` (written): its element count is
+// the product of the factors (checked, each non-negative), and `if COND` marks an operand the
+// kernel reads only when COND holds (a null pointer is passed otherwise). The launch shape is a
+// function of `crate::kernels::shapes`.
+kernels! {
+    params {
+        /// An elementwise op over `n` contiguous elements.
+        EltwiseParams {
+            /// Number of elements.
+            n: i64,
+        }
+
+        /// max_pool2d over NCHW input: `y[n, c, oh, ow] = max over (kh, kw) of
+        /// x[n, c, oh·sh − ph + kh·dh, ow·sw − pw + kw·dw]`, over the taps inside the input
+        /// (padding never wins); NaN propagates as in PyTorch. `ceil_mode` is already folded into
+        /// `h_out`/`w_out`.
+        Pool2dParams {
+            /// Batch size.
+            n: i64,
+            /// Channels.
+            c: i64,
+            /// Input height.
+            h: i64,
+            /// Input width.
+            w: i64,
+            /// Kernel height.
+            kh: i64,
+            /// Kernel width.
+            kw: i64,
+            /// Vertical stride.
+            stride_h: i64,
+            /// Horizontal stride.
+            stride_w: i64,
+            /// Padding above and below.
+            pad_h: i64,
+            /// Padding left and right.
+            pad_w: i64,
+            /// Vertical dilation.
+            dil_h: i64,
+            /// Horizontal dilation.
+            dil_w: i64,
+            /// Output height.
+            h_out: i64,
+            /// Output width.
+            w_out: i64,
+        }
+
+        /// conv2d over NCHW input, OIHW weight (`I = c_in / groups`), NCHW output:
+        /// `y[n, co, oh, ow] = b[co] + Σ_{ci, kh, kw} x[n, g·Cg + ci, oh·sh − ph + kh·dh,
+        /// ow·sw − pw + kw·dw] · w[co, ci, kh, kw]` with `g = co / (c_out / groups)`,
+        /// `Cg = c_in / groups`, and zero outside the input.
+        Conv2dParams {
+            /// Batch size.
+            n: i64,
+            /// Input channels.
+            c_in: i64,
+            /// Input height.
+            h: i64,
+            /// Input width.
+            w: i64,
+            /// Output channels.
+            c_out: i64,
+            /// Kernel height.
+            kh: i64,
+            /// Kernel width.
+            kw: i64,
+            /// Vertical stride.
+            stride_h: i64,
+            /// Horizontal stride.
+            stride_w: i64,
+            /// Padding above and below.
+            pad_h: i64,
+            /// Padding left and right.
+            pad_w: i64,
+            /// Vertical dilation.
+            dil_h: i64,
+            /// Horizontal dilation.
+            dil_w: i64,
+            /// Channel groups.
+            groups: i64,
+            /// Output height.
+            h_out: i64,
+            /// Output width.
+            w_out: i64,
+            /// 1 when a bias is added, else 0.
+            has_bias: i64,
+        }
+
+        /// linear: `y[m, o] = act(b[o] + Σ_k x[m, k] · w[o, k])`, all leading input dims folded
+        /// into `m`; `act` is relu when `relu` is 1.
+        LinearParams {
+            /// Rows of the input (the product of its leading dims).
+            m: i64,
+            /// Input features.
+            k: i64,
+            /// Output features.
+            n: i64,
+            /// 1 when a bias is added, else 0.
+            has_bias: i64,
+            /// 1 when relu is fused into the epilogue, else 0.
+            relu: i64,
+        }
+    }
+
+    module relu {
+        /// `y = relu(x)` over `n` contiguous floats (NaN and -0.0 kept).
+        kernel ReluF32 = relu_f32 (p: EltwiseParams) {
+            launch: grid_stride(p.n),
+            x: *const f32 [p.n],
+            y: *mut f32 [p.n],
+        }
+    }
+
+    module max_pool2d {
+        /// 2-D max pooling, one output per thread of a grid-stride loop.
+        kernel MaxPool2dF32 = max_pool2d_f32 (p: Pool2dParams) {
+            launch: grid_stride_product(&[p.n, p.c, p.h_out, p.w_out]),
+            x: *const f32 [p.n, p.c, p.h, p.w],
+            y: *mut f32 [p.n, p.c, p.h_out, p.w_out],
+        }
+    }
+
+    module conv2d {
+        /// Direct convolution, one output pixel per thread, the filter staged in shared memory.
+        kernel Conv2dF32 = conv2d_f32 (p: Conv2dParams) {
+            launch: conv2d(p),
+            x: *const f32 [p.n, p.c_in, p.h, p.w],
+            w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
+            b: *const f32 [p.c_out] if p.has_bias != 0,
+            y: *mut f32 [p.n, p.c_out, p.h_out, p.w_out],
+        }
+    }
+
+    module linear {
+        /// Tiled shared-memory SGEMM with a bias and relu epilogue.
+        kernel LinearF32 = linear_f32 (p: LinearParams) {
+            launch: linear(p),
+            x: *const f32 [p.m, p.k],
+            w: *const f32 [p.n, p.k],
+            b: *const f32 [p.n] if p.has_bias != 0,
+            y: *mut f32 [p.m, p.n],
+        }
+    }
+}
