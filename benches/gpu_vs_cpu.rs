@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tensorport::checkpoint::StateDict;
-use tensorport::device::{cuda_availability, cuda_device_count};
+use tensorport::cuda::{availability as cuda_availability, device_count as cuda_device_count};
 use tensorport::nn::{Module, Net};
 use tensorport::ops::conv2d::{conv2d, Conv2dArgs};
 use tensorport::ops::linear::{linear, linear_relu};

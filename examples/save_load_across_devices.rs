@@ -86,8 +86,8 @@ fn main() -> Result<()> {
         Ok(())
     };
 
-    let cuda = tensorport::device::cuda_device_count();
-    let gpu_reason = match tensorport::device::cuda_availability() {
+    let cuda = tensorport::cuda::device_count();
+    let gpu_reason = match tensorport::cuda::availability() {
         Ok(_) => String::new(),
         Err(reason) => format!("no CUDA device is available to this process: {reason}"),
     };

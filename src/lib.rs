@@ -27,12 +27,14 @@ pub mod nn;
 pub mod ops;
 pub mod storage;
 pub mod tensor;
+mod torch_device;
 
 pub use checkpoint::{
     load, save, Checkpoint, Dict, DictKind, Format, MapLocation, StateDict, Value,
 };
-pub use device::{Device, TorchDevice};
+pub use device::Device;
 pub use dtype::{DType, Element};
 pub use error::{CheckpointError, Error, ErrorKind, NoCudaReason, Result};
 pub use storage::Storage;
 pub use tensor::Tensor;
+pub use torch_device::TorchDevice;

@@ -10,7 +10,7 @@ mod cuda_util;
 
 use cuda_util::{randn, STAGE_MIN};
 use tensorport::checkpoint::{Checkpoint, StateDict};
-use tensorport::device::{cuda_availability, cuda_device_count};
+use tensorport::cuda::{availability as cuda_availability, device_count as cuda_device_count};
 use tensorport::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
 use tensorport::ops::relu::relu;
 use tensorport::{load, save, Device, Error, MapLocation, NoCudaReason, Tensor};
@@ -49,7 +49,7 @@ fn moving_to_a_missing_gpu_is_a_typed_error() {
     let count = cuda_device_count();
     // An ordinal past the last device fails everywhere, with or without GPUs.
     match t.to(&Device::Cuda(count)) {
-        Err(Error::NoCuda { reason }) => match cuda_availability() {
+        Err(Error::CudaUnavailable { reason, .. }) => match cuda_availability() {
             Ok(n) => assert_eq!(
                 reason,
                 NoCudaReason::OrdinalOutOfRange {
@@ -60,7 +60,7 @@ fn moving_to_a_missing_gpu_is_a_typed_error() {
             Err(r) => assert_eq!(reason, r),
         },
         other => panic!(
-            "expected Error::NoCuda, got {:?}",
+            "expected Error::CudaUnavailable, got {:?}",
             other.map(|t| t.device())
         ),
     }

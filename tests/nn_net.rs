@@ -121,10 +121,16 @@ fn load_state_dict_reports_like_pytorch() {
         "fc3.bias",
         Tensor::zeros(tensorport::DType::F64, &[10]).expect("z"),
     );
-    assert!(matches!(
-        load_state_dict(&mut net, "Net", &sd, lax),
-        Err(Error::DType { .. })
-    ));
+    match load_state_dict(&mut net, "Net", &sd, lax) {
+        Err(e @ Error::InvalidArgument { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("fc3.bias is float64 in the state dict but float32 in the model"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected a dtype refusal naming the key, got {other:?}"),
+    }
 }
 
 #[test]

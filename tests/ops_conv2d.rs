@@ -280,8 +280,11 @@ fn rejects_mixed_and_non_float_dtypes() {
     assert!(
         matches!(
             e,
-            Error::DType {
-                got: DType::F64,
+            Error::DTypeMismatch {
+                first: "input",
+                first_dtype: DType::F32,
+                second: "weight",
+                second_dtype: DType::F64,
                 ..
             }
         ),
@@ -289,9 +292,21 @@ fn rejects_mixed_and_non_float_dtypes() {
     );
     let b64 = Tensor::from_vec(vec![0.5f64; 6], &[6]).unwrap();
     let e = conv2d(&x, &t(&[6, 3, 3, 3]), Some(&b64), &Conv2dArgs::default()).unwrap_err();
-    assert!(matches!(e, Error::DType { .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::DTypeMismatch {
+                second: "bias",
+                second_dtype: DType::F64,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // Integer operands of one dtype: refused for the dtype itself (mixed ones are a mismatch).
     let xi = Tensor::from_vec(vec![1i32; 3 * 64], &[1, 3, 8, 8]).unwrap();
-    let e = conv2d(&xi, &t(&[6, 3, 3, 3]), None, &Conv2dArgs::default()).unwrap_err();
+    let wi = Tensor::from_vec(vec![1i32; 6 * 27], &[6, 3, 3, 3]).unwrap();
+    let e = conv2d(&xi, &wi, None, &Conv2dArgs::default()).unwrap_err();
     assert!(
         matches!(
             e,

@@ -112,15 +112,26 @@ fn rejects_what_pytorch_rejects() {
     assert!(
         matches!(
             e,
-            Error::DType {
-                got: DType::F64,
+            Error::DTypeMismatch {
+                first: "input",
+                first_dtype: DType::F32,
+                second: "weight",
+                second_dtype: DType::F64,
                 ..
             }
         ),
         "{e:?}"
     );
+    // The message names each side with its own dtype (PyTorch: "mat1 and mat2 must have the
+    // same dtype").
+    assert_eq!(
+        e.to_string(),
+        "linear: input has dtype float32 but weight has float64; they must have one dtype"
+    );
+    // Integer operands of one dtype: refused for the dtype itself (mixed ones are a mismatch).
     let xi = Tensor::from_vec(vec![1i64; 32], &[4, 8]).unwrap();
-    let e = linear_relu(&xi, &t(&[5, 8]), None).unwrap_err();
+    let wi = Tensor::from_vec(vec![1i64; 40], &[5, 8]).unwrap();
+    let e = linear_relu(&xi, &wi, None).unwrap_err();
     assert!(
         matches!(
             e,

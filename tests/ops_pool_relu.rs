@@ -312,7 +312,11 @@ fn relu_refusals(dev: &Device) {
     let mut wrong = Tensor::zeros(DType::F64, &[2, 2]).unwrap();
     assert!(matches!(
         relu_into(&x, &mut wrong),
-        Err(Error::DType { .. })
+        Err(Error::DTypeMismatch {
+            second: "out",
+            second_dtype: DType::F64,
+            ..
+        })
     ));
     for d in [DType::F16, DType::BF16, DType::Bool, DType::C64] {
         let t = Tensor::zeros(d, &[2]).unwrap();

@@ -162,7 +162,7 @@ fn run_command_prints_predictions_and_saves_logits() {
         .arg(fixtures_dir().join("ok/net_io.pt"))
         .output()
         .expect("run");
-    if tensorport::device::cuda_device_count() == 0 {
+    if tensorport::cuda::device_count() == 0 {
         assert!(!o.status.success());
     }
 }

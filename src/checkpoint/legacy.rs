@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
-use crate::checkpoint::load::{expected_bytes, host_storage, to_usize, OpenOptions, StorageInfo};
-use crate::checkpoint::pickle::{vm::unpickle, StorageRequest, StorageResolver};
+use crate::checkpoint::pickle::{vm::unpickle, Limits, StorageRequest, StorageResolver};
 use crate::checkpoint::placement::Placer;
+use crate::checkpoint::records::{expected_bytes, host_storage, to_usize, StorageInfo};
 use crate::checkpoint::value::Value;
 use crate::checkpoint::zip::read::Method;
 use crate::dtype::DType;
@@ -126,12 +126,7 @@ impl StorageResolver for Bind<'_> {
                 itemsize,
                 1,
             )
-            .map_err(|e| CheckpointError::ResourceLimit {
-                record: format!("{record}: {e}"),
-                limit: "host memory for a storage",
-                max: 0,
-                value: 0,
-            })?,
+            .map_err(|e| self.placer.fail(e))?,
         };
         let storage = self.placer.place(storage, target, req.location)?;
         self.infos.push(StorageInfo {
@@ -160,13 +155,12 @@ fn not_a_checkpoint(bytes: &[u8]) -> CheckpointError {
 pub(crate) fn open_legacy(
     bytes: &[u8],
     map: Option<&Arc<Mmap>>,
-    opts: &OpenOptions,
+    limits: &Limits,
     placer: &mut Placer,
 ) -> Result<(Value, Vec<StorageInfo>)> {
     if bytes.first() != Some(&0x80) {
         return Err(not_a_checkpoint(bytes).into());
     }
-    let limits = &opts.limits;
     let mut pos = 0usize;
     let header = |pos: &mut usize, name: &'static str| -> Result<Value> {
         let (v, used) = unpickle(&bytes[*pos..], name, &mut NoStorages(name), limits)?;

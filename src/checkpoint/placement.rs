@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::checkpoint::load::OpenOptions;
-use crate::device::{Device, TorchDevice};
+use crate::device::Device;
 use crate::error::{CheckpointError, Error, Result};
 use crate::storage::Storage;
+use crate::torch_device::TorchDevice;
 
 /// A user function of the saved location tag (`map_location=callable`).
 pub type LocationFn = Arc<dyn Fn(&str) -> Option<Device> + Send + Sync>;
@@ -77,19 +77,27 @@ impl MapLocation {
 }
 
 /// Resolves and checks the target of each storage while a checkpoint is read.
+///
+/// A storage that cannot be placed (no CUDA, no such GPU, a failed upload, host memory that
+/// cannot be allocated) is not a format error, so it is not a [`CheckpointError`]: the placer
+/// keeps the typed [`Error`] ([`Placer::fail`]) and gives the pickle machine a stand-in that
+/// stops it; [`Placer::take_failure`] hands the real error back to the caller, which returns
+/// it instead of the stand-in.
 pub(crate) struct Placer {
     map_location: MapLocation,
     host_only: bool,
-    cuda_count: Option<usize>,
+    failure: Option<Error>,
 }
 
 impl Placer {
-    pub(crate) fn new(opts: &OpenOptions) -> Result<Placer> {
-        Ok(Placer {
-            map_location: opts.map_location.clone(),
-            host_only: opts.host_only,
-            cuda_count: None,
-        })
+    /// Places storages as `map_location` says, or keeps everything on the host and only
+    /// records saved tags (`host_only`: inspect and convert need no device).
+    pub(crate) fn new(map_location: &MapLocation, host_only: bool) -> Placer {
+        Placer {
+            map_location: map_location.clone(),
+            host_only,
+            failure: None,
+        }
     }
 
     /// The device a storage saved at `tag` goes to; `None` means torch's `meta` (no data read).
@@ -100,12 +108,8 @@ impl Placer {
         if let Some(d) = self.map_location.map(tag) {
             return Ok(Some(d));
         }
-        let unknown = || CheckpointError::DeviceUnavailable {
+        let unknown = || CheckpointError::UnknownLocation {
             location: tag.to_string(),
-            message: format!(
-                "don't know how to restore data location of a storage tagged with '{tag}'; \
-                 use map_location to place it on cpu or cuda"
-            ),
         };
         let dev = TorchDevice::parse(tag).map_err(|_| unknown())?;
         match dev.kind.as_str() {
@@ -115,53 +119,45 @@ impl Placer {
         }
     }
 
-    /// Moves a host storage to `target`, checking that the device exists.
+    /// Moves a host storage saved at `tag` to `target` (`None`: meta, kept as it is).
     pub(crate) fn place(
         &mut self,
         storage: Storage,
         target: Option<Device>,
         tag: &str,
     ) -> Result<Storage, CheckpointError> {
-        match target {
-            None | Some(Device::Cpu) => Ok(storage),
-            Some(Device::Cuda(ordinal)) => {
-                let count = match self.cuda_count {
-                    Some(c) => c,
-                    None => {
-                        let c = crate::device::cuda_device_count();
-                        self.cuda_count = Some(c);
-                        c
-                    }
+        let Some(device) = target else {
+            return Ok(storage);
+        };
+        storage.to_device(device).map_err(|e| {
+            self.fail(match e {
+                Error::CudaUnavailable { device, reason, .. } => Error::CudaUnavailable {
+                    device,
+                    reason,
+                    saved_location: Some(tag.to_string()),
+                },
+                other => other,
+            })
+        })
+    }
+
+    /// Keeps `e`, a failure that is not the file's fault, and returns the stand-in that stops
+    /// the pickle machine (see the type's comment). A checkpoint error is returned as it is.
+    pub(crate) fn fail(&mut self, e: Error) -> CheckpointError {
+        match e {
+            Error::Checkpoint(c) => c,
+            other => {
+                let stand_in = CheckpointError::UnsupportedFormat {
+                    detail: format!("stopped by: {other}"),
                 };
-                if count == 0 {
-                    return Err(CheckpointError::DeviceUnavailable {
-                        location: tag.to_string(),
-                        message: format!(
-                            "Attempting to deserialize object on a CUDA device (saved as '{tag}', \
-                             placed on cuda:{ordinal}) but no CUDA device is available. If you \
-                             are running on a CPU-only machine, use map_location=cpu \
-                             (MapLocation::To(Device::Cpu), or --map-location cpu) to map your \
-                             storages to the CPU."
-                        ),
-                    });
-                }
-                if ordinal >= count {
-                    return Err(CheckpointError::DeviceUnavailable {
-                        location: tag.to_string(),
-                        message: format!(
-                            "Attempting to deserialize object on CUDA device {ordinal} but only \
-                             {count} CUDA devices are present; use map_location to map your \
-                             storages to an existing device."
-                        ),
-                    });
-                }
-                crate::device::to_cuda(&storage, ordinal).map_err(|e| {
-                    CheckpointError::DeviceUnavailable {
-                        location: tag.to_string(),
-                        message: e.to_string(),
-                    }
-                })
+                self.failure = Some(other);
+                stand_in
             }
         }
+    }
+
+    /// The error that stopped placement, if one did (see the type's comment).
+    pub(crate) fn take_failure(&mut self) -> Option<Error> {
+        self.failure.take()
     }
 }

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::device::TorchDevice;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use crate::torch_device::TorchDevice;
 
 /// A Python value as torch.save pickles it.
 #[derive(Clone)]

@@ -17,13 +17,15 @@
 
 mod direct;
 mod direct_avx512;
+mod tile;
 
 use rayon::prelude::*;
 
 use super::gemm::{matmul, MatRef};
+use super::scalar::relu_slice;
 use super::{threads_for, with_scratch, Float};
 use crate::error::{Error, Result};
-use crate::ops::params::Conv2dParams;
+use crate::kernels::Conv2dParams;
 
 /// [`Conv2dParams`] as `usize`, with the per-group channel counts.
 #[derive(Copy, Clone, Debug)]
@@ -97,20 +99,9 @@ impl Dims {
     }
 }
 
-/// Computes conv2d into `out` (fully overwritten).
-pub fn conv2d<T: Float>(
-    p: &Conv2dParams,
-    x: &[T],
-    w: &[T],
-    bias: Option<&[T]>,
-    out: &mut [T],
-) -> Result<()> {
-    conv2d_act(p, x, w, bias, false, out)
-}
-
-/// [`conv2d`], then relu (`x < 0 ? 0 : x`, PyTorch's: NaN and -0.0 pass through) when `relu`,
-/// applied while the output is stored or still in cache.
-pub fn conv2d_act<T: Float>(
+/// conv2d into `out` (fully overwritten), then, when `relu`, relu (`x < 0 ? 0 : x`, PyTorch's:
+/// NaN and -0.0 pass through) applied while the output is stored or still in cache.
+pub(crate) fn conv2d_act<T: Float>(
     p: &Conv2dParams,
     x: &[T],
     w: &[T],
@@ -171,16 +162,6 @@ pub fn conv2d_act<T: Float>(
         out.chunks_mut(per_image)
             .enumerate()
             .try_for_each(|t| image(t, threads))
-    }
-}
-
-/// In-place relu with PyTorch's comparison (`x < 0 ? 0 : x`).
-#[inline(always)]
-pub(crate) fn relu_slice<T: Float>(v: &mut [T]) {
-    for x in v {
-        if *x < T::ZERO {
-            *x = T::ZERO;
-        }
     }
 }
 

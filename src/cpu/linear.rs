@@ -9,9 +9,10 @@
 use rayon::prelude::*;
 
 use super::gemm::{matmul, MatRef};
+use super::scalar::relu_slice;
 use super::{threads_for, Float};
 use crate::error::{Error, Result};
-use crate::ops::params::LinearParams;
+use crate::kernels::LinearParams;
 
 fn dims(p: &LinearParams) -> Result<(usize, usize, usize)> {
     let u = |v: i64| {
@@ -23,7 +24,7 @@ fn dims(p: &LinearParams) -> Result<(usize, usize, usize)> {
 }
 
 /// Computes linear into `out` (`[M, N]`, fully overwritten).
-pub fn linear<T: Float>(
+pub(crate) fn linear<T: Float>(
     p: &LinearParams,
     x: &[T],
     w: &[T],
@@ -98,12 +99,7 @@ fn block_product<T: Float>(
     };
     matmul(rows, n, k, out, n, bias.is_some(), xm, wt, 1)?;
     if relu {
-        for v in out.iter_mut() {
-            // `max` would turn NaN into 0; torch's relu keeps NaN, and so does this compare.
-            if *v < T::ZERO {
-                *v = T::ZERO;
-            }
-        }
+        relu_slice(out);
     }
     Ok(())
 }

@@ -10,8 +10,9 @@
 //! Threading: a piece of work is one output row `(n·C + c, oh)`; rayon runs groups of rows when
 //! the layer is large, and the calling thread runs everything when it is small.
 
-use super::eltwise::{for_each_piece, max_step, Scalar};
-use crate::ops::params::Pool2dParams;
+use super::parallel::for_each_piece;
+use super::scalar::{max_step, Scalar};
+use crate::kernels::Pool2dParams;
 
 /// The taps of one window along one axis that fall inside the input: the first tap's input
 /// index and how many taps follow it, `dilation` apart.
@@ -46,7 +47,13 @@ pub(crate) fn forward<T: Scalar>(p: &Pool2dParams, src: &[T], dst: &mut [T]) {
     let (h, w) = (p.h as usize, p.w as usize);
     let (ho, wo) = (p.h_out as usize, p.w_out as usize);
     let plane_len = h * w;
-    let work = dst.len().saturating_mul((p.kh * p.kw) as usize);
+    // Saturating: a caller's kernel size can be as large as i64 allows (the windows are clipped
+    // to the input, so only this work estimate ever multiplies the two).
+    let window = [p.kh, p.kw]
+        .map(|k| usize::try_from(k).unwrap_or(usize::MAX))
+        .iter()
+        .fold(1usize, |a, &k| a.saturating_mul(k));
+    let work = dst.len().saturating_mul(window);
     let is_2x2 = p.kh == 2 && p.kw == 2 && p.stride_h == 2 && p.stride_w == 2;
     // Every window whole: no padding, and no partial last window from ceil_mode.
     let fast_2x2 = is_2x2

@@ -1,54 +1,23 @@
 //! CPU kernels. Each op has one file; the public entry points in `crate::ops` validate shapes,
-//! dtypes and devices and then call in here with contiguous host slices.
+//! dtypes and devices and then call in here with contiguous host slices and the op's params
+//! struct (`crate::kernels`). Nothing here sees a tensor.
 //!
 //! Threading: rayon's global pool (one worker per core). Small problems run on the calling
 //! thread, because waking the pool costs a few microseconds, which is more than a batch-1
 //! layer of a small CNN takes in total.
 
-pub mod conv2d;
-pub(crate) mod eltwise;
+pub(crate) mod conv2d;
 mod gemm;
-pub mod linear;
+pub(crate) mod linear;
 pub(crate) mod max_pool2d;
+mod parallel;
 pub(crate) mod relu;
+mod scalar;
 pub(crate) mod softmax;
 
 use std::cell::RefCell;
 
-use crate::dtype::Element;
-
-/// The float element types the CPU kernels compute in.
-pub trait Float:
-    Element
-    + Default
-    + PartialOrd
-    + std::ops::Add<Output = Self>
-    + std::ops::Mul<Output = Self>
-    + std::ops::AddAssign
-{
-    const ZERO: Self;
-    const ONE: Self;
-    /// `self · a + b` with one rounding; only fast where the FMA instruction is enabled.
-    fn mul_add(self, a: Self, b: Self) -> Self;
-}
-
-impl Float for f32 {
-    const ZERO: f32 = 0.0;
-    const ONE: f32 = 1.0;
-    #[inline(always)]
-    fn mul_add(self, a: f32, b: f32) -> f32 {
-        f32::mul_add(self, a, b)
-    }
-}
-
-impl Float for f64 {
-    const ZERO: f64 = 0.0;
-    const ONE: f64 = 1.0;
-    #[inline(always)]
-    fn mul_add(self, a: f64, b: f64) -> f64 {
-        f64::mul_add(self, a, b)
-    }
-}
+pub(crate) use scalar::{Float, Scalar};
 
 /// Below this many FLOPs a problem runs on the calling thread: at ~50–100 GFLOP/s per core,
 /// 2 MFLOP is 20–40 µs, where a rayon fork/join (several µs) stops mattering.

@@ -14,16 +14,8 @@ use std::any::TypeId;
 
 use rayon::prelude::*;
 
-use super::eltwise::{Scalar, PAR_CHUNK, PAR_MIN_WORK};
-
-#[inline(always)]
-fn relu1<T: Scalar>(x: T) -> T {
-    if x < T::ZERO {
-        T::ZERO
-    } else {
-        x
-    }
-}
+use super::parallel::{PAR_CHUNK, PAR_MIN_WORK};
+use super::scalar::{relu1, relu_slice, Scalar};
 
 /// Outputs of at least this many bytes use streaming stores (several times a core's L2, and
 /// a sizeable share of the L3 that the next op would otherwise find them in).
@@ -60,11 +52,7 @@ fn run<T: Scalar>(src: &[T], dst: &mut [T], body: impl Fn(&[T], &mut [T]) + Sync
 
 /// `x = relu(x)` in place.
 pub(crate) fn relu_inplace<T: Scalar>(x: &mut [T]) {
-    let body = |d: &mut [T]| {
-        for v in d.iter_mut() {
-            *v = relu1(*v);
-        }
-    };
+    let body = |d: &mut [T]| relu_slice(d);
     if x.len() < PAR_MIN_WORK || super::pool_threads() < 2 {
         body(x);
         return;

@@ -13,33 +13,8 @@
 //!
 //! Threading: one piece of work is one `outer` block; rayon over blocks when the tensor is large.
 
-use std::ops::{Add, Div, Mul, Sub};
-
-use super::eltwise::{for_each_piece, max_step, Scalar};
-
-/// Floating-point element types softmax supports.
-pub(crate) trait Float:
-    Scalar + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self>
-{
-    const ONE: Self;
-    fn exp(self) -> Self;
-}
-
-impl Float for f32 {
-    const ONE: Self = 1.0;
-    #[inline(always)]
-    fn exp(self) -> Self {
-        f32::exp(self)
-    }
-}
-
-impl Float for f64 {
-    const ONE: Self = 1.0;
-    #[inline(always)]
-    fn exp(self) -> Self {
-        f64::exp(self)
-    }
-}
+use super::parallel::for_each_piece;
+use super::scalar::{max_step, Float, Scalar};
 
 /// Softmax of `src` into `dst` (both `outer · dim · inner` elements) along the middle axis.
 pub(crate) fn softmax<T: Float>(src: &[T], dst: &mut [T], dim: usize, inner: usize) {
@@ -78,16 +53,16 @@ fn lane_sum<T: Float>(x: &[T]) -> T {
     let tail = chunks.remainder();
     for c in chunks {
         for (a, &v) in acc.iter_mut().zip(c) {
-            *a = *a + v;
+            *a += v;
         }
     }
     for (a, &v) in acc.iter_mut().zip(tail) {
-        *a = *a + v;
+        *a += v;
     }
     let mut width = LANES / 2;
     while width > 0 {
         for i in 0..width {
-            acc[i] = acc[i] + acc[i + width];
+            acc[i] += acc[i + width];
         }
         width /= 2;
     }
@@ -108,7 +83,7 @@ fn softmax_strided<T: Float>(x: &[T], out: &mut [T], inner: usize) {
         for (((o, &v), &mj), s) in orow.iter_mut().zip(row).zip(&m).zip(sum.iter_mut()) {
             let e = (v - mj).exp();
             *o = e;
-            *s = *s + e;
+            *s += e;
         }
     }
     for orow in out.chunks_exact_mut(inner) {

@@ -16,27 +16,29 @@ use std::sync::OnceLock;
 
 use cudarc::driver::{sys, CudaContext, DriverError};
 
+use crate::device::Device;
 use crate::error::{Error, NoCudaReason};
 
 static AVAILABILITY: OnceLock<Result<usize, NoCudaReason>> = OnceLock::new();
 
 /// The number of usable CUDA devices, or why there are none. Probed once per process.
-pub fn availability() -> Result<usize, NoCudaReason> {
+pub(crate) fn availability() -> Result<usize, NoCudaReason> {
     AVAILABILITY.get_or_init(probe).clone()
-}
-
-/// The number of usable CUDA devices; 0 when CUDA cannot be used (see [`availability`]).
-pub fn device_count() -> usize {
-    availability().unwrap_or(0)
 }
 
 /// Checks that `cuda:{ordinal}` exists.
 pub(crate) fn check_ordinal(ordinal: usize) -> Result<(), Error> {
-    let count = availability().map_err(|reason| Error::NoCuda { reason })?;
+    let unavailable = |reason| Error::CudaUnavailable {
+        device: Device::Cuda(ordinal),
+        reason,
+        saved_location: None,
+    };
+    let count = availability().map_err(unavailable)?;
     if ordinal >= count {
-        return Err(Error::NoCuda {
-            reason: NoCudaReason::OrdinalOutOfRange { ordinal, count },
-        });
+        return Err(unavailable(NoCudaReason::OrdinalOutOfRange {
+            ordinal,
+            count,
+        }));
     }
     Ok(())
 }
@@ -122,10 +124,10 @@ mod tests {
     fn probe_never_panics_and_is_cached() {
         let a = availability();
         assert_eq!(a, availability());
-        assert_eq!(device_count(), a.clone().unwrap_or(0));
+        assert_eq!(super::super::device_count(), a.clone().unwrap_or(0));
         if let Err(reason) = a {
             let err = check_ordinal(0).unwrap_err();
-            assert!(matches!(err, Error::NoCuda { reason: r } if r == reason));
+            assert!(matches!(err, Error::CudaUnavailable { reason: r, .. } if r == reason));
         }
     }
 }

@@ -11,7 +11,8 @@ use cudarc::nvrtc::Ptx;
 
 use crate::cuda::detect::{check_ordinal, panic_text};
 use crate::cuda::driver_err;
-use crate::cuda::storage::Staging;
+use crate::cuda::staging::Staging;
+use crate::device::Device;
 use crate::error::{Error, NoCudaReason, Result};
 use crate::kernels::{Kernel, Module};
 
@@ -60,15 +61,19 @@ impl CudaDevice {
         // Detection succeeded, but a driver can still lack a symbol that only context creation
         // uses; cudarc panics then.
         let ctx = catch_unwind(AssertUnwindSafe(|| CudaContext::new(ordinal)))
-            .map_err(|p| Error::NoCuda {
+            .map_err(|p| Error::CudaUnavailable {
+                device: Device::Cuda(ordinal),
                 reason: NoCudaReason::DriverBroken {
                     detail: panic_text(p.as_ref()),
                 },
+                saved_location: None,
             })?
             .map_err(driver_err(format!("creating a context on cuda:{ordinal}")))?;
         // SAFETY: every buffer and launch of this context goes to its one default stream (below),
-        // so stream order alone orders all work; cross-device copies synchronise explicitly
-        // (see storage.rs). Without tracking, cudarc creates no event pair per allocation.
+        // so stream order alone orders all work on this device. A cross-device copy makes the
+        // source stream wait for it (buffer.rs copy_to_device), but cudarc queues the peer copy
+        // itself on the source context's stream, so later work on the destination is not yet
+        // ordered after it. Without tracking, cudarc creates no event pair per allocation.
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.default_stream();
         Ok(CudaDevice {
@@ -83,10 +88,6 @@ impl CudaDevice {
 
     pub fn ordinal(&self) -> usize {
         self.ordinal
-    }
-
-    pub(crate) fn context(&self) -> &Arc<CudaContext> {
-        &self.ctx
     }
 
     /// The stream all work on this device goes to.
@@ -160,7 +161,7 @@ impl CudaDevice {
     pub(crate) fn with_staging<R>(&self, f: impl FnOnce(&mut Staging) -> Result<R>) -> Result<R> {
         let mut guard = lock(&self.staging);
         if guard.is_none() {
-            *guard = Some(Staging::new(self)?);
+            *guard = Some(Staging::new(&self.ctx, self.ordinal)?);
         }
         match guard.as_mut() {
             Some(st) => f(st),

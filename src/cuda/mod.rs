@@ -1,90 +1,111 @@
-//! The CUDA runtime (feature `cuda`): everything that talks to the NVIDIA driver, through
-//! cudarc loaded at run time, so a build with it runs (on the CPU) where no driver exists.
+//! CUDA: finding GPUs, their memory, and launching our kernels on them.
 //!
-//! - `detect.rs`: is there a driver, how many devices; never panics, cached ([`availability`]).
+//! The public part is small and always compiled: [`availability`], [`device_count`],
+//! [`device_name`] and [`synchronize`]; without the `cuda` feature they report [`NoCudaReason::NotCompiled`]. The
+//! rest (feature `cuda`, through cudarc loaded at run time, so a build with it runs on the CPU
+//! where no driver exists) is the runtime the storages and ops below use:
+//!
+//! - `detect.rs`: is there a driver, how many devices; never panics, cached.
 //! - `device.rs`: per ordinal, the context, its one stream, loaded PTX modules and kernels,
-//!   pinned staging buffers ([`CudaDevice`]).
-//! - `storage.rs`: device buffers and host↔device↔device copies (pinned double-buffered uploads).
-//! - `launch.rs`: launch shapes → cudarc launch configs; params structs as kernel arguments.
-//! - `operands.rs`: checks shared by the op launchers (one device, f32, contiguous) and outputs.
-//! - `relu.rs`, `max_pool2d.rs`, `conv2d.rs`, `linear.rs`: one launcher per kernel, called by
-//!   the public ops in `crate::ops` when their inputs live on a GPU.
+//!   pinned staging buffers.
+//! - `buffer.rs`: device buffers and host↔device↔device copies; `staging.rs`: the pinned
+//!   buffers of double-buffered uploads.
+//! - `launch.rs`: every kernel launch, checked against the kernel registry (`crate::kernels`).
+//! - `relu.rs`, `max_pool2d.rs`, `conv2d.rs`, `linear.rs`: one launcher per op, over device
+//!   buffers (this room knows nothing of tensors or storages; `crate::ops` bridges them).
 //!
 //! All work for a device goes to that device's one stream, in order; host-visible results
-//! (downloads) synchronise. [`synchronize`] waits for queued kernels (for timing).
-//!
-//! Limits: kernels exist for f32 only (other dtypes are `Error::DType`); CUDA operands must be
-//! contiguous (a non-contiguous one is `Error::InvalidArgument` naming the fix: copy through
-//! the host with `.to(&Device::Cpu)?.contiguous()?.to(&dev)`); `relu_into` stays host-only
-//! (`relu_` replaces the sole storage with a fresh result buffer). Operands on different devices are `Error::DeviceMismatch`, never a silent copy.
+//! (downloads) synchronise.
 
-mod conv2d;
+#[cfg(feature = "cuda")]
+mod buffer;
+#[cfg(feature = "cuda")]
+pub(crate) mod conv2d;
+#[cfg(feature = "cuda")]
 mod detect;
+#[cfg(feature = "cuda")]
 mod device;
+#[cfg(feature = "cuda")]
 mod launch;
-mod linear;
-mod max_pool2d;
-mod operands;
-mod relu;
-mod storage;
+#[cfg(feature = "cuda")]
+pub(crate) mod linear;
+#[cfg(feature = "cuda")]
+pub(crate) mod max_pool2d;
+#[cfg(feature = "cuda")]
+pub(crate) mod relu;
+#[cfg(feature = "cuda")]
+mod staging;
 
-pub(crate) use conv2d::conv2d;
-pub use detect::{availability, device_count};
-pub use device::CudaDevice;
-pub(crate) use linear::linear;
-pub(crate) use max_pool2d::max_pool2d;
-pub(crate) use relu::{relu, relu_};
-pub use storage::{DeviceBuf, STAGE_CHUNK, STAGE_MIN};
-
-use cudarc::driver::DriverError;
+#[cfg(feature = "cuda")]
+pub(crate) use buffer::{copy_to_device, download, upload, DeviceBuf};
+#[cfg(feature = "cuda")]
+pub(crate) use device::CudaDevice;
 
 use crate::device::Device;
-use crate::error::{Error, Result};
-use crate::storage::{AlignedBuf, Storage};
+use crate::error::{NoCudaReason, Result};
 
-/// Maps a driver error to [`Error::Cuda`] for the operation `op`, without calling the driver.
-pub(crate) fn driver_err(op: String) -> impl FnOnce(DriverError) -> Error {
-    move |e| {
-        let (code, detail) = detect::describe(e);
-        Error::Cuda { op, code, detail }
+/// Uploads of at least this many bytes go through two pinned staging buffers (the DMA engine
+/// uploads one chunk while the CPU fills the other); smaller ones go straight from pageable
+/// memory.
+pub const STAGE_MIN: usize = 16 << 20;
+
+/// The number of usable CUDA devices, or why there are none. Probed once per process; never
+/// panics (a missing or broken driver is a reason, not a crash).
+pub fn availability() -> std::result::Result<usize, NoCudaReason> {
+    #[cfg(feature = "cuda")]
+    {
+        detect::availability()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Err(NoCudaReason::NotCompiled)
     }
 }
 
-/// Waits until all work queued on `device` has finished (no-op for the CPU).
+/// The number of usable CUDA devices: 0 when there is no driver, no device, or this build has
+/// no CUDA runtime (see [`availability`] for the reason).
+pub fn device_count() -> usize {
+    availability().unwrap_or(0)
+}
+
+/// The name the driver reports for `cuda:{ordinal}` (e.g. `NVIDIA H200`).
+pub fn device_name(ordinal: usize) -> Result<String> {
+    #[cfg(feature = "cuda")]
+    {
+        CudaDevice::get(ordinal)?.name()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Err(crate::error::Error::CudaUnavailable {
+            device: Device::Cuda(ordinal),
+            reason: NoCudaReason::NotCompiled,
+            saved_location: None,
+        })
+    }
+}
+
+/// Waits until all work queued on `device` has finished (nothing to wait for on the CPU).
+/// Results read back to the host wait by themselves; this is for timing.
 pub fn synchronize(device: &Device) -> Result<()> {
     match device {
         Device::Cpu => Ok(()),
+        #[cfg(feature = "cuda")]
         Device::Cuda(i) => CudaDevice::get(*i)?.synchronize(),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => Err(crate::error::Error::CudaUnavailable {
+            device: *device,
+            reason: NoCudaReason::NotCompiled,
+            saved_location: None,
+        }),
     }
 }
 
-/// A copy of `storage` on `target`; the same storage when it already lives there. Meta
-/// storages have no data to copy and are refused.
-pub(crate) fn move_storage(storage: &Storage, target: Device) -> Result<Storage> {
-    let from = storage.device();
-    if from == target {
-        return Ok(storage.clone());
+/// Maps a driver error to [`crate::Error::Cuda`] for the operation `op`, without calling the
+/// driver.
+#[cfg(feature = "cuda")]
+pub(crate) fn driver_err(op: String) -> impl FnOnce(cudarc::driver::DriverError) -> crate::Error {
+    move |e| {
+        let (code, name) = detect::describe(e);
+        crate::Error::Cuda { op, code, name }
     }
-    match (storage.cuda_buf(), target) {
-        (None, Device::Cuda(i)) => {
-            let dev = CudaDevice::get(i)?;
-            Ok(Storage::from_cuda(storage::upload(
-                &dev,
-                storage.host_bytes()?,
-            )?))
-        }
-        (Some(buf), Device::Cpu) => Ok(Storage::from_buf(to_host_buf(buf)?)),
-        (Some(buf), Device::Cuda(i)) => {
-            let dev = CudaDevice::get(i)?;
-            Ok(Storage::from_cuda(storage::copy_to_device(buf, &dev)?))
-        }
-        (None, Device::Cpu) => Ok(storage.clone()),
-    }
-}
-
-/// The whole buffer copied into host memory.
-pub(crate) fn to_host_buf(buf: &DeviceBuf) -> Result<AlignedBuf> {
-    let mut host = AlignedBuf::for_overwrite(buf.len())?;
-    storage::download(buf, 0..buf.len(), host.as_mut_slice())?;
-    Ok(host)
 }

@@ -88,10 +88,15 @@ pub fn load_state_dict(
             if t.shape() != p.shape() {
                 mismatched.push((k.to_string(), t.shape().to_vec(), p.shape().to_vec()));
             } else if t.dtype() != p.dtype() {
-                dtype_err.get_or_insert(Error::DType {
+                dtype_err.get_or_insert(Error::InvalidArgument {
                     op: "load_state_dict",
-                    expected: format!("{} for {k}", p.dtype()),
-                    got: t.dtype(),
+                    name: "state_dict",
+                    reason: format!(
+                        "{k} is {} in the state dict but {} in the model (dtypes are not \
+                         converted while loading)",
+                        t.dtype(),
+                        p.dtype()
+                    ),
                 });
             }
         }

@@ -1,12 +1,13 @@
 //! `conv2d` (torch.nn.functional.conv2d): NCHW input (or unbatched CHW), OIHW weight with
-//! `I = C_in / groups`, optional bias `[C_out]`. Shapes and PyTorch's argument checks come
-//! from [`Conv2dParams::new`]; this layer adds dtype/device checks and the unbatched form.
+//! `I = C_in / groups`, optional bias `[C_out]`. Shapes and PyTorch's argument checks are
+//! [`Conv2dParams::new`]'s; this file adds dtype/device checks, the unbatched form, and the
+//! dispatch to the CPU (`cpu/conv2d.rs`) or CUDA (`cuda/conv2d.rs`, `kernels/conv2d.cu`).
 
-use crate::cpu;
-use crate::dtype::DType;
+use crate::cpu::{self, Float};
 use crate::error::{Error, Result};
-use crate::ops::linear::{check_operands, host_slice};
-use crate::ops::params::Conv2dParams;
+use crate::kernels::Conv2dParams;
+use crate::ops::geometry::{out_size, positive, to_i64};
+use crate::ops::operands::{check, host_elems, with_dtype};
 use crate::tensor::Tensor;
 
 /// Stride, padding, dilation (each `[h, w]`) and groups, with PyTorch's defaults.
@@ -58,7 +59,14 @@ fn conv2d_act(
     relu: bool,
 ) -> Result<Tensor> {
     const OP: &str = "conv2d";
-    let dtype = check_operands(OP, &[Some(input), Some(weight), bias])?;
+    let (dtype, _) = check(
+        OP,
+        &[
+            ("input", Some(input)),
+            ("weight", Some(weight)),
+            ("bias", bias),
+        ],
+    )?;
     let unbatched = input.ndim() == 3;
     let mut in_shape = input.shape().to_vec();
     if unbatched {
@@ -83,24 +91,26 @@ fn conv2d_act(
         }
     }
     let shape = p.out_shape();
-    #[cfg(feature = "cuda")]
+    let shape = if unbatched { &shape[1..] } else { &shape[..] };
     if input.device().is_cuda() {
-        let out_shape = if unbatched { &shape[1..] } else { &shape[..] };
-        let mut out = crate::cuda::conv2d(input, weight, bias, &p, out_shape)?;
+        let mut out = on_cuda(input, weight, bias, &p, shape)?;
         if relu {
             crate::ops::relu::relu_(&mut out)?;
         }
         return Ok(out);
     }
-    let mut out = Tensor::empty(dtype, if unbatched { &shape[1..] } else { &shape })?;
-    match dtype {
-        DType::F32 => run::<f32>(&p, input, weight, bias, relu, &mut out)?,
-        _ => run::<f64>(&p, input, weight, bias, relu, &mut out)?,
-    }
+    let mut out = Tensor::empty(dtype, shape)?;
+    with_dtype!(
+        OP,
+        "input",
+        dtype,
+        float,
+        run::<T>(&p, input, weight, bias, relu, &mut out)
+    )?;
     Ok(out)
 }
 
-fn run<T: cpu::Float>(
+fn run<T: Float>(
     p: &Conv2dParams,
     input: &Tensor,
     weight: &Tensor,
@@ -108,9 +118,222 @@ fn run<T: cpu::Float>(
     relu: bool,
     out: &mut Tensor,
 ) -> Result<()> {
-    let x = host_slice::<T>(input)?;
-    let w = host_slice::<T>(weight)?;
-    let b = bias.map(host_slice::<T>).transpose()?;
+    let x = host_elems::<T>(input)?;
+    let w = host_elems::<T>(weight)?;
+    let b = bias.map(host_elems::<T>).transpose()?;
     let out = out.as_mut_slice::<T>()?;
     cpu::conv2d::conv2d_act(p, &x, &w, b.as_deref(), relu, out)
+}
+
+#[cfg(feature = "cuda")]
+fn on_cuda(
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    p: &Conv2dParams,
+    shape: &[usize],
+) -> Result<Tensor> {
+    use crate::ops::operands::cuda;
+    const OP: &str = "conv2d";
+    cuda::f32_only(OP, "input", input.dtype())?;
+    let dev = cuda::device_of(input)?;
+    let mut y = cuda::output(&dev, input.dtype(), shape)?;
+    if let Some(ys) = y.slice_mut() {
+        let x = cuda::view(OP, "input", input)?;
+        let w = cuda::view(OP, "weight", weight)?;
+        let b = bias.map(|b| cuda::view(OP, "bias", b)).transpose()?;
+        crate::cuda::conv2d::conv2d_f32(&dev, p, x, w, b, ys.as_view_mut())?;
+    }
+    cuda::tensor(y, input.dtype(), shape)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn on_cuda(
+    input: &Tensor,
+    _: &Tensor,
+    _: Option<&Tensor>,
+    _: &Conv2dParams,
+    _: &[usize],
+) -> Result<Tensor> {
+    Err(Error::NotOnHost {
+        device: input.device(),
+    })
+}
+
+impl Conv2dParams {
+    /// Checks a conv2d call as PyTorch does. `input` is `[N, C, H, W]`, `weight`
+    /// `[C_out, C_in / groups, kH, kW]`.
+    pub fn new(
+        input: &[usize],
+        weight: &[usize],
+        has_bias: bool,
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        groups: usize,
+    ) -> Result<Conv2dParams> {
+        const OP: &str = "conv2d";
+        let [n, c_in, h, w] = <[usize; 4]>::try_from(input).map_err(|_| Error::Shape {
+            op: OP,
+            expected: "4-D input [N, C, H, W] (3-D unbatched input is unsqueezed by the caller)"
+                .into(),
+            got: format!("{input:?}"),
+        })?;
+        let [c_out, c_per_group, kh, kw] =
+            <[usize; 4]>::try_from(weight).map_err(|_| Error::Shape {
+                op: OP,
+                expected: "4-D weight [C_out, C_in / groups, kH, kW]".into(),
+                got: format!("{weight:?}"),
+            })?;
+        let [sh, sw] = positive(OP, "stride", stride)?;
+        let [dh, dw] = positive(OP, "dilation", dilation)?;
+        if groups == 0 {
+            return Err(Error::InvalidArgument {
+                op: OP,
+                name: "groups",
+                reason: "non-positive groups is not supported".into(),
+            });
+        }
+        if c_out % groups != 0 {
+            return Err(Error::Shape {
+                op: OP,
+                expected: format!("out_channels divisible by groups={groups}"),
+                got: format!("weight {weight:?}"),
+            });
+        }
+        if c_per_group.checked_mul(groups) != Some(c_in) {
+            return Err(Error::Shape {
+                op: OP,
+                expected: format!(
+                    "input to have {} channels (weight {weight:?}, groups={groups})",
+                    c_per_group.saturating_mul(groups)
+                ),
+                got: format!("input {input:?}"),
+            });
+        }
+        if kh == 0 || kw == 0 || c_out == 0 {
+            return Err(Error::Shape {
+                op: OP,
+                expected: "a non-empty weight".into(),
+                got: format!("weight {weight:?}"),
+            });
+        }
+        if c_in == 0 || h == 0 || w == 0 {
+            return Err(Error::Shape {
+                op: OP,
+                expected: "non-zero C, H, W in the input".into(),
+                got: format!("input {input:?}"),
+            });
+        }
+        let h_out = out_size(
+            OP,
+            h,
+            kh,
+            padding[0],
+            padding[0],
+            sh as usize,
+            dh as usize,
+            false,
+            input,
+            weight,
+        )?;
+        let w_out = out_size(
+            OP,
+            w,
+            kw,
+            padding[1],
+            padding[1],
+            sw as usize,
+            dw as usize,
+            false,
+            input,
+            weight,
+        )?;
+        Ok(Conv2dParams {
+            n: to_i64(OP, "input", n)?,
+            c_in: to_i64(OP, "input", c_in)?,
+            h: to_i64(OP, "input", h)?,
+            w: to_i64(OP, "input", w)?,
+            c_out: to_i64(OP, "weight", c_out)?,
+            kh: to_i64(OP, "weight", kh)?,
+            kw: to_i64(OP, "weight", kw)?,
+            stride_h: sh,
+            stride_w: sw,
+            pad_h: to_i64(OP, "padding", padding[0])?,
+            pad_w: to_i64(OP, "padding", padding[1])?,
+            dil_h: dh,
+            dil_w: dw,
+            groups: to_i64(OP, "groups", groups)?,
+            h_out: to_i64(OP, "output", h_out)?,
+            w_out: to_i64(OP, "output", w_out)?,
+            has_bias: has_bias as i64,
+        })
+    }
+
+    /// Output shape `[N, C_out, H_out, W_out]`.
+    pub fn out_shape(&self) -> [usize; 4] {
+        [self.n, self.c_out, self.h_out, self.w_out].map(|x| x as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conv_output_sizes_follow_pytorch() {
+        let p = Conv2dParams::new(
+            &[1, 3, 32, 32],
+            &[6, 3, 5, 5],
+            true,
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            1,
+        )
+        .unwrap();
+        assert_eq!(p.out_shape(), [1, 6, 28, 28]);
+        let p = Conv2dParams::new(
+            &[2, 4, 7, 9],
+            &[6, 2, 3, 2],
+            false,
+            [2, 3],
+            [1, 2],
+            [2, 1],
+            2,
+        )
+        .unwrap();
+        // (7 + 2 - 2*2 - 1)/2 + 1 = 3; (9 + 4 - 1 - 1)/3 + 1 = 4
+        assert_eq!(p.out_shape(), [2, 6, 3, 4]);
+        assert!(Conv2dParams::new(
+            &[1, 3, 4, 4],
+            &[6, 3, 5, 5],
+            true,
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            1
+        )
+        .is_err());
+        assert!(Conv2dParams::new(
+            &[1, 4, 8, 8],
+            &[6, 2, 3, 3],
+            true,
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            4
+        )
+        .is_err());
+        assert!(Conv2dParams::new(
+            &[1, 3, 8, 8],
+            &[6, 3, 3, 3],
+            true,
+            [0, 1],
+            [0, 0],
+            [1, 1],
+            1
+        )
+        .is_err());
+    }
 }

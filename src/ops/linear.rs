@@ -1,14 +1,16 @@
 //! `linear(x, W, b) = x · Wᵀ + b` (torch.nn.functional.linear) and `linear_relu`, which fuses
 //! the relu into the epilogue. Input `[*, K]` (any number of leading dims, including none),
-//! weight `[N, K]`, bias `[N]`; output `[*, N]`.
+//! weight `[N, K]`, bias `[N]`; output `[*, N]`. Dispatches to the CPU (`cpu/linear.rs`) or
+//! CUDA (`cuda/linear.rs`, `kernels/linear.cu`).
 
-use std::borrow::Cow;
-
-use crate::cpu;
-use crate::dtype::DType;
+use crate::cpu::{self, Float};
 use crate::error::{Error, Result};
-use crate::ops::params::LinearParams;
+use crate::kernels::LinearParams;
+use crate::ops::geometry::to_i64;
+use crate::ops::operands::{check, host_elems, with_dtype};
 use crate::tensor::Tensor;
+
+const OP: &str = "linear";
 
 /// `input · weightᵀ + bias`.
 pub fn linear(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
@@ -26,83 +28,128 @@ fn linear_act(
     bias: Option<&Tensor>,
     relu: bool,
 ) -> Result<Tensor> {
-    const OP: &str = "linear";
-    let dtype = check_operands(OP, &[Some(input), Some(weight), bias])?;
+    let (dtype, _) = check(
+        OP,
+        &[
+            ("input", Some(input)),
+            ("weight", Some(weight)),
+            ("bias", bias),
+        ],
+    )?;
     let p = LinearParams::new(input.shape(), weight.shape(), bias.map(|b| b.shape()), relu)?;
     let mut shape = input.shape().to_vec();
     // LinearParams::new refused 0-d input and gave us N from the weight.
     if let Some(last) = shape.last_mut() {
         *last = weight.shape()[0];
     }
-    #[cfg(feature = "cuda")]
     if input.device().is_cuda() {
-        return crate::cuda::linear(input, weight, bias, &p, &shape);
+        return on_cuda(input, weight, bias, &p, &shape);
     }
     let mut out = Tensor::empty(dtype, &shape)?;
-    match dtype {
-        DType::F32 => run::<f32>(&p, input, weight, bias, &mut out)?,
-        _ => run::<f64>(&p, input, weight, bias, &mut out)?,
-    }
+    with_dtype!(
+        OP,
+        "input",
+        dtype,
+        float,
+        run::<T>(&p, input, weight, bias, &mut out)
+    )?;
     Ok(out)
 }
 
-fn run<T: cpu::Float>(
+fn run<T: Float>(
     p: &LinearParams,
     input: &Tensor,
     weight: &Tensor,
     bias: Option<&Tensor>,
     out: &mut Tensor,
 ) -> Result<()> {
-    let x = host_slice::<T>(input)?;
-    let w = host_slice::<T>(weight)?;
-    let b = bias.map(host_slice::<T>).transpose()?;
+    let x = host_elems::<T>(input)?;
+    let w = host_elems::<T>(weight)?;
+    let b = bias.map(host_elems::<T>).transpose()?;
     cpu::linear::linear(p, &x, &w, b.as_deref(), out.as_mut_slice::<T>()?)
 }
 
-/// The elements of `t` in C order: borrowed when the tensor is contiguous and aligned,
-/// otherwise gathered into a fresh buffer (transposed, sliced, channels-last views).
-pub(crate) fn host_slice<T: cpu::Float>(t: &Tensor) -> Result<Cow<'_, [T]>> {
-    match t.as_slice::<T>() {
-        Ok(s) => Ok(Cow::Borrowed(s)),
-        Err(_) => Ok(Cow::Owned(t.to_vec::<T>()?)),
+#[cfg(feature = "cuda")]
+fn on_cuda(
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    p: &LinearParams,
+    shape: &[usize],
+) -> Result<Tensor> {
+    use crate::ops::operands::cuda;
+    cuda::f32_only(OP, "input", input.dtype())?;
+    let dev = cuda::device_of(input)?;
+    let mut y = cuda::output(&dev, input.dtype(), shape)?;
+    if let Some(ys) = y.slice_mut() {
+        let x = cuda::view(OP, "input", input)?;
+        let w = cuda::view(OP, "weight", weight)?;
+        let b = bias.map(|b| cuda::view(OP, "bias", b)).transpose()?;
+        crate::cuda::linear::linear_f32(&dev, p, x, w, b, ys.as_view_mut())?;
     }
+    cuda::tensor(y, input.dtype(), shape)
 }
 
-/// Checks that every operand is f32 or f64 with one dtype, all on one device (never a silent
-/// copy). Returns the dtype.
-pub(crate) fn check_operands(op: &'static str, tensors: &[Option<&Tensor>]) -> Result<DType> {
-    let mut it = tensors.iter().flatten();
-    let Some(first) = it.next() else {
-        return Err(Error::InvalidArgument {
-            op,
-            name: "input",
-            reason: "no operands".into(),
-        });
-    };
-    let dtype = first.dtype();
-    if !matches!(dtype, DType::F32 | DType::F64) {
-        return Err(Error::DType {
-            op,
-            expected: "float32 or float64".into(),
-            got: dtype,
-        });
-    }
-    let device = first.device();
-    for t in it {
-        if t.device() != device {
-            return Err(Error::DeviceMismatch {
-                op,
-                expected: device.to_string(),
-                got: t.device().to_string(),
+#[cfg(not(feature = "cuda"))]
+fn on_cuda(
+    input: &Tensor,
+    _: &Tensor,
+    _: Option<&Tensor>,
+    _: &LinearParams,
+    _: &[usize],
+) -> Result<Tensor> {
+    Err(Error::NotOnHost {
+        device: input.device(),
+    })
+}
+
+impl LinearParams {
+    /// Checks `x W^T + b` for input `[*, K]`, weight `[N, K]`, bias `[N]`.
+    pub fn new(
+        input: &[usize],
+        weight: &[usize],
+        bias: Option<&[usize]>,
+        relu: bool,
+    ) -> Result<LinearParams> {
+        const OP: &str = "linear";
+        let (&k, lead) = input.split_last().ok_or_else(|| Error::Shape {
+            op: OP,
+            expected: "an input with at least one dimension".into(),
+            got: "a 0-d input".into(),
+        })?;
+        let [n, wk] = <[usize; 2]>::try_from(weight).map_err(|_| Error::Shape {
+            op: OP,
+            expected: "2-D weight [out_features, in_features]".into(),
+            got: format!("{weight:?}"),
+        })?;
+        if wk != k {
+            return Err(Error::Shape {
+                op: OP,
+                expected: format!("input [..., {wk}] for weight {weight:?} (mat1 and mat2 shapes cannot be multiplied)"),
+                got: format!("input {input:?}"),
             });
         }
-        if t.dtype() != dtype {
-            return Err(Error::DType {
-                op,
-                expected: dtype.to_string(),
-                got: t.dtype(),
-            });
+        if let Some(b) = bias {
+            if b != [n] {
+                return Err(Error::Shape {
+                    op: OP,
+                    expected: format!("bias [{n}]"),
+                    got: format!("bias {b:?}"),
+                });
+            }
         }
+        let m = lead
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| Error::Overflow {
+                what: format!("linear input {input:?}"),
+            })?;
+        Ok(LinearParams {
+            m: to_i64(OP, "input", m)?,
+            k: to_i64(OP, "input", k)?,
+            n: to_i64(OP, "weight", n)?,
+            has_bias: bias.is_some() as i64,
+            relu: relu as i64,
+        })
     }
-    Ok(dtype)
 }

@@ -1,11 +1,12 @@
-//! `torch.nn.functional.max_pool2d` (without indices).
+//! `torch.nn.functional.max_pool2d` (without indices): the arguments, PyTorch's checks and output
+//! size (in [`Pool2dParams::new`]), and the dispatch to the CPU (`cpu/max_pool2d.rs`) or CUDA
+//! (`cuda/max_pool2d.rs`, `kernels/max_pool2d.cu`).
 
-use crate::cpu::{
-    self,
-    eltwise::{with_dtype, Scalar},
-};
+use crate::cpu::{self, Scalar};
 use crate::error::{Error, Result};
-use crate::ops::params::Pool2dParams;
+use crate::kernels::Pool2dParams;
+use crate::ops::geometry::{out_size, positive, to_i64};
+use crate::ops::operands::{host_elems, with_dtype};
 use crate::tensor::Tensor;
 
 const OP: &str = "max_pool2d";
@@ -70,22 +71,153 @@ pub fn max_pool2d(input: &Tensor, args: &MaxPool2dArgs) -> Result<Tensor> {
     } else {
         vec![n, c, ho, wo]
     };
-    #[cfg(feature = "cuda")]
     if input.device().is_cuda() {
-        return crate::cuda::max_pool2d(input, &p, &out_shape);
+        return on_cuda(input, &p, &out_shape);
     }
-    cpu::eltwise::check_host(OP, input)?;
     with_dtype!(
         OP,
+        "input",
         input.dtype(),
-        [F32 => f32, F64 => f64, I64 => i64, I32 => i32, I16 => i16, I8 => i8, U8 => u8],
+        real,
         run::<T>(input, &p, &out_shape)
     )
 }
 
 fn run<T: Scalar>(input: &Tensor, p: &Pool2dParams, out_shape: &[usize]) -> Result<Tensor> {
-    let src = cpu::eltwise::host_elems::<T>(input)?;
+    let src = host_elems::<T>(input)?;
     let mut out = Tensor::empty(T::DTYPE, out_shape)?;
     cpu::max_pool2d::forward(p, &src, out.as_mut_slice::<T>()?);
     Ok(out)
+}
+
+#[cfg(feature = "cuda")]
+fn on_cuda(input: &Tensor, p: &Pool2dParams, out_shape: &[usize]) -> Result<Tensor> {
+    use crate::ops::operands::cuda;
+    cuda::f32_only(OP, "input", input.dtype())?;
+    let dev = cuda::device_of(input)?;
+    let mut y = cuda::output(&dev, input.dtype(), out_shape)?;
+    if let Some(ys) = y.slice_mut() {
+        let x = cuda::view(OP, "input", input)?;
+        crate::cuda::max_pool2d::max_pool2d_f32(&dev, p, x, ys.as_view_mut())?;
+    }
+    cuda::tensor(y, input.dtype(), out_shape)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn on_cuda(input: &Tensor, _: &Pool2dParams, _: &[usize]) -> Result<Tensor> {
+    Err(Error::NotOnHost {
+        device: input.device(),
+    })
+}
+
+impl Pool2dParams {
+    /// Checks a max_pool2d call as PyTorch does; `stride` defaults to the kernel size.
+    pub fn new(
+        input: &[usize],
+        kernel: [usize; 2],
+        stride: Option<[usize; 2]>,
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        ceil_mode: bool,
+    ) -> Result<Pool2dParams> {
+        const OP: &str = "max_pool2d";
+        let [n, c, h, w] = <[usize; 4]>::try_from(input).map_err(|_| Error::Shape {
+            op: OP,
+            expected: "4-D input [N, C, H, W] (3-D unbatched input is unsqueezed by the caller)"
+                .into(),
+            got: format!("{input:?}"),
+        })?;
+        if c == 0 || h == 0 || w == 0 {
+            return Err(Error::Shape {
+                op: OP,
+                expected: "non-zero C, H, W in the input".into(),
+                got: format!("{input:?}"),
+            });
+        }
+        let [kh, kw] = positive(OP, "kernel_size", kernel)?;
+        let stride = stride.unwrap_or(kernel);
+        let [sh, sw] = positive(OP, "stride", stride)?;
+        let [dh, dw] = positive(OP, "dilation", dilation)?;
+        for (p, k, d) in [(padding[0], kh, dh), (padding[1], kw, dw)] {
+            // PyTorch: pad should be at most half of the effective kernel size.
+            // In u128: a kernel and dilation that each fit in i64 can overflow their product,
+            // and a padding above i64::MAX must not wrap negative and pass.
+            let eff = (k as u128 - 1) * d as u128 + 1;
+            if p as u128 > eff / 2 {
+                return Err(Error::InvalidArgument {
+                    op: OP,
+                    name: "padding",
+                    reason: format!(
+                        "pad should be at most half of effective kernel size, but got pad={p}, \
+                         kernel_size={k} and dilation={d}"
+                    ),
+                });
+            }
+        }
+        let k_shape = [kernel[0], kernel[1]];
+        let h_out = out_size(
+            OP,
+            h,
+            kernel[0],
+            padding[0],
+            padding[0],
+            stride[0],
+            dilation[0],
+            ceil_mode,
+            input,
+            &k_shape,
+        )?;
+        let w_out = out_size(
+            OP,
+            w,
+            kernel[1],
+            padding[1],
+            padding[1],
+            stride[1],
+            dilation[1],
+            ceil_mode,
+            input,
+            &k_shape,
+        )?;
+        Ok(Pool2dParams {
+            n: to_i64(OP, "input", n)?,
+            c: to_i64(OP, "input", c)?,
+            h: to_i64(OP, "input", h)?,
+            w: to_i64(OP, "input", w)?,
+            kh,
+            kw,
+            stride_h: sh,
+            stride_w: sw,
+            pad_h: to_i64(OP, "padding", padding[0])?,
+            pad_w: to_i64(OP, "padding", padding[1])?,
+            dil_h: dh,
+            dil_w: dw,
+            h_out: to_i64(OP, "output", h_out)?,
+            w_out: to_i64(OP, "output", w_out)?,
+        })
+    }
+
+    /// Output shape `[N, C, H_out, W_out]`.
+    pub fn out_shape(&self) -> [usize; 4] {
+        [self.n, self.c, self.h_out, self.w_out].map(|x| x as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_ceil_mode_last_window_starts_inside() {
+        // 5 wide, k2 s2: floor → 2, ceil → 3.
+        let p = Pool2dParams::new(&[1, 1, 5, 5], [2, 2], None, [0, 0], [1, 1], true).unwrap();
+        assert_eq!(p.out_shape(), [1, 1, 3, 3]);
+        // 4 wide, k2 s2 p1 ceil: (4+2-2+1)/2+1 = 3; last window starts at 2*2-1 = 3 < 4+1 → keep 3.
+        let p = Pool2dParams::new(&[1, 1, 4, 4], [2, 2], None, [1, 1], [1, 1], true).unwrap();
+        assert_eq!(p.out_shape(), [1, 1, 3, 3]);
+        // 6 wide, k3 s3 ceil: (6-3+2)/3+1 = 2 stays 2.
+        let p = Pool2dParams::new(&[1, 1, 6, 6], [3, 3], None, [0, 0], [1, 1], true).unwrap();
+        assert_eq!(p.out_shape(), [1, 1, 2, 2]);
+        assert!(Pool2dParams::new(&[1, 1, 6, 6], [2, 2], None, [2, 2], [1, 1], false).is_err());
+    }
 }

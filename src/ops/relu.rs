@@ -1,57 +1,87 @@
 //! `torch.relu`: out of place, in place and into an existing buffer.
 //!
-//! Accepts float32/float64 and int64/int32/int16/int8/uint8 (PyTorch accepts integers too and
-//! refuses bool). Results are bit-identical to PyTorch: NaN stays NaN, -0.0 stays -0.0.
+//! Accepts float32/float64 and int64/int32/int16/int8/uint8 on the CPU (PyTorch accepts
+//! integers too and refuses bool), float32 on CUDA. Results are bit-identical to PyTorch: NaN
+//! stays NaN, -0.0 stays -0.0.
 
-use crate::cpu::{
-    self,
-    eltwise::{with_dtype, Scalar},
-};
+use crate::cpu::{self, Scalar};
 use crate::error::{Error, Result};
-use crate::ops::params::EltwiseParams;
+use crate::kernels::EltwiseParams;
+use crate::ops::operands::{host_elems, with_dtype};
 use crate::tensor::Tensor;
 
 const OP: &str = "relu";
 
-fn params(t: &Tensor) -> Result<EltwiseParams> {
-    let n = i64::try_from(t.numel()).map_err(|_| Error::Overflow {
-        what: format!("relu over {:?}", t.shape()),
-    })?;
-    Ok(EltwiseParams { n })
+impl EltwiseParams {
+    /// The params of an elementwise op over every element of `t`.
+    pub(crate) fn of(op: &'static str, t: &Tensor) -> Result<EltwiseParams> {
+        let n = i64::try_from(t.numel()).map_err(|_| Error::Overflow {
+            what: format!("{op} over {:?}", t.shape()),
+        })?;
+        Ok(EltwiseParams { n })
+    }
 }
 
-/// `relu(input)` as a new contiguous tensor (from the recycled-buffer cache when one fits).
+/// `relu(input)` as a new contiguous tensor on the input's device.
 pub fn relu(input: &Tensor) -> Result<Tensor> {
-    #[cfg(feature = "cuda")]
+    let p = EltwiseParams::of(OP, input)?;
     if input.device().is_cuda() {
-        return crate::cuda::relu(input, &params(input)?);
+        return relu_cuda(input, &p);
     }
-    cpu::eltwise::check_host(OP, input)?;
-    params(input)?;
-    with_dtype!(OP, input.dtype(), [F32 => f32, F64 => f64, I64 => i64, I32 => i32,
-        I16 => i16, I8 => i8, U8 => u8], relu_new::<T>(input))
+    with_dtype!(OP, "input", input.dtype(), real, relu_new::<T>(input))
 }
 
 fn relu_new<T: Scalar>(input: &Tensor) -> Result<Tensor> {
-    let src = cpu::eltwise::host_elems::<T>(input)?;
+    let src = host_elems::<T>(input)?;
     let mut out = Tensor::empty(T::DTYPE, input.shape())?;
     cpu::relu::relu_into(&src, out.as_mut_slice::<T>()?);
     Ok(out)
 }
 
-/// `t.relu_()`: overwrites `t`. `t` must be contiguous and the only owner of a host storage it
+#[cfg(feature = "cuda")]
+fn relu_cuda(input: &Tensor, p: &EltwiseParams) -> Result<Tensor> {
+    use crate::ops::operands::cuda;
+    cuda::f32_only(OP, "input", input.dtype())?;
+    let dev = cuda::device_of(input)?;
+    let mut y = cuda::output(&dev, input.dtype(), input.shape())?;
+    if let Some(ys) = y.slice_mut() {
+        let x = cuda::view(OP, "input", input)?;
+        crate::cuda::relu::relu_f32(&dev, p, x, ys.as_view_mut())?;
+    }
+    cuda::tensor(y, input.dtype(), input.shape())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn relu_cuda(input: &Tensor, _: &EltwiseParams) -> Result<Tensor> {
+    Err(Error::NotOnHost {
+        device: input.device(),
+    })
+}
+
+/// `t.relu_()`: overwrites `t`. `t` must be contiguous and the only owner of a storage it
 /// allocated (not a view sharing storage with another tensor, not a mapped checkpoint), since
 /// writing would otherwise change what other tensors see; otherwise use [`relu`].
+///
+/// On CUDA the kernel's operands are `__restrict__`, so rather than alias them the result goes
+/// to a fresh buffer that replaces `t`'s storage (indistinguishable, since nothing else sees
+/// the old one).
 pub fn relu_(t: &mut Tensor) -> Result<()> {
-    #[cfg(feature = "cuda")]
+    EltwiseParams::of(OP, t)?;
     if t.device().is_cuda() {
-        let p = params(t)?;
-        return crate::cuda::relu_(t, &p);
+        if t.storage().is_shared() {
+            return Err(Error::InvalidArgument {
+                op: OP,
+                name: "tensor",
+                reason: "its storage is shared with another tensor; use relu (out of place)".into(),
+            });
+        }
+        let out = relu(t)?
+            .with_requires_grad(t.requires_grad())
+            .with_parameter(t.is_parameter());
+        *t = out;
+        return Ok(());
     }
-    cpu::eltwise::check_host(OP, t)?;
-    params(t)?;
-    with_dtype!(OP, t.dtype(), [F32 => f32, F64 => f64, I64 => i64, I32 => i32, I16 => i16,
-        I8 => i8, U8 => u8], relu_in_place::<T>(t))
+    with_dtype!(OP, "tensor", t.dtype(), real, relu_in_place::<T>(t))
 }
 
 fn relu_in_place<T: Scalar>(t: &mut Tensor) -> Result<()> {
@@ -59,11 +89,22 @@ fn relu_in_place<T: Scalar>(t: &mut Tensor) -> Result<()> {
     Ok(())
 }
 
-/// `torch.relu(input, out=out)` without resizing: `out` must already have `input`'s shape and
-/// dtype and satisfy [`relu_`]'s conditions. Lets a caller reuse one buffer across calls.
+/// `torch.relu(input, out=out)` without resizing, on the host: `out` must already have
+/// `input`'s shape and dtype and satisfy [`relu_`]'s conditions. Lets a caller reuse one buffer
+/// across calls.
 pub fn relu_into(input: &Tensor, out: &mut Tensor) -> Result<()> {
-    cpu::eltwise::check_host(OP, input)?;
-    cpu::eltwise::check_host(OP, out)?;
+    for (name, t) in [("input", input), ("out", &*out)] {
+        if t.device().is_cuda() {
+            return Err(Error::InvalidArgument {
+                op: OP,
+                name,
+                reason: format!(
+                    "relu_into runs on the host; {name} lives on {} (use relu or relu_ there)",
+                    t.device()
+                ),
+            });
+        }
+    }
     if out.shape() != input.shape() {
         return Err(Error::Shape {
             op: OP,
@@ -72,19 +113,20 @@ pub fn relu_into(input: &Tensor, out: &mut Tensor) -> Result<()> {
         });
     }
     if out.dtype() != input.dtype() {
-        return Err(Error::DType {
+        return Err(Error::DTypeMismatch {
             op: OP,
-            expected: format!("out of dtype {} (the input's)", input.dtype()),
-            got: out.dtype(),
+            first: "input",
+            first_dtype: input.dtype(),
+            second: "out",
+            second_dtype: out.dtype(),
         });
     }
-    params(input)?;
-    with_dtype!(OP, input.dtype(), [F32 => f32, F64 => f64, I64 => i64, I32 => i32,
-        I16 => i16, I8 => i8, U8 => u8], relu_to::<T>(input, out))
+    EltwiseParams::of(OP, input)?;
+    with_dtype!(OP, "input", input.dtype(), real, relu_to::<T>(input, out))
 }
 
 fn relu_to<T: Scalar>(input: &Tensor, out: &mut Tensor) -> Result<()> {
-    let src = cpu::eltwise::host_elems::<T>(input)?;
+    let src = host_elems::<T>(input)?;
     cpu::relu::relu_into(&src, out.as_mut_slice::<T>()?);
     Ok(())
 }

@@ -1,13 +1,26 @@
 //! `torch.softmax(t, dim)` and `torch.argmax(t, dim)` (keepdim=False).
 
-use crate::cpu::softmax::Float;
-use crate::cpu::{
-    self,
-    eltwise::{with_dtype, Scalar},
-};
+use crate::cpu::{self, Float, Scalar};
 use crate::error::{Error, Result};
+use crate::ops::operands::{host_elems, with_dtype};
 use crate::ops::shape::wrap_dim;
 use crate::tensor::Tensor;
+
+/// softmax and argmax have no CUDA kernels yet: a GPU tensor is refused (never copied to the
+/// host behind the caller's back).
+fn host_only(op: &'static str, t: &Tensor) -> Result<()> {
+    if t.device().is_cuda() {
+        return Err(Error::InvalidArgument {
+            op,
+            name: "input",
+            reason: format!(
+                "{op} has no CUDA kernel yet; the input lives on {}: move it to the CPU first",
+                t.device()
+            ),
+        });
+    }
+    Ok(())
+}
 
 /// `[outer, dim, inner]` around the reduced dimension `d` (a 0-d tensor is `[1, 1, 1]`).
 fn split_at_dim(shape: &[usize], d: usize) -> (usize, usize, usize) {
@@ -24,14 +37,14 @@ fn split_at_dim(shape: &[usize], d: usize) -> (usize, usize, usize) {
 /// Agrees with PyTorch to a few ulps (exp and summation order differ; see the tests).
 pub fn softmax(t: &Tensor, dim: isize) -> Result<Tensor> {
     const OP: &str = "softmax";
-    cpu::eltwise::check_host(OP, t)?;
+    host_only(OP, t)?;
     let d = wrap_dim(OP, dim, t.ndim())?;
     let (_, len, inner) = split_at_dim(t.shape(), d);
-    with_dtype!(OP, t.dtype(), [F32 => f32, F64 => f64], softmax_t::<T>(t, len, inner))
+    with_dtype!(OP, "input", t.dtype(), float, softmax_t::<T>(t, len, inner))
 }
 
 fn softmax_t<T: Float>(t: &Tensor, len: usize, inner: usize) -> Result<Tensor> {
-    let src = cpu::eltwise::host_elems::<T>(t)?;
+    let src = host_elems::<T>(t)?;
     let mut out = Tensor::empty(T::DTYPE, t.shape())?;
     cpu::softmax::softmax(&src, out.as_mut_slice::<T>()?, len, inner);
     Ok(out)
@@ -42,7 +55,7 @@ fn softmax_t<T: Float>(t: &Tensor, len: usize, inner: usize) -> Result<Tensor> {
 /// int64/int32/int16/int8/uint8. An empty reduced dimension is an error, as in PyTorch.
 pub fn argmax(t: &Tensor, dim: isize) -> Result<Tensor> {
     const OP: &str = "argmax";
-    cpu::eltwise::check_host(OP, t)?;
+    host_only(OP, t)?;
     let d = wrap_dim(OP, dim, t.ndim())?;
     let (_, len, inner) = split_at_dim(t.shape(), d);
     if len == 0 {
@@ -56,8 +69,13 @@ pub fn argmax(t: &Tensor, dim: isize) -> Result<Tensor> {
     if !out_shape.is_empty() {
         out_shape.remove(d);
     }
-    with_dtype!(OP, t.dtype(), [F32 => f32, F64 => f64, I64 => i64, I32 => i32, I16 => i16,
-        I8 => i8, U8 => u8], argmax_t::<T>(t, &out_shape, len, inner))
+    with_dtype!(
+        OP,
+        "input",
+        t.dtype(),
+        real,
+        argmax_t::<T>(t, &out_shape, len, inner)
+    )
 }
 
 fn argmax_t<T: Scalar>(
@@ -66,7 +84,7 @@ fn argmax_t<T: Scalar>(
     len: usize,
     inner: usize,
 ) -> Result<Tensor> {
-    let src = cpu::eltwise::host_elems::<T>(t)?;
+    let src = host_elems::<T>(t)?;
     let mut out = Tensor::empty(crate::dtype::DType::I64, out_shape)?;
     cpu::softmax::argmax(&src, out.as_mut_slice::<i64>()?, len, inner);
     Ok(out)

@@ -136,8 +136,9 @@ impl Tensor {
         if T::DTYPE != self.dtype {
             return Err(Error::DType {
                 op,
-                expected: T::DTYPE.to_string(),
+                operand: "tensor",
                 got: self.dtype,
+                supported: format!("{} (the element type asked for)", T::DTYPE),
             });
         }
         if !self.is_contiguous() {
@@ -285,8 +286,9 @@ impl Tensor {
         if T::DTYPE != self.dtype {
             return Err(Error::DType {
                 op: "Tensor::to_vec",
-                expected: T::DTYPE.to_string(),
+                operand: "tensor",
                 got: self.dtype,
+                supported: format!("{} (the element type asked for)", T::DTYPE),
             });
         }
         let bytes = self.contiguous_bytes()?;
@@ -301,8 +303,9 @@ impl Tensor {
         if self.dtype != DType::Bool {
             return Err(Error::DType {
                 op: "Tensor::to_bools",
-                expected: "bool".into(),
+                operand: "tensor",
                 got: self.dtype,
+                supported: "bool".into(),
             });
         }
         Ok(self.contiguous_bytes()?.iter().map(|&b| b != 0).collect())

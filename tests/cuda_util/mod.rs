@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use tensorport::device::cuda_availability;
+use tensorport::cuda::availability as cuda_availability;
 use tensorport::Device;
 
 /// The GPUs to run a GPU test on; empty (with a printed reason) when there are none.

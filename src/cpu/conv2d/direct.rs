@@ -20,13 +20,12 @@
 use rayon::prelude::*;
 
 use super::direct_avx512;
+use super::tile::{padded_width, tiles, TW};
 use super::Dims;
 use crate::cpu::{with_scratch, Float};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 
-/// Output columns per register tile.
-pub(super) const TW: usize = 16;
 /// Largest padded input copy (elements) this path accepts; bigger inputs go through im2col.
 const MAX_PAD_ELEMS: usize = 1 << 20;
 
@@ -68,15 +67,6 @@ fn channel_block(cg_out: usize, max: usize) -> usize {
         .rev()
         .find(|b| cg_out.is_multiple_of(*b))
         .unwrap_or(1)
-}
-
-pub(super) fn tiles(d: &Dims) -> usize {
-    d.w_out.div_ceil(TW)
-}
-
-/// Row length of the padded input copy.
-pub(super) fn padded_width(d: &Dims) -> usize {
-    (d.w + 2 * d.pw).max(tiles(d) * TW + (d.kw - 1) * d.dw)
 }
 
 /// Whether the direct kernel should run this convolution.

@@ -12,7 +12,7 @@ use std::arch::x86_64::{
     _mm512_setzero_ps, _mm512_storeu_ps,
 };
 
-use super::direct::{padded_width, tiles, TW};
+use super::tile::{padded_width, tiles, TW};
 use super::Dims;
 
 /// `out [CB, H_out, W_out]` from `pad [Cg_in, H, WP]` and `wpk [Cg_in·kH·kW, CB]`.

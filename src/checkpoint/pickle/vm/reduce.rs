@@ -8,7 +8,7 @@ use super::arena::{Id, Obj};
 use super::{Machine, R};
 use crate::checkpoint::pickle::allowlist::Global;
 use crate::checkpoint::value::{DictKind, Value};
-use crate::device::TorchDevice;
+use crate::torch_device::TorchDevice;
 
 impl Machine<'_> {
     /// `func(*args)` for an allowlisted callable; returns the new object's id.

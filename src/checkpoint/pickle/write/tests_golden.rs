@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use crate::checkpoint::pickle::write::{pickle_checkpoint, PickledCheckpoint};
 use crate::checkpoint::value::{Dict, DictKind, Value};
-use crate::device::TorchDevice;
 use crate::dtype::DType;
 use crate::storage::Storage;
 use crate::tensor::Tensor;
+use crate::torch_device::TorchDevice;
 
 fn s(x: &str) -> Value {
     Value::str(x)

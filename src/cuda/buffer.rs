@@ -1,6 +1,6 @@
 //! Device buffers and every copy between the host and devices.
 //!
-//! Uploads of at least [`STAGE_MIN`] bytes go through two pinned (page-locked) buffers of
+//! Uploads of at least [`STAGE_MIN`](super::STAGE_MIN) bytes go through two pinned (page-locked) buffers of
 //! [`STAGE_CHUNK`] bytes: while the DMA engine uploads one chunk, the CPU copies the next one
 //! (from a mapped checkpoint: reading the file) into the other. Each buffer has an event
 //! recorded after its upload; the CPU waits on it before refilling that buffer. Smaller uploads
@@ -10,20 +10,16 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use cudarc::driver::{CudaEvent, CudaSlice, CudaView, PinnedHostSlice};
+use cudarc::driver::{CudaSlice, CudaView};
 
 use crate::cuda::device::CudaDevice;
 use crate::cuda::driver_err;
+use crate::cuda::staging::{Staging, STAGE_CHUNK};
 use crate::error::{Error, Result};
-
-/// Size of each pinned staging buffer.
-pub const STAGE_CHUNK: usize = 8 << 20;
-/// Uploads at least this large use the pinned staging buffers.
-pub const STAGE_MIN: usize = 2 * STAGE_CHUNK;
 
 /// An allocation of `len` bytes on one device. Zero-byte buffers hold no allocation (the
 /// driver refuses zero-byte allocations).
-pub struct DeviceBuf {
+pub(crate) struct DeviceBuf {
     dev: Arc<CudaDevice>,
     slice: Option<CudaSlice<u8>>,
     len: usize,
@@ -61,12 +57,9 @@ impl DeviceBuf {
         })
     }
 
-    pub fn len(&self) -> usize {
+    /// Its size in bytes.
+    pub(crate) fn len(&self) -> usize {
         self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     pub(crate) fn device(&self) -> &Arc<CudaDevice> {
@@ -95,44 +88,6 @@ impl DeviceBuf {
     }
 }
 
-/// Two pinned host buffers and the events that say when each one's last upload has read it.
-pub(crate) struct Staging {
-    bufs: [PinnedHostSlice<u8>; 2],
-    done: [CudaEvent; 2],
-}
-
-impl Staging {
-    pub(crate) fn new(dev: &CudaDevice) -> Result<Staging> {
-        let ctx = dev.context();
-        let err = || {
-            driver_err(format!(
-                "allocating pinned staging memory for cuda:{}",
-                dev.ordinal()
-            ))
-        };
-        // SAFETY: pinned bytes are uninitialised; each chunk is fully written before its upload.
-        let a = unsafe { ctx.alloc_pinned::<u8>(STAGE_CHUNK) }.map_err(err())?;
-        // SAFETY: as above.
-        let b = unsafe { ctx.alloc_pinned::<u8>(STAGE_CHUNK) }.map_err(err())?;
-        let ea = ctx.new_event(None).map_err(err())?;
-        let eb = ctx.new_event(None).map_err(err())?;
-        Ok(Staging {
-            bufs: [a, b],
-            done: [ea, eb],
-        })
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        // An upload may still be reading a buffer: wait before the pinned memory is freed.
-        // Errors here have nowhere to go (cudarc records them in the context).
-        for e in &self.done {
-            let _ = e.synchronize();
-        }
-    }
-}
-
 /// Copies host bytes to a new buffer on `dev`.
 pub(crate) fn upload(dev: &Arc<CudaDevice>, src: &[u8]) -> Result<DeviceBuf> {
     let mut buf = DeviceBuf::alloc(dev, src.len())?;
@@ -140,7 +95,7 @@ pub(crate) fn upload(dev: &Arc<CudaDevice>, src: &[u8]) -> Result<DeviceBuf> {
     let Some(dst) = buf.slice.as_mut() else {
         return Ok(buf);
     };
-    if src.len() < STAGE_MIN {
+    if src.len() < super::STAGE_MIN {
         dev.stream()
             .memcpy_htod(src, dst)
             .map_err(driver_err(what()))?;
@@ -249,7 +204,13 @@ pub(crate) fn copy_to_device(src: &DeviceBuf, dst_dev: &Arc<CudaDevice>) -> Resu
         src_dev.stream().wait(&copied).map_err(driver_err(what()))?;
         return Ok(dst);
     }
-    let mut host = crate::storage::AlignedBuf::for_overwrite(src.len)?;
-    download(src, 0..src.len, host.as_mut_slice())?;
-    upload(dst_dev, host.as_slice())
+    let mut host = Vec::new();
+    host.try_reserve_exact(src.len)
+        .map_err(|_| Error::OutOfMemory {
+            what: format!("a host copy of a {}-byte device buffer", src.len),
+            bytes: src.len,
+        })?;
+    host.resize(src.len, 0u8);
+    download(src, 0..src.len, &mut host)?;
+    upload(dst_dev, &host)
 }

@@ -1,0 +1,109 @@
+//! The element traits the CPU kernels are generic over, one of each: [`Scalar`] for everything
+//! that is compared (relu, max pooling, argmax: every real dtype), and [`Float`] for what is
+//! computed with (convolution, linear, softmax: float32 and float64).
+
+use std::ops::{Add, AddAssign, Div, Mul, Sub};
+
+use crate::dtype::Element;
+
+/// A real element type the CPU kernels can compare. `LOWEST` is where a max starts (-inf for
+/// floats, as PyTorch's pooling starts, and the minimum for integers).
+pub(crate) trait Scalar: Element + PartialOrd {
+    /// The value below every other (a max starts here).
+    const LOWEST: Self;
+    /// Zero.
+    const ZERO: Self;
+    /// Whether this is a NaN (never, for integers).
+    fn is_nan(self) -> bool;
+}
+
+/// The float element types the CPU kernels compute in.
+pub(crate) trait Float:
+    Scalar
+    + Default
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + AddAssign
+{
+    /// One.
+    const ONE: Self;
+    /// `self · a + b` with one rounding; only fast where the FMA instruction is enabled.
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    /// `e^self`.
+    fn exp(self) -> Self;
+}
+
+macro_rules! float {
+    ($($t:ty),*) => {$(
+        impl Scalar for $t {
+            const LOWEST: Self = <$t>::NEG_INFINITY;
+            const ZERO: Self = 0.0;
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+        }
+        impl Float for $t {
+            const ONE: Self = 1.0;
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$t>::mul_add(self, a, b)
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+        }
+    )*};
+}
+
+macro_rules! int {
+    ($($t:ty),*) => {$(
+        impl Scalar for $t {
+            const LOWEST: Self = <$t>::MIN;
+            const ZERO: Self = 0;
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                false
+            }
+        }
+    )*};
+}
+
+float!(f32, f64);
+int!(i64, i32, i16, i8, u8);
+
+/// PyTorch's running-max step, `if (val > max || isnan(val)) max = val`, with `cur` the max so
+/// far. Folding it over taps in scan order gives the last NaN if any, else the first of equal
+/// maxima (which decides the sign of a zero result). It is associative, so pairwise trees give
+/// the same bits as the sequential scan.
+#[inline(always)]
+pub(crate) fn max_step<T: Scalar>(cur: T, val: T) -> T {
+    if val > cur || val.is_nan() {
+        val
+    } else {
+        cur
+    }
+}
+
+/// relu with PyTorch's comparison, `x < 0 ? 0 : x`: NaN stays NaN (the comparison is false),
+/// -0.0 stays -0.0, unsigned integers pass through.
+#[inline(always)]
+pub(crate) fn relu1<T: Scalar>(x: T) -> T {
+    if x < T::ZERO {
+        T::ZERO
+    } else {
+        x
+    }
+}
+
+/// [`relu1`] over a slice, in place, on the calling thread (the epilogue of conv2d and linear,
+/// and each piece of the parallel `relu_`).
+#[inline(always)]
+pub(crate) fn relu_slice<T: Scalar>(v: &mut [T]) {
+    for x in v {
+        *x = relu1(*x);
+    }
+}

@@ -1,0 +1,158 @@
+//! Why a checkpoint file was refused, and the stable machine names of those reasons.
+
+use std::path::PathBuf;
+
+/// The machine-readable class of a checkpoint error (printed by `inspect --json`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    UnsafeGlobal,
+    UnsupportedFormat,
+    MalformedZip,
+    Truncated,
+    MissingRecord,
+    MalformedPickle,
+    StorageBounds,
+    SizeOverflow,
+    ChecksumMismatch,
+    ResourceLimit,
+    DeviceUnavailable,
+    Io,
+}
+
+impl ErrorKind {
+    /// The stable snake_case name used in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::UnsafeGlobal => "unsafe_global",
+            ErrorKind::UnsupportedFormat => "unsupported_format",
+            ErrorKind::MalformedZip => "malformed_zip",
+            ErrorKind::Truncated => "truncated",
+            ErrorKind::MissingRecord => "missing_record",
+            ErrorKind::MalformedPickle => "malformed_pickle",
+            ErrorKind::StorageBounds => "storage_bounds",
+            ErrorKind::SizeOverflow => "size_overflow",
+            ErrorKind::ChecksumMismatch => "checksum_mismatch",
+            ErrorKind::ResourceLimit => "resource_limit",
+            ErrorKind::DeviceUnavailable => "device_unavailable",
+            ErrorKind::Io => "io",
+        }
+    }
+}
+
+/// Why a checkpoint file was refused. Every variant names where the problem is: the record, the
+/// byte offset inside the pickle, the opcode, the tensor.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// A pickle referenced a global outside the allowlist; nothing was imported or called.
+    #[error("{record}: unsupported global {global} at byte {offset}: {reason}")]
+    UnsafeGlobal {
+        record: String,
+        offset: u64,
+        global: String,
+        reason: String,
+    },
+
+    /// A file or record that is not a torch.save checkpoint we can read.
+    #[error("unsupported format: {detail}")]
+    UnsupportedFormat { detail: String },
+
+    /// The zip container is inconsistent.
+    #[error("malformed zip: {detail}")]
+    MalformedZip { detail: String },
+
+    /// The file ends before a structure it declares.
+    #[error("truncated: {what} (needs {needed} bytes at offset {offset}, {available} available)")]
+    Truncated {
+        what: String,
+        offset: u64,
+        needed: u64,
+        available: u64,
+    },
+
+    /// A record that the checkpoint needs is absent.
+    #[error("missing record {name}")]
+    MissingRecord { name: String },
+
+    /// The pickle stream is not well formed.
+    #[error("{record}: malformed pickle at byte {offset}{}: {detail}", opcode_suffix(*.opcode))]
+    MalformedPickle {
+        record: String,
+        offset: u64,
+        opcode: Option<u8>,
+        detail: String,
+    },
+
+    /// A tensor view or record size does not fit its storage.
+    #[error("{tensor}: {detail}")]
+    StorageBounds { tensor: String, detail: String },
+
+    /// A declared size does not fit in 64 bits or in this machine's address space.
+    #[error("{what}: size overflows ({detail})")]
+    SizeOverflow { what: String, detail: String },
+
+    /// A record's CRC-32 differs from the one in the central directory.
+    #[error(
+        "record {record}: CRC-32 mismatch (directory says {expected:08x}, data has {actual:08x})"
+    )]
+    ChecksumMismatch {
+        record: String,
+        expected: u32,
+        actual: u32,
+    },
+
+    /// A cap on work or memory that protects against hostile input was reached.
+    #[error("{record}: resource limit: {limit} (limit {max}, reached {value})")]
+    ResourceLimit {
+        record: String,
+        limit: &'static str,
+        max: u64,
+        value: u64,
+    },
+
+    /// A storage's saved location names a device type tensorport cannot restore (torch's
+    /// "don't know how to restore data location"), and `map_location` does not place it.
+    #[error(
+        "don't know how to restore data location of a storage tagged with '{location}'; use \
+         map_location to place it on cpu or cuda"
+    )]
+    UnknownLocation {
+        /// The saved location tag.
+        location: String,
+    },
+
+    /// Reading the file failed.
+    #[error("reading {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn opcode_suffix(op: Option<u8>) -> String {
+    match op {
+        Some(b) if b.is_ascii_graphic() => format!(" (opcode 0x{b:02x} '{}')", b as char),
+        Some(b) => format!(" (opcode 0x{b:02x})"),
+        None => String::new(),
+    }
+}
+
+impl CheckpointError {
+    /// The machine-readable class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CheckpointError::UnsafeGlobal { .. } => ErrorKind::UnsafeGlobal,
+            CheckpointError::UnsupportedFormat { .. } => ErrorKind::UnsupportedFormat,
+            CheckpointError::MalformedZip { .. } => ErrorKind::MalformedZip,
+            CheckpointError::Truncated { .. } => ErrorKind::Truncated,
+            CheckpointError::MissingRecord { .. } => ErrorKind::MissingRecord,
+            CheckpointError::MalformedPickle { .. } => ErrorKind::MalformedPickle,
+            CheckpointError::StorageBounds { .. } => ErrorKind::StorageBounds,
+            CheckpointError::SizeOverflow { .. } => ErrorKind::SizeOverflow,
+            CheckpointError::ChecksumMismatch { .. } => ErrorKind::ChecksumMismatch,
+            CheckpointError::ResourceLimit { .. } => ErrorKind::ResourceLimit,
+            CheckpointError::UnknownLocation { .. } => ErrorKind::DeviceUnavailable,
+            CheckpointError::Io { .. } => ErrorKind::Io,
+        }
+    }
+}
