@@ -16,10 +16,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tensorport::checkpoint::StateDict;
 use tensorport::cuda::{availability as cuda_availability, device_count as cuda_device_count};
 use tensorport::nn::{Module, Net};
-use tensorport::ops::conv2d::{conv2d, Conv2dArgs};
-use tensorport::ops::linear::{linear, linear_relu};
-use tensorport::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
-use tensorport::ops::relu::relu;
+use tensorport::ops::relu;
+use tensorport::ops::{conv2d, Conv2dArgs};
+use tensorport::ops::{linear, linear_relu};
+use tensorport::ops::{max_pool2d, MaxPool2dArgs};
 use tensorport::{load, save, Device, MapLocation, Result, Tensor};
 
 /// Deterministic values in [-1, 1).
@@ -248,7 +248,7 @@ fn bench_net(c: &mut Criterion) {
         let flops = 2 * (batch * macs) as u64;
         for dev in devices() {
             let mut net = cpu_net.clone();
-            net.parameters_mut(&mut |_, t| *t = t.to(&dev).expect("parameter to device"));
+            net.to_device(&dev).expect("parameters to device");
             let x = x.to(&dev).expect("x");
             bench_row(
                 c,

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use tensorport::nn::{Module, Net};
-use tensorport::ops::max_pool2d::max_pool2d;
+use tensorport::ops::max_pool2d;
 use tensorport::{Result, Tensor};
 
 fn median_us(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {

@@ -6,10 +6,10 @@
 use std::time::Instant;
 
 use tensorport::nn::{Module, Net};
-use tensorport::ops::conv2d::{conv2d, Conv2dArgs};
-use tensorport::ops::linear::linear;
-use tensorport::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
-use tensorport::ops::relu::relu;
+use tensorport::ops::linear;
+use tensorport::ops::relu;
+use tensorport::ops::{conv2d, Conv2dArgs};
+use tensorport::ops::{max_pool2d, MaxPool2dArgs};
 use tensorport::{Result, Tensor};
 
 fn median_ms(min_runs: usize, min_secs: f64, mut f: impl FnMut() -> Result<()>) -> Result<f64> {

@@ -10,8 +10,8 @@
 use std::path::Path;
 
 use tensorport::checkpoint::{save_with, SaveOptions};
-use tensorport::nn::{load_state_dict, state_dict, to_device, LoadOptions, Module, Net};
-use tensorport::ops::softmax::argmax;
+use tensorport::nn::{load_state_dict, LoadOptions, Module, Net};
+use tensorport::ops::argmax;
 use tensorport::{load, save, Device, MapLocation, Result, Storage, Tensor};
 
 /// A fixed input batch: 4 "images" of 3×32×32.
@@ -95,7 +95,7 @@ fn main() -> Result<()> {
     // 1. Save on CPU, load on CPU.
     println!("\n1. save on CPU, load on CPU (map_location=None)");
     let cpu_path = dir.path().join("net_cpu.pt");
-    save(&state_dict(&net).to_value(), &cpu_path)?;
+    save(&net.state_dict().to_value(), &cpu_path)?;
     agree(
         "torch.load(PATH)",
         load_net(&cpu_path, &MapLocation::Keep, strict),
@@ -111,13 +111,13 @@ fn main() -> Result<()> {
         let opts = SaveOptions {
             location_of: Some(&cuda0),
         };
-        save_with(&state_dict(&net).to_value(), &gpu_path, &opts)?;
+        save_with(&net.state_dict().to_value(), &gpu_path, &opts)?;
         println!("  wrote a checkpoint tagged cuda:0, as torch.save writes one on a GPU");
     } else {
         let mut on_gpu = net.clone();
-        to_device(&mut on_gpu, &Device::Cuda(0))?;
+        on_gpu.to_device(&Device::Cuda(0))?;
         agree("model.to('cuda:0')", Ok(on_gpu.clone()))?;
-        save(&state_dict(&on_gpu).to_value(), &gpu_path)?;
+        save(&on_gpu.state_dict().to_value(), &gpu_path)?;
         println!("  saved the state dict of the model on cuda:0 (storages tagged cuda:0)");
     }
     if cuda == 0 {
@@ -160,7 +160,7 @@ fn main() -> Result<()> {
 
     // 5. DataParallel: keys prefixed `module.`.
     println!("\n5. a torch.nn.DataParallel model's state dict (keys prefixed module.)");
-    let mut dp = state_dict(&net);
+    let mut dp = net.state_dict();
     dp.add_prefix("module.")?;
     let dp_path = dir.path().join("net_dataparallel.pt");
     save(&dp.to_value(), &dp_path)?;

@@ -31,7 +31,7 @@ pub enum DType {
 }
 
 /// All dtypes, in declaration order.
-pub const ALL_DTYPES: [DType; 22] = [
+const ALL_DTYPES: [DType; 22] = [
     DType::F64,
     DType::F32,
     DType::F16,
@@ -57,6 +57,9 @@ pub const ALL_DTYPES: [DType; 22] = [
 ];
 
 impl DType {
+    /// Every dtype `torch.save` writes for dense tensors, in declaration order.
+    pub const ALL: [DType; 22] = ALL_DTYPES;
+
     /// Bytes per element.
     pub fn size(self) -> usize {
         use DType::*;

@@ -1,40 +1,31 @@
 //! tensorport: run PyTorch models anywhere.
 //!
-//! A lean tensor runtime ([`Tensor`] over shared host or device [`Storage`]), the ops a small
-//! CNN needs on CPU and GPU, and a reader and writer of `torch.save` checkpoints that never
-//! executes anything from the file.
-//!
-//! ```no_run
-//! use tensorport::{load, save, MapLocation};
-//! let ckpt = load("model.pt", &MapLocation::Keep)?;
-//! let sd = ckpt.state_dict()?;
-//! for (name, t) in sd.iter() {
-//!     println!("{name}: {} {:?}", t.dtype(), t.shape());
-//! }
-//! save(&sd.to_value(), "copy.pt")?;
-//! # Ok::<(), tensorport::Error>(())
-//! ```
+//! A lean tensor runtime ([`Tensor`] over shared host or device [`Storage`]), the ops a CNN is
+//! made of on CPU and GPU ([`ops`]), layers with PyTorch's names ([`nn`]), and a reader and
+//! writer of `torch.save` checkpoints that never executes anything from the file
+//! ([`checkpoint`]).
 
 pub mod checkpoint;
-pub mod cpu;
-#[cfg(feature = "cuda")]
+mod cpu;
 pub mod cuda;
-pub mod device;
-pub mod dtype;
-pub mod error;
+mod device;
+mod dtype;
+mod error;
 mod kernels;
 pub mod nn;
 pub mod ops;
-pub mod storage;
-pub mod tensor;
+pub mod prelude;
+mod storage;
+mod tensor;
 mod torch_device;
 
 pub use checkpoint::{
     load, save, Checkpoint, Dict, DictKind, Format, MapLocation, StateDict, Value,
 };
+pub use cpu::{num_threads, set_num_threads};
 pub use device::Device;
-pub use dtype::{DType, Element};
+pub use dtype::{Complex128, Complex64, DType, Element};
 pub use error::{CheckpointError, Error, ErrorKind, NoCudaReason, Result};
-pub use storage::Storage;
+pub use storage::{clear_host_cache, Storage};
 pub use tensor::Tensor;
 pub use torch_device::TorchDevice;

@@ -6,10 +6,10 @@
 mod cuda_util;
 
 use tensorport::nn::{Module, Net};
-use tensorport::ops::conv2d::{conv2d, Conv2dArgs};
-use tensorport::ops::linear::{linear, linear_relu};
-use tensorport::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
-use tensorport::ops::relu::{relu, relu_};
+use tensorport::ops::{conv2d, Conv2dArgs};
+use tensorport::ops::{linear, linear_relu};
+use tensorport::ops::{max_pool2d, MaxPool2dArgs};
+use tensorport::ops::{relu, relu_};
 use tensorport::{Device, Error, Tensor};
 
 gpu_tests!(
@@ -235,7 +235,7 @@ mod bodies {
     pub fn net_forward_matches_cpu(dev: &Device) {
         let cpu_net = Net::new(7).unwrap();
         let mut net = cpu_net.clone();
-        net.parameters_mut(&mut |name, t| {
+        net.visit_mut(&mut |name, _, t| {
             *t = t.to(dev).unwrap_or_else(|e| panic!("{name}: {e}"));
         });
         for batch in [1usize, 16] {

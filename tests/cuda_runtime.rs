@@ -11,8 +11,8 @@ mod cuda_util;
 use cuda_util::{randn, STAGE_MIN};
 use tensorport::checkpoint::{Checkpoint, StateDict};
 use tensorport::cuda::{availability as cuda_availability, device_count as cuda_device_count};
-use tensorport::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
-use tensorport::ops::relu::relu;
+use tensorport::ops::relu;
+use tensorport::ops::{max_pool2d, MaxPool2dArgs};
 use tensorport::{load, save, Device, Error, MapLocation, NoCudaReason, Tensor};
 
 gpu_tests!(

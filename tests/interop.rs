@@ -12,7 +12,7 @@ use std::sync::Arc;
 use common::{fixtures_dir, manifest, torch_python};
 use serde_json::Value as Json;
 use tensorport::checkpoint::{save_with, Checkpoint, OpenOptions, SaveOptions};
-use tensorport::dtype::{Complex128, Complex64, ALL_DTYPES};
+use tensorport::{Complex128, Complex64};
 use tensorport::{DType, Dict, DictKind, Storage, Tensor, TorchDevice, Value};
 use tensorport_cli::describe::describe;
 
@@ -79,7 +79,7 @@ fn dict(kind: DictKind, items: Vec<(Value, Value)>) -> Value {
 /// One tensor of every dtype, with bytes that exercise each format (inf, nan, -0.0, extremes).
 fn every_dtype() -> Value {
     let mut items = Vec::new();
-    for d in ALL_DTYPES {
+    for d in DType::ALL {
         let n = 7 * d.size();
         let mut bytes: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
         match d {

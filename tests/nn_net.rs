@@ -6,8 +6,8 @@ mod common;
 
 use common::net::{assert_logits, torch_io};
 use common::{describe_checkpoint, fixtures_dir, manifest};
-use tensorport::nn::{load_state_dict, state_dict, LoadOptions, Module, Net};
-use tensorport::ops::softmax::argmax;
+use tensorport::nn::{load_state_dict, LoadOptions, Module, Net};
+use tensorport::ops::argmax;
 use tensorport::{load, Error, MapLocation, Tensor};
 use tensorport_cli::describe::describe;
 
@@ -138,14 +138,14 @@ fn our_state_dict_equals_torchs() {
     // Load torch's file, then describe what our model's state_dict() would save: names, order,
     // values and _metadata must equal torch's Net.state_dict() exactly.
     let net = net_from("ok/net_state_dict.pt", LoadOptions::default()).expect("load");
-    let ours = state_dict(&net).to_value();
+    let ours = net.state_dict().to_value();
     let mut doc = describe(&ours, &|s| s.device().location_tag(), &|_| None).expect("describe");
     doc["ok"] = serde_json::Value::Bool(true);
     let want = &manifest()["files"]["ok/net_state_dict.pt"]["describe"];
     assert_eq!(doc["structure"], want["structure"]);
     assert_eq!(doc["tensors"], want["tensors"]);
     // And a fresh Net has the same layout (shapes, names, metadata) as torch's.
-    let fresh = state_dict(&Net::new(1).expect("net"));
+    let fresh = Net::new(1).expect("net").state_dict();
     let fresh_shapes: Vec<(String, Vec<usize>)> = fresh
         .iter()
         .map(|(k, t)| (k.to_string(), t.shape().to_vec()))

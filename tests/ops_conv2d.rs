@@ -8,8 +8,8 @@ use std::path::Path;
 
 use common::close::{as_f64, check_close, values};
 
-use tensorport::ops::conv2d::{conv2d, conv2d_relu, Conv2dArgs};
-use tensorport::ops::relu::relu;
+use tensorport::ops::relu;
+use tensorport::ops::{conv2d, conv2d_relu, Conv2dArgs};
 use tensorport::{load, DType, Error, MapLocation, StateDict, Tensor};
 
 /// The definition, in f64: `out[n, co, oh, ow] = b[co] + Σ x[n, g·Cg + ci, ih, iw] · w[co, ci, kh, kw]`.

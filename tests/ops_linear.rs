@@ -8,7 +8,7 @@ use std::path::Path;
 
 use common::close::{as_f64, check_close, values};
 
-use tensorport::ops::linear::{linear, linear_relu};
+use tensorport::ops::{linear, linear_relu};
 use tensorport::{load, DType, Error, MapLocation, Tensor};
 
 #[test]

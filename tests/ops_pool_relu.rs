@@ -8,8 +8,8 @@ mod common;
 use common::eltwise_fixtures::{fixtures, tensor};
 
 use serde_json::Value as Json;
-use tensorport::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
-use tensorport::ops::relu::{relu, relu_, relu_into};
+use tensorport::ops::{max_pool2d, MaxPool2dArgs};
+use tensorport::ops::{relu, relu_, relu_into};
 use tensorport::{DType, Device, Tensor};
 
 // ----------------------------------------------------------------------------- fixtures

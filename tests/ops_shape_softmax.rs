@@ -7,8 +7,8 @@ mod common;
 use common::eltwise_fixtures::{fixtures, tensor};
 
 use serde_json::Value as Json;
-use tensorport::ops::shape::{flatten, reshape, view};
-use tensorport::ops::softmax::{argmax, softmax};
+use tensorport::ops::{argmax, softmax};
+use tensorport::ops::{flatten, reshape, view};
 use tensorport::{DType, Device, Error, Tensor};
 
 /// softmax tolerance, `|ours − torch| <= ATOL + RTOL·|torch|`. Both compute exp(x − max) and

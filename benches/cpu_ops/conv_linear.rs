@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use tensorport::ops::conv2d::{conv2d, Conv2dArgs};
-use tensorport::ops::linear::linear;
+use tensorport::ops::linear;
+use tensorport::ops::{conv2d, Conv2dArgs};
 use tensorport::Tensor;
 
 enum Case {

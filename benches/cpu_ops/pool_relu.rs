@@ -13,9 +13,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use tensorport::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
-use tensorport::ops::relu::{relu, relu_, relu_into};
-use tensorport::storage::clear_host_cache;
+use tensorport::clear_host_cache;
+use tensorport::ops::{max_pool2d, MaxPool2dArgs};
+use tensorport::ops::{relu, relu_, relu_into};
 use tensorport::Tensor;
 
 /// Deterministic values in [-1, 1).

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use tensorport::checkpoint::state_dict::{add_prefix, strip_prefix, STATE_DICT_KEYS};
+use tensorport::checkpoint::{add_prefix, strip_prefix, STATE_DICT_KEYS};
 use tensorport::checkpoint::{save_with, Checkpoint, OpenOptions, SaveOptions};
 use tensorport::{Error, MapLocation, Result, StateDict, Storage, Value};
 

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::json;
-use tensorport::checkpoint::value::key_text;
 use tensorport::checkpoint::{Checkpoint, OpenOptions};
 use tensorport::Value;
 use tensorport_cli::describe::describe;
@@ -131,7 +130,7 @@ fn print_table(ckpt: &Checkpoint) -> tensorport::Result<()> {
             d.len(),
             d.iter()
                 .take(4)
-                .map(|(k, _)| key_text(k))
+                .map(|(k, _)| k.key_text())
                 .collect::<Vec<_>>()
                 .join(", ")
         ),

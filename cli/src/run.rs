@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use tensorport::nn::{load_state_dict, LoadOptions, Module, Net};
-use tensorport::ops::softmax::argmax;
+use tensorport::ops::argmax;
 use tensorport::{load, save, Device, Error, MapLocation, Result, Tensor, Value};
 
 /// CIFAR-10's classes, in the order the tutorial's dataset labels them.

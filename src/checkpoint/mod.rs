@@ -1,20 +1,23 @@
-//! torch.save checkpoints: reading (zip and legacy formats, zero-copy where possible), writing
-//! (atomic, torch 2.15 layout), `map_location`, and state-dict helpers.
+//! torch.save checkpoints: reading every file `torch.save` writes (zip and legacy formats,
+//! zero-copy where possible) with torch.load's `map_location` semantics, writing files
+//! `torch.load` reads back bit-identically (atomically), the Python value tree they hold, and
+//! state-dict helpers.
 
-pub mod legacy;
-pub mod open;
-pub mod pickle;
-pub mod placement;
+mod legacy;
+mod open;
+mod pickle;
+mod placement;
 mod records;
-pub mod save;
-pub mod state_dict;
-pub mod value;
-pub mod zip;
+mod save;
+mod state_dict;
+mod value;
+mod zip;
 mod zip_archive;
 
 pub use open::{load, Checkpoint, Format, OpenOptions};
-pub use placement::MapLocation;
+pub use pickle::Limits;
+pub use placement::{LocationFn, MapLocation};
 pub use records::StorageInfo;
 pub use save::{save, save_with, SaveOptions};
-pub use state_dict::StateDict;
-pub use value::{Dict, DictKind, Value};
+pub use state_dict::{add_prefix, strip_prefix, StateDict, STATE_DICT_KEYS};
+pub use value::{Dict, DictKind, HashKey, Value};

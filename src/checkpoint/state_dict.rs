@@ -98,18 +98,35 @@ impl StateDict {
         }
     }
 
+    /// Removes `name` (the others keep their order), returning its tensor.
+    pub fn remove(&mut self, name: &str) -> Option<Tensor> {
+        let i = self.index.remove(name)?;
+        let (_, t) = self.entries.remove(i);
+        for v in self.index.values_mut() {
+            if *v > i {
+                *v -= 1;
+            }
+        }
+        Some(t)
+    }
+
+    /// The tensor under `name`.
     pub fn get(&self, name: &str) -> Option<&Tensor> {
         self.index.get(name).map(|&i| &self.entries[i].1)
     }
+    /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
+    /// Whether there are no entries.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+    /// `(name, tensor)` in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
+    /// The names in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|(k, _)| k.as_str())
     }
@@ -118,6 +135,7 @@ impl StateDict {
     pub fn metadata(&self) -> Option<&Value> {
         self.metadata.as_ref()
     }
+    /// Replaces `_metadata`.
     pub fn set_metadata(&mut self, metadata: Option<Value>) {
         self.metadata = metadata;
     }

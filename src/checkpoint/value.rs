@@ -209,7 +209,7 @@ impl Value {
             Value::Tensor(t) => f(path, t),
             Value::Dict(d) => {
                 for (k, v) in d.iter() {
-                    path.push(key_text(k));
+                    path.push(k.key_text());
                     v.visit(path, f);
                     path.pop();
                 }
@@ -227,11 +227,15 @@ impl Value {
 }
 
 /// How a dict key appears in a path: strings as they are, ints in decimal, others as debug text.
-pub fn key_text(k: &Value) -> String {
-    match k {
-        Value::Str(s) => s.to_string(),
-        Value::Int(i) => i.to_string(),
-        other => format!("{other:?}"),
+impl Value {
+    /// A dict key as text: a str as it is, an int in decimal, anything else as its debug form
+    /// (for tables and messages).
+    pub fn key_text(&self) -> String {
+        match self {
+            Value::Str(s) => s.to_string(),
+            Value::Int(i) => i.to_string(),
+            other => format!("{other:?}"),
+        }
     }
 }
 

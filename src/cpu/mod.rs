@@ -2,9 +2,10 @@
 //! dtypes and devices and then call in here with contiguous host slices and the op's params
 //! struct (`crate::kernels`). Nothing here sees a tensor.
 //!
-//! Threading: rayon's global pool (one worker per core). Small problems run on the calling
-//! thread, because waking the pool costs a few microseconds, which is more than a batch-1
-//! layer of a small CNN takes in total.
+//! Threading (`threads.rs`): rayon's global pool (one worker per core) unless the program chose
+//! otherwise with `tensorport::set_num_threads`. Small problems run on the calling thread,
+//! because waking the pool costs a few microseconds, which is more than a batch-1 layer of a
+//! small CNN takes in total.
 
 pub(crate) mod conv2d;
 mod gemm;
@@ -14,37 +15,17 @@ mod parallel;
 pub(crate) mod relu;
 mod scalar;
 pub(crate) mod softmax;
+mod threads;
 
 use std::cell::RefCell;
 
 pub(crate) use scalar::{Float, Scalar};
+pub(crate) use threads::{install, pool_threads, serial};
+pub use threads::{num_threads, set_num_threads};
 
 /// Below this many FLOPs a problem runs on the calling thread: at ~50–100 GFLOP/s per core,
 /// 2 MFLOP is 20–40 µs, where a rayon fork/join (several µs) stops mattering.
 pub(crate) const PARALLEL_MIN_FLOPS: usize = 2_000_000;
-
-thread_local! {
-    /// Set while this thread runs work that is already one of several parallel pieces (a
-    /// chunk of a batch in `nn::Net`): kernels then stay on this thread.
-    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `f` with every CPU kernel it calls on the calling thread.
-pub(crate) fn serial<R>(f: impl FnOnce() -> R) -> R {
-    let prev = SERIAL.with(|s| s.replace(true));
-    let r = f();
-    SERIAL.with(|s| s.set(prev));
-    r
-}
-
-/// Threads the kernels may use now: 1 inside [`serial`], else rayon's pool size.
-pub(crate) fn pool_threads() -> usize {
-    if SERIAL.with(|s| s.get()) {
-        1
-    } else {
-        rayon::current_num_threads().max(1)
-    }
-}
 
 /// Worker threads worth using for `flops` of work: 1 for small problems.
 pub(crate) fn threads_for(flops: usize) -> usize {

@@ -3,42 +3,45 @@
 //! fc1 (400→120) → relu → fc2 (120→84) → relu → fc3 (84→10)`.
 
 use crate::error::Result;
-use crate::nn::layers::Init;
-use crate::nn::{join, Conv2d, Linear, MaxPool2d, Module};
-use crate::ops::shape::flatten;
+use crate::nn::{
+    visit_child_modules, visit_children, visit_children_mut, Conv2d, Init, Linear, MaxPool2d,
+    Module, TensorKind,
+};
+use crate::ops::flatten;
 use crate::tensor::Tensor;
 
 /// The recipe's `Net`, with PyTorch's parameter names (`conv1.weight`, ..., `fc3.bias`).
 #[derive(Clone, Debug)]
 pub struct Net {
+    /// 3 → 6 channels, 5×5, relu fused.
     pub conv1: Conv2d,
+    /// 2×2 max pooling, used after both convolutions.
     pub pool: MaxPool2d,
+    /// 6 → 16 channels, 5×5, relu fused.
     pub conv2: Conv2d,
+    /// 400 → 120, relu fused.
     pub fc1: Linear,
+    /// 120 → 84, relu fused.
     pub fc2: Linear,
+    /// 84 → 10: the logits.
     pub fc3: Linear,
 }
 
 impl Net {
     /// A freshly initialised Net (PyTorch's default init distribution, seeded).
     pub fn new(seed: u64) -> Result<Net> {
-        let mut init = Init::new(seed);
-        let mut conv1 = Conv2d::new(3, 6, 5, &mut init)?;
-        let mut conv2 = Conv2d::new(6, 16, 5, &mut init)?;
-        // relu(conv(x)) runs in place on the conv output, and relu(fc(x)) in the GEMM epilogue.
-        conv1.fused_relu = true;
-        conv2.fused_relu = true;
-        let mut fc1 = Linear::new(16 * 5 * 5, 120, &mut init)?;
-        let mut fc2 = Linear::new(120, 84, &mut init)?;
-        fc1.fused_relu = true;
-        fc2.fused_relu = true;
+        // One stream for the whole Net, layer after layer. relu(conv(x)) runs as the conv
+        // stores its output, and relu(fc(x)) in the GEMM epilogue.
+        let init = &mut Init::new(seed);
         Ok(Net {
-            conv1,
+            conv1: Conv2d::builder(3, 6, 5).relu(true).build_with(init)?,
             pool: MaxPool2d::new(2),
-            conv2,
-            fc1,
-            fc2,
-            fc3: Linear::new(84, 10, &mut init)?,
+            conv2: Conv2d::builder(6, 16, 5).relu(true).build_with(init)?,
+            fc1: Linear::builder(16 * 5 * 5, 120)
+                .relu(true)
+                .build_with(init)?,
+            fc2: Linear::builder(120, 84).relu(true).build_with(init)?,
+            fc3: Linear::builder(84, 10).build_with(init)?,
         })
     }
 
@@ -81,7 +84,7 @@ impl Net {
             || x.device().is_cuda()
             || !x.is_contiguous()
             || n < 2 * CHUNK_IMAGES
-            || rayon::current_num_threads() < 2
+            || crate::cpu::pool_threads() < 2
         {
             return None;
         }
@@ -122,17 +125,15 @@ fn concat_rows(parts: &[Tensor], n: usize) -> Result<Tensor> {
 impl Module for Net {
     /// `x`: `[N, 3, 32, 32]` (or `[3, 32, 32]`); returns logits `[N, 10]`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match self.forward_chunked(x) {
+        crate::cpu::install(|| match self.forward_chunked(x) {
             Some(r) => r,
             None => self.forward_layers(x),
-        }
+        })
     }
-    fn parameters(&self, f: &mut dyn FnMut(&str, &Tensor)) {
-        for (name, m) in self.children() {
-            m.parameters(&mut |k, t| f(&join(name, k), t));
-        }
+    fn visit(&self, f: &mut dyn FnMut(&str, TensorKind, &Tensor)) {
+        visit_children(self.children(), f);
     }
-    fn parameters_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor)) {
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&str, TensorKind, &mut Tensor)) {
         let children: [(&str, &mut dyn Module); 6] = [
             ("conv1", &mut self.conv1),
             ("pool", &mut self.pool),
@@ -141,14 +142,9 @@ impl Module for Net {
             ("fc2", &mut self.fc2),
             ("fc3", &mut self.fc3),
         ];
-        for (name, m) in children {
-            m.parameters_mut(&mut |k, t| f(&join(name, k), t));
-        }
+        visit_children_mut(children, f);
     }
-    fn module_paths(&self, f: &mut dyn FnMut(&str)) {
-        f("");
-        for (name, m) in self.children() {
-            m.module_paths(&mut |p| f(&join(name, p)));
-        }
+    fn visit_modules(&self, f: &mut dyn FnMut(&str, i64)) {
+        visit_child_modules(self.children(), f);
     }
 }

@@ -1,10 +1,10 @@
-//! `nn.Sequential` with named children: how users declare their own small models.
+//! `nn.Sequential` with named children: how users declare their own models.
 
 use crate::error::Result;
-use crate::nn::{join, Module};
+use crate::nn::{visit_child_modules, visit_children, visit_children_mut, Module, TensorKind};
 use crate::tensor::Tensor;
 
-/// Children run in order; parameters are named `<child>.<param>` (children added with
+/// Children run in order; their tensors are named `<child>.<name>` (children added with
 /// [`Sequential::push`] are named `0`, `1`, ... as in PyTorch).
 #[derive(Default)]
 pub struct Sequential {
@@ -12,11 +12,13 @@ pub struct Sequential {
 }
 
 impl Sequential {
+    /// An empty `nn.Sequential()`.
     pub fn new() -> Sequential {
         Sequential::default()
     }
 
-    /// Adds a child under `name` (`model.add("conv1", Conv2d::new(..)?)`).
+    /// Adds a child under `name` (`model.add("conv1", Conv2d::new(..)?)`, PyTorch's
+    /// `add_module`).
     pub fn add(mut self, name: &str, m: impl Module + 'static) -> Sequential {
         self.children.push((name.to_string(), Box::new(m)));
         self
@@ -26,6 +28,11 @@ impl Sequential {
     pub fn push(self, m: impl Module + 'static) -> Sequential {
         let name = self.children.len().to_string();
         self.add(&name, m)
+    }
+
+    /// The children in order, with their names.
+    pub fn children(&self) -> impl Iterator<Item = (&str, &dyn Module)> {
+        self.children.iter().map(|(n, m)| (n.as_str(), &**m))
     }
 }
 
@@ -37,20 +44,17 @@ impl Module for Sequential {
         }
         Ok(y)
     }
-    fn parameters(&self, f: &mut dyn FnMut(&str, &Tensor)) {
-        for (name, m) in &self.children {
-            m.parameters(&mut |k, t| f(&join(name, k), t));
-        }
+    fn visit(&self, f: &mut dyn FnMut(&str, TensorKind, &Tensor)) {
+        visit_children(self.children(), f);
     }
-    fn parameters_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor)) {
-        for (name, m) in &mut self.children {
-            m.parameters_mut(&mut |k, t| f(&join(name, k), t));
-        }
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&str, TensorKind, &mut Tensor)) {
+        let children = self
+            .children
+            .iter_mut()
+            .map(|(n, m)| (n.as_str(), &mut **m as &mut dyn Module));
+        visit_children_mut(children, f);
     }
-    fn module_paths(&self, f: &mut dyn FnMut(&str)) {
-        f("");
-        for (name, m) in &self.children {
-            m.module_paths(&mut |p| f(&join(name, p)));
-        }
+    fn visit_modules(&self, f: &mut dyn FnMut(&str, i64)) {
+        visit_child_modules(self.children(), f);
     }
 }

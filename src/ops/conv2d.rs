@@ -100,13 +100,16 @@ fn conv2d_act(
         return Ok(out);
     }
     let mut out = Tensor::empty(dtype, shape)?;
-    with_dtype!(
-        OP,
-        "input",
-        dtype,
-        float,
-        run::<T>(&p, input, weight, bias, relu, &mut out)
-    )?;
+    let out_ref = &mut out;
+    cpu::install(|| {
+        with_dtype!(
+            OP,
+            "input",
+            dtype,
+            float,
+            run::<T>(&p, input, weight, bias, relu, out_ref)
+        )
+    })?;
     Ok(out)
 }
 

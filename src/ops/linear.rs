@@ -46,13 +46,16 @@ fn linear_act(
         return on_cuda(input, weight, bias, &p, &shape);
     }
     let mut out = Tensor::empty(dtype, &shape)?;
-    with_dtype!(
-        OP,
-        "input",
-        dtype,
-        float,
-        run::<T>(&p, input, weight, bias, &mut out)
-    )?;
+    let out_ref = &mut out;
+    cpu::install(|| {
+        with_dtype!(
+            OP,
+            "input",
+            dtype,
+            float,
+            run::<T>(&p, input, weight, bias, out_ref)
+        )
+    })?;
     Ok(out)
 }
 

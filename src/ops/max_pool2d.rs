@@ -74,13 +74,15 @@ pub fn max_pool2d(input: &Tensor, args: &MaxPool2dArgs) -> Result<Tensor> {
     if input.device().is_cuda() {
         return on_cuda(input, &p, &out_shape);
     }
-    with_dtype!(
-        OP,
-        "input",
-        input.dtype(),
-        real,
-        run::<T>(input, &p, &out_shape)
-    )
+    cpu::install(|| {
+        with_dtype!(
+            OP,
+            "input",
+            input.dtype(),
+            real,
+            run::<T>(input, &p, &out_shape)
+        )
+    })
 }
 
 fn run<T: Scalar>(input: &Tensor, p: &Pool2dParams, out_shape: &[usize]) -> Result<Tensor> {

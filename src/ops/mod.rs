@@ -1,12 +1,24 @@
-//! The public ops. Each validates its inputs (shape, dtype, device) through its params struct,
-//! then dispatches on the device to `crate::cpu` or `crate::cuda`; what every op does with its
-//! operands is `operands.rs`, the shape rules several share `geometry.rs`.
+//! The ops, as PyTorch's functional API names them. Each validates its inputs (shape, dtype,
+//! device) with PyTorch's rules, then runs where its inputs live: on the CPU (`crate::cpu`) or
+//! on their CUDA device (`crate::cuda`); operands on different devices are an error, never a
+//! silent copy.
+//!
+//! One file per op holds its arguments, its params struct's constructor (the shape rules the
+//! CPU code, the CUDA launch and the kernel share) and its dispatch; `operands.rs` is what
+//! every op does with its operands, `geometry.rs` the shape rules several share.
 
-pub mod conv2d;
+mod conv2d;
 mod geometry;
-pub mod linear;
-pub mod max_pool2d;
+mod linear;
+mod max_pool2d;
 pub(crate) mod operands;
-pub mod relu;
-pub mod shape;
-pub mod softmax;
+mod relu;
+mod shape;
+mod softmax;
+
+pub use conv2d::{conv2d, conv2d_relu, Conv2dArgs};
+pub use linear::{linear, linear_relu};
+pub use max_pool2d::{max_pool2d, MaxPool2dArgs};
+pub use relu::{relu, relu_, relu_into};
+pub use shape::{flatten, reshape, view};
+pub use softmax::{argmax, softmax};

@@ -28,7 +28,7 @@ pub fn relu(input: &Tensor) -> Result<Tensor> {
     if input.device().is_cuda() {
         return relu_cuda(input, &p);
     }
-    with_dtype!(OP, "input", input.dtype(), real, relu_new::<T>(input))
+    cpu::install(|| with_dtype!(OP, "input", input.dtype(), real, relu_new::<T>(input)))
 }
 
 fn relu_new<T: Scalar>(input: &Tensor) -> Result<Tensor> {
@@ -81,7 +81,8 @@ pub fn relu_(t: &mut Tensor) -> Result<()> {
         *t = out;
         return Ok(());
     }
-    with_dtype!(OP, "tensor", t.dtype(), real, relu_in_place::<T>(t))
+    let dtype = t.dtype();
+    cpu::install(|| with_dtype!(OP, "tensor", dtype, real, relu_in_place::<T>(t)))
 }
 
 fn relu_in_place<T: Scalar>(t: &mut Tensor) -> Result<()> {
@@ -122,7 +123,7 @@ pub fn relu_into(input: &Tensor, out: &mut Tensor) -> Result<()> {
         });
     }
     EltwiseParams::of(OP, input)?;
-    with_dtype!(OP, "input", input.dtype(), real, relu_to::<T>(input, out))
+    cpu::install(|| with_dtype!(OP, "input", input.dtype(), real, relu_to::<T>(input, out)))
 }
 
 fn relu_to<T: Scalar>(input: &Tensor, out: &mut Tensor) -> Result<()> {

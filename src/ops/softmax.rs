@@ -40,7 +40,7 @@ pub fn softmax(t: &Tensor, dim: isize) -> Result<Tensor> {
     host_only(OP, t)?;
     let d = wrap_dim(OP, dim, t.ndim())?;
     let (_, len, inner) = split_at_dim(t.shape(), d);
-    with_dtype!(OP, "input", t.dtype(), float, softmax_t::<T>(t, len, inner))
+    cpu::install(|| with_dtype!(OP, "input", t.dtype(), float, softmax_t::<T>(t, len, inner)))
 }
 
 fn softmax_t<T: Float>(t: &Tensor, len: usize, inner: usize) -> Result<Tensor> {
@@ -69,13 +69,15 @@ pub fn argmax(t: &Tensor, dim: isize) -> Result<Tensor> {
     if !out_shape.is_empty() {
         out_shape.remove(d);
     }
-    with_dtype!(
-        OP,
-        "input",
-        t.dtype(),
-        real,
-        argmax_t::<T>(t, &out_shape, len, inner)
-    )
+    cpu::install(|| {
+        with_dtype!(
+            OP,
+            "input",
+            t.dtype(),
+            real,
+            argmax_t::<T>(t, &out_shape, len, inner)
+        )
+    })
 }
 
 fn argmax_t<T: Scalar>(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
-pub use host::{clear_host_cache, AlignedBuf, HOST_ALIGN};
+pub use host::{clear_host_cache, AlignedBuf};
 
 use crate::device::Device;
 use crate::error::{Error, Result};

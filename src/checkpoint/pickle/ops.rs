@@ -40,7 +40,9 @@ pub struct OpInfo {
 
 macro_rules! opcodes {
     ($($name:ident = $code:expr, $arg:ident;)*) => {
-        $(pub const $name: u8 = $code;)*
+        // Every opcode is named, also those the machine refuses (the table still says how to
+        // skip their arguments for the error message): some are never read by name.
+        $(#[allow(dead_code)] pub const $name: u8 = $code;)*
         /// Every opcode of pickle protocols 0 to 5.
         pub const TABLE: &[OpInfo] = &[
             $(OpInfo { code: $code, name: stringify!($name), arg: ArgKind::$arg },)*

@@ -366,6 +366,7 @@ impl ZipIndex {
     }
 
     /// Every entry, in central-directory order.
+    #[cfg(test)]
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }

@@ -4,8 +4,8 @@ use super::closeness::{assert_close, Tol};
 use super::rng::Rng;
 use super::{run, EmuArg};
 use crate::kernels::{EltwiseParams, MaxPool2dF32, Pool2dParams, ReluF32};
-use crate::ops::max_pool2d::{max_pool2d, MaxPool2dArgs};
-use crate::ops::relu::relu;
+use crate::ops::relu;
+use crate::ops::{max_pool2d, MaxPool2dArgs};
 use crate::tensor::Tensor;
 
 #[test]

@@ -19,8 +19,8 @@ use super::closeness::{assert_close, Tol};
 use super::rng::Rng;
 use super::{run, EmuArg};
 use crate::kernels::{Conv2dF32, Conv2dParams, LinearF32, LinearParams};
-use crate::ops::conv2d::{conv2d, Conv2dArgs};
-use crate::ops::linear::{linear, linear_relu};
+use crate::ops::{conv2d, Conv2dArgs};
+use crate::ops::{linear, linear_relu};
 use crate::tensor::Tensor;
 
 const TOL_SIGMAS: f64 = 8.0;
