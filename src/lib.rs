@@ -5,6 +5,10 @@
 //! writer of `torch.save` checkpoints that never executes anything from the file
 //! ([`checkpoint`]).
 
+// The shared test helpers (tests/common, included by path) name the crate `tensorport`.
+#[cfg(test)]
+extern crate self as tensorport;
+
 pub mod checkpoint;
 mod cpu;
 pub mod cuda;

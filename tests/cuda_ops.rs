@@ -3,7 +3,8 @@
 //! errors. Bodies are `fn(&Device)`, expanded per GPU by `gpu_tests!` (skipped, with a printed
 //! message, when there is none; `TENSORPORT_REQUIRE_CUDA=1` makes that a failure).
 
-mod cuda_util;
+#[macro_use]
+mod common;
 
 use tensorport::nn::{Module, Net};
 use tensorport::ops::{conv2d, Conv2dArgs};
@@ -11,6 +12,8 @@ use tensorport::ops::{linear, linear_relu};
 use tensorport::ops::{max_pool2d, MaxPool2dArgs};
 use tensorport::ops::{relu, relu_};
 use tensorport::{Device, Error, Tensor};
+
+use bodies::*;
 
 gpu_tests!(
     relu_matches_cpu,
@@ -25,12 +28,13 @@ gpu_tests!(
 /// The GPU test bodies, one `fn(&Device)` each.
 mod bodies {
     use super::*;
-    use crate::cuda_util::{assert_close, randn};
+    use crate::common::closeness::{assert_close, Tol};
+    use crate::common::rng::Rng;
 
     pub fn relu_matches_cpu(dev: &Device) {
         for shape in [vec![7usize], vec![2, 3, 33, 17], vec![1 << 20]] {
             let n: usize = shape.iter().product();
-            let mut v = randn(n, 11);
+            let mut v = Rng::new(11).vec_scaled(n, 2.0);
             v[0] = f32::NAN;
             v[n / 2] = -0.0;
             let x = Tensor::from_vec(v, &shape).unwrap();
@@ -39,7 +43,7 @@ mod bodies {
             assert_eq!(got.device(), *dev);
             assert_eq!(got.shape(), &shape[..]);
             let got = got.to(&Device::Cpu).unwrap().to_vec::<f32>().unwrap();
-            assert_close(&format!("relu {shape:?}"), &got, &want, 0.0, 0.0);
+            assert_close(&format!("relu {shape:?}"), &got, &want, Tol::Exact);
         }
         // f32 only on the GPU: a typed dtype error for others.
         let xi = Tensor::from_vec(vec![1i64, -1], &[2])
@@ -66,7 +70,7 @@ mod bodies {
         ];
         for (shape, args) in cases {
             let n: usize = shape.iter().product();
-            let mut v = randn(n, 5);
+            let mut v = Rng::new(5).vec_scaled(n, 2.0);
             v[n / 3] = f32::NAN;
             let x = Tensor::from_vec(v, &shape).unwrap();
             let want = max_pool2d(&x, &args).unwrap();
@@ -79,8 +83,7 @@ mod bodies {
                 &format!("max_pool2d {shape:?} {args:?}"),
                 &got,
                 &want,
-                0.0,
-                0.0,
+                Tol::Exact,
             );
         }
     }
@@ -116,9 +119,18 @@ mod bodies {
             ),
         ];
         for (i, (xs, ws, has_bias, args)) in cases.into_iter().enumerate() {
-            let x = Tensor::from_vec(randn(xs.iter().product(), 20 + i as u64), &xs).unwrap();
-            let w = Tensor::from_vec(randn(ws.iter().product(), 40 + i as u64), &ws).unwrap();
-            let b = Tensor::from_vec(randn(ws[0], 60 + i as u64), &[ws[0]]).unwrap();
+            let x = Tensor::from_vec(
+                Rng::new(20 + i as u64).vec_scaled(xs.iter().product(), 2.0),
+                &xs,
+            )
+            .unwrap();
+            let w = Tensor::from_vec(
+                Rng::new(40 + i as u64).vec_scaled(ws.iter().product(), 2.0),
+                &ws,
+            )
+            .unwrap();
+            let b =
+                Tensor::from_vec(Rng::new(60 + i as u64).vec_scaled(ws[0], 2.0), &[ws[0]]).unwrap();
             let b = has_bias.then_some(&b);
             let want = conv2d(&x, &w, b, &args).unwrap();
             let (gx, gw) = (x.to(dev).unwrap(), w.to(dev).unwrap());
@@ -132,7 +144,15 @@ mod bodies {
             // error grows about like the number of terms.
             let taps = (ws[1] * ws[2] * ws[3]) as f32;
             let what = format!("conv2d {xs:?} {ws:?} {args:?}");
-            assert_close(&what, &got, &want, 1e-6 * taps + 1e-5, 1e-4);
+            assert_close(
+                &what,
+                &got,
+                &want,
+                Tol::AbsRel {
+                    atol: f64::from(1e-6 * taps + 1e-5),
+                    rtol: 1e-4,
+                },
+            );
         }
     }
 
@@ -143,9 +163,9 @@ mod bodies {
             (64, 256, 100),
             (3, 1000, 33),
         ] {
-            let x = Tensor::from_vec(randn(m * k, m as u64), &[m, k]).unwrap();
-            let w = Tensor::from_vec(randn(n * k, k as u64), &[n, k]).unwrap();
-            let b = Tensor::from_vec(randn(n, n as u64), &[n]).unwrap();
+            let x = Tensor::from_vec(Rng::new(m as u64).vec_scaled(m * k, 2.0), &[m, k]).unwrap();
+            let w = Tensor::from_vec(Rng::new(k as u64).vec_scaled(n * k, 2.0), &[n, k]).unwrap();
+            let b = Tensor::from_vec(Rng::new(n as u64).vec_scaled(n, 2.0), &[n]).unwrap();
             let (gx, gw, gb) = (x.to(dev).unwrap(), w.to(dev).unwrap(), b.to(dev).unwrap());
             for relu_too in [false, true] {
                 for bias in [None, Some((&b, &gb))] {
@@ -160,20 +180,28 @@ mod bodies {
                         "linear m{m} k{k} n{n} relu={relu_too} bias={}",
                         bias.is_some()
                     );
-                    assert_close(&what, &got, &want, 1e-6 * k as f32 + 1e-5, 1e-4);
+                    assert_close(
+                        &what,
+                        &got,
+                        &want,
+                        Tol::AbsRel {
+                            atol: f64::from(1e-6 * k as f32 + 1e-5),
+                            rtol: 1e-4,
+                        },
+                    );
                 }
             }
         }
         // Leading dims fold into m.
-        let x = Tensor::from_vec(randn(2 * 3 * 8, 1), &[2, 3, 8]).unwrap();
-        let w = Tensor::from_vec(randn(5 * 8, 2), &[5, 8]).unwrap();
+        let x = Tensor::from_vec(Rng::new(1).vec_scaled(2 * 3 * 8, 2.0), &[2, 3, 8]).unwrap();
+        let w = Tensor::from_vec(Rng::new(2).vec_scaled(5 * 8, 2.0), &[5, 8]).unwrap();
         let got = linear(&x.to(dev).unwrap(), &w.to(dev).unwrap(), None).unwrap();
         assert_eq!(got.shape(), &[2, 3, 5]);
     }
 
     pub fn mixed_devices_are_refused(dev: &Device) {
-        let x = Tensor::from_vec(randn(2 * 8, 1), &[2, 8]).unwrap();
-        let w = Tensor::from_vec(randn(4 * 8, 2), &[4, 8]).unwrap();
+        let x = Tensor::from_vec(Rng::new(1).vec_scaled(2 * 8, 2.0), &[2, 8]).unwrap();
+        let w = Tensor::from_vec(Rng::new(2).vec_scaled(4 * 8, 2.0), &[4, 8]).unwrap();
         let gx = x.to(dev).unwrap();
         assert!(matches!(
             linear(&gx, &w, None),
@@ -183,8 +211,9 @@ mod bodies {
             linear(&x, &w.to(dev).unwrap(), None),
             Err(Error::DeviceMismatch { .. })
         ));
-        let img = Tensor::from_vec(randn(3 * 8 * 8, 3), &[1, 3, 8, 8]).unwrap();
-        let k = Tensor::from_vec(randn(2 * 3 * 3 * 3, 4), &[2, 3, 3, 3]).unwrap();
+        let img = Tensor::from_vec(Rng::new(3).vec_scaled(3 * 8 * 8, 2.0), &[1, 3, 8, 8]).unwrap();
+        let k =
+            Tensor::from_vec(Rng::new(4).vec_scaled(2 * 3 * 3 * 3, 2.0), &[2, 3, 3, 3]).unwrap();
         let b = Tensor::from_vec(vec![0.5f32, -0.5], &[2]).unwrap();
         let r = conv2d(
             &img.to(dev).unwrap(),
@@ -209,7 +238,7 @@ mod bodies {
     }
 
     pub fn relu_in_place_follows_the_cpu_rules(dev: &Device) {
-        let host = Tensor::from_vec(randn(1000, 3), &[10, 100]).unwrap();
+        let host = Tensor::from_vec(Rng::new(3).vec_scaled(1000, 2.0), &[10, 100]).unwrap();
         let mut t = host.to(dev).unwrap().with_requires_grad(true);
         relu_(&mut t).unwrap();
         assert_eq!(
@@ -221,8 +250,7 @@ mod bodies {
             "relu_",
             &got,
             &relu(&host).unwrap().to_vec::<f32>().unwrap(),
-            0.0,
-            0.0,
+            Tol::Exact,
         );
         // A storage another tensor sees is refused, as on the CPU.
         let mut shared = t.clone();
@@ -240,7 +268,7 @@ mod bodies {
         });
         for batch in [1usize, 16] {
             let x = Tensor::from_vec(
-                randn(batch * 3 * 32 * 32, batch as u64),
+                Rng::new(batch as u64).vec_scaled(batch * 3 * 32 * 32, 2.0),
                 &[batch, 3, 32, 32],
             )
             .unwrap();
@@ -253,8 +281,10 @@ mod bodies {
                 &format!("Net forward, batch {batch}"),
                 &got,
                 &want,
-                1e-4,
-                1e-3,
+                Tol::AbsRel {
+                    atol: 1e-4,
+                    rtol: 1e-3,
+                },
             );
         }
     }

@@ -6,14 +6,18 @@
 //! present; with no GPU they print that they skipped, unless `TENSORPORT_REQUIRE_CUDA=1`, which
 //! turns the skip into a failure (set it on GPU CI machines).
 
-mod cuda_util;
+#[macro_use]
+mod common;
 
-use cuda_util::{randn, STAGE_MIN};
+use common::rng::Rng;
 use tensorport::checkpoint::{Checkpoint, StateDict};
+use tensorport::cuda::STAGE_MIN;
 use tensorport::cuda::{availability as cuda_availability, device_count as cuda_device_count};
 use tensorport::ops::relu;
 use tensorport::ops::{max_pool2d, MaxPool2dArgs};
 use tensorport::{load, save, Device, Error, MapLocation, NoCudaReason, Tensor};
+
+use bodies::*;
 
 gpu_tests!(
     round_trip_is_bit_exact,
@@ -96,7 +100,7 @@ fn loading_onto_a_missing_gpu_is_a_typed_error() {
 
 #[test]
 fn ops_on_cpu_are_unchanged_by_dispatch() {
-    let x = Tensor::from_vec(randn(2 * 3 * 6 * 6, 1), &[2, 3, 6, 6]).unwrap();
+    let x = Tensor::from_vec(Rng::new(1).vec_scaled(2 * 3 * 6 * 6, 2.0), &[2, 3, 6, 6]).unwrap();
     assert_eq!(relu(&x).unwrap().device(), Device::Cpu);
     let y = max_pool2d(&x, &MaxPool2dArgs::new(2)).unwrap();
     assert_eq!(y.shape(), &[2, 3, 3, 3]);
@@ -106,7 +110,7 @@ fn ops_on_cpu_are_unchanged_by_dispatch() {
 /// The GPU test bodies, one `fn(&Device)` each.
 mod bodies {
     use super::*;
-    use crate::cuda_util::assert_close;
+    use crate::common::closeness::{assert_close, Tol};
 
     fn bytes_of(t: &Tensor) -> Vec<u8> {
         t.contiguous_bytes().unwrap().into_owned()
@@ -117,7 +121,7 @@ mod bodies {
         // last chunk (pinned double-buffered path).
         let big = STAGE_MIN * 2 + 12_345;
         for n in [0usize, 1, 1000, big / 4] {
-            let mut v = randn(n, n as u64);
+            let mut v = Rng::new(n as u64).vec_scaled(n, 2.0);
             if n > 3 {
                 v[0] = f32::NAN;
                 v[1] = -0.0;
@@ -139,7 +143,7 @@ mod bodies {
     }
 
     pub fn views_stay_views(dev: &Device) {
-        let base = Tensor::from_vec(randn(4 * 6, 7), &[4, 6]).unwrap();
+        let base = Tensor::from_vec(Rng::new(7).vec_scaled(4 * 6, 2.0), &[4, 6]).unwrap();
         // A transposed window at an offset: [3, 2] over rows 1.., columns 0..2, transposed.
         let view = Tensor::from_storage(
             base.storage().clone(),
@@ -161,7 +165,7 @@ mod bodies {
     }
 
     pub fn gpu_to_gpu(dev: &Device) {
-        let host = Tensor::from_vec(randn(3 << 20, 3), &[3, 1 << 20]).unwrap();
+        let host = Tensor::from_vec(Rng::new(3).vec_scaled(3 << 20, 2.0), &[3, 1 << 20]).unwrap();
         let a = host.to(dev).unwrap();
         for other in 0..cuda_device_count() {
             let target = Device::Cuda(other);
@@ -174,7 +178,7 @@ mod bodies {
     }
 
     pub fn non_contiguous_input_is_a_typed_error(dev: &Device) {
-        let base = Tensor::from_vec(randn(4 * 6, 2), &[4, 6]).unwrap();
+        let base = Tensor::from_vec(Rng::new(2).vec_scaled(4 * 6, 2.0), &[4, 6]).unwrap();
         let t = Tensor::from_storage(
             base.storage().clone(),
             base.dtype(),
@@ -203,8 +207,7 @@ mod bodies {
             "relu of the fixed copy",
             &got,
             &relu(&t).unwrap().to_vec::<f32>().unwrap(),
-            0.0,
-            0.0,
+            Tol::Exact,
         );
     }
 
@@ -213,10 +216,14 @@ mod bodies {
         let path = dir.path().join("shared.pt");
         // Three tensors over two storages: `w` and its row view `w_row1` share one, and `big`
         // is large enough to take the pinned staging path.
-        let w = Tensor::from_vec(randn(4 * 5, 9), &[4, 5]).unwrap();
+        let w = Tensor::from_vec(Rng::new(9).vec_scaled(4 * 5, 2.0), &[4, 5]).unwrap();
         let w_row1 =
             Tensor::from_storage(w.storage().clone(), w.dtype(), 5, vec![5], vec![1]).unwrap();
-        let big = Tensor::from_vec(randn(STAGE_MIN / 2 + 777, 4), &[STAGE_MIN / 2 + 777]).unwrap();
+        let big = Tensor::from_vec(
+            Rng::new(4).vec_scaled(STAGE_MIN / 2 + 777, 2.0),
+            &[STAGE_MIN / 2 + 777],
+        )
+        .unwrap();
         let mut sd = StateDict::new();
         sd.insert("w", w.clone());
         sd.insert("w_row1", w_row1.clone());
@@ -248,7 +255,7 @@ mod bodies {
     pub fn save_of_gpu_tensors_writes_cuda_tags(dev: &Device) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gpu.pt");
-        let host = Tensor::from_vec(randn(300, 8), &[3, 100]).unwrap();
+        let host = Tensor::from_vec(Rng::new(8).vec_scaled(300, 2.0), &[3, 100]).unwrap();
         let mut sd = StateDict::new();
         sd.insert("x", host.to(dev).unwrap());
         sd.insert("y", host.clone());

@@ -2,13 +2,16 @@
 //! (tests/fixtures/gen_fixtures.py: net_state_dict.pt, net_io.pt), logits compared with torch's;
 //! `load_state_dict` strictness and messages; our `state_dict()` equals torch's exactly.
 
+#[macro_use]
 mod common;
 
 use common::net::{assert_logits, torch_io};
 use common::{describe_checkpoint, fixtures_dir, manifest};
 use tensorport::nn::{load_state_dict, LoadOptions, Module, Net};
 use tensorport::ops::argmax;
-use tensorport::{load, Error, MapLocation, Tensor};
+use tensorport::{load, Device, Error, MapLocation, Tensor};
+
+device_tests!(net_matches_torch_logits_and_predictions);
 use tensorport_cli::describe::describe;
 
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -22,11 +25,15 @@ fn net_from(name: &str, opts: LoadOptions) -> tensorport::Result<Net> {
     Ok(net)
 }
 
-#[test]
-fn net_matches_torch_logits_and_predictions() {
+fn net_matches_torch_logits_and_predictions(dev: &Device) {
     let (x, want) = torch_io();
-    let net = net_from("ok/net_state_dict.pt", LoadOptions::default()).expect("load");
-    let logits = net.forward(&x).expect("forward");
+    let mut net = net_from("ok/net_state_dict.pt", LoadOptions::default()).expect("load");
+    net.to_device(dev).expect("model.to(device)");
+    let logits = net
+        .forward(&x.to(dev).expect("x to device"))
+        .expect("forward")
+        .to(&Device::Cpu)
+        .expect("logits to host");
     assert_eq!(logits.shape(), &[4, 10]);
     assert_logits(&logits.to_vec::<f32>().expect("f32"), &want);
     let pred = argmax(&logits, 1)
@@ -49,7 +56,11 @@ fn net_matches_torch_logits_and_predictions() {
         &[3, 32, 32],
     )
     .expect("image");
-    let l1 = net.forward(&first).expect("unbatched");
+    let l1 = net
+        .forward(&first.to(dev).expect("to device"))
+        .expect("unbatched")
+        .to(&Device::Cpu)
+        .expect("to host");
     assert_eq!(l1.shape(), &[10]);
     assert_logits(&l1.to_vec::<f32>().expect("f32"), &want[..10]);
 }

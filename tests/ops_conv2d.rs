@@ -2,15 +2,20 @@
 //! gen_conv_linear.py) and against a naive f64 reference on a grid of shapes covering both CPU
 //! paths (direct and im2col + gemm), plus one test per rejected argument.
 
+#[macro_use]
 mod common;
 
 use std::path::Path;
 
-use common::close::{as_f64, check_close, values};
+use common::closeness::{assert_close, assert_tensor_close, dot_tol, Tol};
+use common::devices::{run_on, CUDA_F32};
+use common::rng::Rng;
 
 use tensorport::ops::relu;
 use tensorport::ops::{conv2d, conv2d_relu, Conv2dArgs};
-use tensorport::{load, DType, Error, MapLocation, StateDict, Tensor};
+use tensorport::{load, DType, Device, Error, MapLocation, StateDict, Tensor};
+
+device_tests!(matches_pytorch_fixtures, matches_naive_reference_on_a_grid);
 
 /// The definition, in f64: `out[n, co, oh, ow] = b[co] + Σ x[n, g·Cg + ci, ih, iw] · w[co, ci, kh, kw]`.
 #[allow(clippy::too_many_arguments)]
@@ -67,8 +72,7 @@ fn fixtures(file: &str) -> StateDict {
         .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
 }
 
-#[test]
-fn matches_pytorch_fixtures() {
+fn matches_pytorch_fixtures(dev: &Device) {
     let sd = fixtures("conv2d.pt");
     let names: Vec<String> = sd
         .keys()
@@ -100,13 +104,16 @@ fn matches_pytorch_fixtures() {
         if name.contains("weight_transposed") {
             assert!(!w.is_contiguous(), "{name}: {w:?}");
         }
-        let out = conv2d(x, w, get("b"), &args).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(out.shape(), want.shape(), "{name}: shape");
-        assert_eq!(out.dtype(), want.dtype(), "{name}: dtype");
-        let (got, eps) = as_f64(&out);
-        let (want, _) = as_f64(want);
+        let mut inputs = vec![x, w];
+        inputs.extend(get("b"));
+        let out = run_on(dev, CUDA_F32, &inputs, |i| {
+            conv2d(&i[0], &i[1], i.get(2), &args)
+        });
+        let Some(out) = out else { continue };
+        let out = out.unwrap_or_else(|e| panic!("{name} on {dev}: {e}"));
         let ws = w.shape();
-        check_close(name, &got, &want, ws[1] * ws[2] * ws[3], eps);
+        let tol = dot_tol(ws[1] * ws[2] * ws[3], want.dtype());
+        assert_tensor_close(&format!("{name} on {dev}"), &out, want, tol);
     }
 }
 
@@ -124,8 +131,7 @@ fn args(
     }
 }
 
-#[test]
-fn matches_naive_reference_on_a_grid() {
+fn matches_naive_reference_on_a_grid(dev: &Device) {
     // (input, weight, args): direct path (small C_out per group, stride_w 1) and im2col path.
     let cases: Vec<([usize; 4], [usize; 4], Conv2dArgs)> = vec![
         ([1, 3, 32, 32], [6, 3, 5, 5], Conv2dArgs::default()),
@@ -172,33 +178,36 @@ fn matches_naive_reference_on_a_grid() {
             args([1, 1], [0, 2], [2, 1], 2),
         ),
     ];
+    let mut rng = Rng::new(11);
     for (i, (xs, ws, a)) in cases.into_iter().enumerate() {
-        let x = values(xs.iter().product(), 2 * i as u64);
-        let w = values(ws.iter().product(), 2 * i as u64 + 1);
-        let b = values(ws[0], 99 + i as u64);
+        let x = rng.vec(xs.iter().product());
+        let w = rng.vec(ws.iter().product());
+        let b = rng.vec(ws[0]);
         for with_bias in [false, true] {
             let bias = with_bias.then_some(&b[..]);
             let (want, os) = naive(&x, xs, &w, ws, bias, &a);
-            let xt = Tensor::from_slice(&x, &xs).unwrap();
-            let wt = Tensor::from_slice(&w, &ws).unwrap();
-            let bt = Tensor::from_slice(&b, &[ws[0]]).unwrap();
+            let xt = Tensor::from_slice(&x, &xs).unwrap().to(dev).unwrap();
+            let wt = Tensor::from_slice(&w, &ws).unwrap().to(dev).unwrap();
+            let bt = Tensor::from_slice(&b, &[ws[0]]).unwrap().to(dev).unwrap();
             let out = conv2d(&xt, &wt, with_bias.then_some(&bt), &a).unwrap();
             assert_eq!(out.shape(), os, "case {i}");
-            let name = format!("case {i} x{xs:?} w{ws:?} {a:?} bias={with_bias}");
-            let got = as_f64(&out).0;
-            check_close(
-                &name,
-                &got,
-                &want,
-                ws[1] * ws[2] * ws[3],
-                f32::EPSILON as f64,
-            );
+            let name = format!("case {i} x{xs:?} w{ws:?} {a:?} bias={with_bias} on {dev}");
+            let got: Vec<f64> = out
+                .to(&Device::Cpu)
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap()
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            let tol = dot_tol(ws[1] * ws[2] * ws[3], DType::F32);
+            assert_close(&name, &got, &want, tol);
         }
     }
 }
 
 fn t(shape: &[usize]) -> Tensor {
-    Tensor::from_vec(values(shape.iter().product(), 7), shape).unwrap()
+    Tensor::from_vec(Rng::new(7).vec(shape.iter().product()), shape).unwrap()
 }
 
 fn conv_err(x: &[usize], w: &[usize], b: Option<&[usize]>, a: Conv2dArgs) -> Error {
@@ -335,19 +344,6 @@ fn in_dtype(v: &[f32], shape: &[usize], dtype: DType) -> Tensor {
     }
 }
 
-/// Elements widened to f64 (exact for f32).
-fn widened(t: &Tensor) -> Vec<f64> {
-    match t.dtype() {
-        DType::F32 => t
-            .to_vec::<f32>()
-            .unwrap()
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        _ => t.to_vec::<f64>().unwrap(),
-    }
-}
-
 #[test]
 fn conv2d_relu_equals_conv2d_then_relu() {
     let cases: Vec<([usize; 4], [usize; 4], Conv2dArgs)> = vec![
@@ -366,13 +362,14 @@ fn conv2d_relu_equals_conv2d_then_relu() {
         ),
         ([3, 20, 5, 6], [36, 20, 1, 1], Conv2dArgs::default()),
     ];
+    let mut rng = Rng::new(50);
     for (i, (xs, ws, a)) in cases.into_iter().enumerate() {
-        let mut x = values(xs.iter().product(), 50 + i as u64);
+        let mut x = rng.vec(xs.iter().product());
         // NaN and signed zeros must pass through relu as PyTorch's does.
         x[0] = f32::NAN;
-        let mut w = values(ws.iter().product(), 60 + i as u64);
+        let mut w = rng.vec(ws.iter().product());
         w[0] = -0.0;
-        let b = values(ws[0], 70 + i as u64);
+        let b = rng.vec(ws[0]);
         for dtype in [DType::F32, DType::F64] {
             let xt = in_dtype(&x, &xs, dtype);
             let wt = in_dtype(&w, &ws, dtype);
@@ -380,17 +377,13 @@ fn conv2d_relu_equals_conv2d_then_relu() {
             for bias in [None, Some(&bt)] {
                 let want = relu(&conv2d(&xt, &wt, bias, &a).unwrap()).unwrap();
                 let got = conv2d_relu(&xt, &wt, bias, &a).unwrap();
-                assert_eq!(got.shape(), want.shape(), "case {i}");
-                let (g, wv) = (widened(&got), widened(&want));
-                assert!(g.iter().all(|v| v.is_nan() || *v >= 0.0), "case {i}");
-                for (j, (p, q)) in g.iter().zip(&wv).enumerate() {
-                    assert_eq!(
-                        p.to_bits(),
-                        q.to_bits(),
-                        "case {i} {dtype:?} bias={} element {j}",
-                        bias.is_some()
-                    );
-                }
+                let what = format!("case {i} {dtype:?} bias={}", bias.is_some());
+                assert_tensor_close(&what, &got, &want, Tol::Bits);
+                let negative = match dtype {
+                    DType::F32 => got.to_vec::<f32>().unwrap().iter().any(|v| *v < 0.0),
+                    _ => got.to_vec::<f64>().unwrap().iter().any(|v| *v < 0.0),
+                };
+                assert!(!negative, "case {i}: a negative output after relu");
             }
         }
     }

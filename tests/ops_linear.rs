@@ -2,17 +2,24 @@
 //! made by gen_conv_linear.py), a naive f64 reference on larger shapes that take the threaded
 //! path, and one test per rejected argument.
 
+#[macro_use]
 mod common;
 
 use std::path::Path;
 
-use common::close::{as_f64, check_close, values};
+use common::closeness::{assert_close, assert_tensor_close, dot_tol};
+use common::devices::{run_on, CUDA_F32};
+use common::rng::Rng;
 
 use tensorport::ops::{linear, linear_relu};
-use tensorport::{load, DType, Error, MapLocation, Tensor};
+use tensorport::{load, DType, Device, Error, MapLocation, Tensor};
 
-#[test]
-fn matches_pytorch_fixtures() {
+device_tests!(
+    matches_pytorch_fixtures,
+    threaded_shapes_match_naive_reference
+);
+
+fn matches_pytorch_fixtures(dev: &Device) {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ops/conv_linear/linear.pt");
     let sd = load(&path, &MapLocation::Keep)
@@ -35,32 +42,35 @@ fn matches_pytorch_fixtures() {
             );
         }
         let op = if relu { linear_relu } else { linear };
-        let out = op(x, w, get("b")).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(out.shape(), want.shape(), "{name}: shape");
-        assert_eq!(out.dtype(), want.dtype(), "{name}: dtype");
-        let (got, eps) = as_f64(&out);
-        check_close(name, &got, &as_f64(want).0, w.shape()[1], eps);
+        let mut inputs = vec![x, w];
+        inputs.extend(get("b"));
+        let Some(out) = run_on(dev, CUDA_F32, &inputs, |i| op(&i[0], &i[1], i.get(2))) else {
+            continue;
+        };
+        let out = out.unwrap_or_else(|e| panic!("{name} on {dev}: {e}"));
+        let tol = dot_tol(w.shape()[1], want.dtype());
+        assert_tensor_close(&format!("{name} on {dev}"), &out, want, tol);
     }
 }
 
-#[test]
-fn threaded_shapes_match_naive_reference() {
+fn threaded_shapes_match_naive_reference(dev: &Device) {
     // Big enough (≥ 2 MFLOP) to split rows over the pool, with M not a multiple of the split.
     for (m, k, n, relu) in [
         (301, 257, 70, false),
         (97, 1024, 33, true),
         (1, 4000, 300, true),
     ] {
-        let (x, w, b) = (values(m * k, 1), values(n * k, 2), values(n, 3));
-        let xt = Tensor::from_slice(&x, &[m, k]).unwrap();
-        let wt = Tensor::from_slice(&w, &[n, k]).unwrap();
-        let bt = Tensor::from_slice(&b, &[n]).unwrap();
+        let mut rng = Rng::new(1);
+        let (x, w, b) = (rng.vec(m * k), rng.vec(n * k), rng.vec(n));
+        let on =
+            |v: &[f32], shape: &[usize]| Tensor::from_slice(v, shape).unwrap().to(dev).unwrap();
+        let (xt, wt, bt) = (on(&x, &[m, k]), on(&w, &[n, k]), on(&b, &[n]));
         let out = if relu {
             linear_relu(&xt, &wt, Some(&bt))
         } else {
             linear(&xt, &wt, Some(&bt))
         };
-        let out = out.unwrap();
+        let out = out.unwrap().to(&Device::Cpu).unwrap();
         assert_eq!(out.shape(), [m, n]);
         let mut want = vec![0f64; m * n];
         for i in 0..m {
@@ -72,13 +82,17 @@ fn threaded_shapes_match_naive_reference() {
                 want[i * n + o] = if relu { v.max(0.0) } else { v };
             }
         }
-        let got = as_f64(&out).0;
-        check_close(
-            &format!("m{m} k{k} n{n}"),
+        let got: Vec<f64> = out
+            .to_vec::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        assert_close(
+            &format!("m{m} k{k} n{n} on {dev}"),
             &got,
             &want,
-            k,
-            f32::EPSILON as f64,
+            dot_tol(k, DType::F32),
         );
     }
 }
@@ -92,7 +106,8 @@ fn empty_rows_give_empty_output() {
 
 #[test]
 fn rejects_what_pytorch_rejects() {
-    let t = |shape: &[usize]| Tensor::from_vec(values(shape.iter().product(), 5), shape).unwrap();
+    let t =
+        |shape: &[usize]| Tensor::from_vec(Rng::new(5).vec(shape.iter().product()), shape).unwrap();
     let shape_err = |x: &[usize], w: &[usize], b: Option<&[usize]>| {
         let bias = b.map(t);
         let e = linear(&t(x), &t(w), bias.as_ref()).unwrap_err();

@@ -5,12 +5,14 @@
 
 mod common;
 
+use common::closeness::{assert_close, assert_tensor_close, Tol};
+use common::devices::{run_on, CUDA_F32};
 use common::eltwise_fixtures::{fixtures, tensor};
 
 use serde_json::Value as Json;
 use tensorport::ops::{max_pool2d, MaxPool2dArgs};
 use tensorport::ops::{relu, relu_, relu_into};
-use tensorport::{DType, Device, Tensor};
+use tensorport::{DType, Device, Error, Tensor};
 
 // ----------------------------------------------------------------------------- fixtures
 
@@ -26,97 +28,24 @@ fn refusals(op: &str) -> Vec<&'static Json> {
     all.iter().filter(|c| c["op"] == op).collect()
 }
 
-/// The tensor on `dev`. Fixtures load on the CPU; CUDA joins with the CUDA ops.
-fn on(dev: &Device, t: &Tensor) -> Tensor {
-    assert_eq!(*dev, Device::Cpu, "only the CPU is wired up");
-    t.clone()
+/// `n` elements of `t` (C order, contiguous) from element `offset`, as a tensor of `shape`.
+fn slice(t: &Tensor, offset: usize, shape: &[usize]) -> Tensor {
+    let mut strides = vec![1; shape.len()];
+    for d in (0..shape.len().saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1].max(1);
+    }
+    let start = t.storage_offset() + offset;
+    Tensor::from_storage(
+        t.storage().clone(),
+        t.dtype(),
+        start,
+        shape.to_vec(),
+        strides,
+    )
+    .unwrap()
 }
 
 // ----------------------------------------------------------------------------- comparison
-
-/// Each element as (value, raw bits) so comparisons can be exact or toleranced.
-fn elems(t: &Tensor) -> Vec<(f64, u64)> {
-    match t.dtype() {
-        DType::F32 => t
-            .to_vec::<f32>()
-            .unwrap()
-            .into_iter()
-            .map(|v| (v as f64, v.to_bits() as u64))
-            .collect(),
-        DType::F64 => t
-            .to_vec::<f64>()
-            .unwrap()
-            .into_iter()
-            .map(|v| (v, v.to_bits()))
-            .collect(),
-        DType::I64 => t
-            .to_vec::<i64>()
-            .unwrap()
-            .into_iter()
-            .map(|v| (v as f64, v as u64))
-            .collect(),
-        DType::I32 => t
-            .to_vec::<i32>()
-            .unwrap()
-            .into_iter()
-            .map(|v| (v as f64, v as u64))
-            .collect(),
-        DType::U8 => t
-            .to_vec::<u8>()
-            .unwrap()
-            .into_iter()
-            .map(|v| (v as f64, v as u64))
-            .collect(),
-        d => panic!("no comparison for {d}"),
-    }
-}
-
-fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
-    let mut idx = vec![0; shape.len()];
-    for d in (0..shape.len()).rev() {
-        idx[d] = i % shape[d].max(1);
-        i /= shape[d].max(1);
-    }
-    idx
-}
-
-/// Asserts `ours` equals `want` (C order, of `shape`) bit for bit, NaN matching NaN; on failure
-/// prints the max abs/rel error and the first mismatching indices.
-fn assert_exact(ctx: &str, ours: &Tensor, want: &[(f64, u64)], shape: &[usize], dtype: DType) {
-    assert_eq!(ours.shape(), shape, "{ctx}: shape");
-    assert_eq!(ours.dtype(), dtype, "{ctx}: dtype");
-    let got = elems(ours);
-    let bad: Vec<usize> = (0..want.len())
-        .filter(|&i| !(got[i].1 == want[i].1 || (got[i].0.is_nan() && want[i].0.is_nan())))
-        .collect();
-    if !bad.is_empty() {
-        let abs = bad
-            .iter()
-            .map(|&i| (got[i].0 - want[i].0).abs())
-            .fold(0.0, f64::max);
-        let rel = bad
-            .iter()
-            .map(|&i| ((got[i].0 - want[i].0) / want[i].0).abs())
-            .fold(0.0, f64::max);
-        let first: Vec<String> = bad
-            .iter()
-            .take(5)
-            .map(|&i| {
-                format!(
-                    "{:?}: ours {} torch {}",
-                    unravel(i, shape),
-                    got[i].0,
-                    want[i].0
-                )
-            })
-            .collect();
-        panic!(
-            "{ctx}: {} of {} differ, max abs {abs:e}, max rel {rel:e}; first: {first:?}",
-            bad.len(),
-            want.len()
-        );
-    }
-}
 
 fn pair(v: &Json) -> [usize; 2] {
     let a = v.as_array().expect("pair");
@@ -144,15 +73,6 @@ fn pool_args(a: &Json) -> MaxPool2dArgs {
     }
 }
 
-/// Expands each `fn(&Device)` test per device.
-macro_rules! device_tests {
-    ($($name:ident),* $(,)?) => {
-        mod cpu {
-            $(#[test] fn $name() { super::$name(&tensorport::Device::Cpu) })*
-        }
-    };
-}
-
 device_tests!(
     max_pool2d_matches_torch,
     max_pool2d_refuses_what_torch_refuses,
@@ -166,8 +86,7 @@ device_tests!(
 fn max_pool2d_matches_torch(dev: &Device) {
     let (mut n, mut strided, mut ceil_edge) = (0, 0, 0);
     for c in cases("max_pool2d") {
-        let x = on(dev, &tensor(c["input"].as_str().unwrap()));
-        let all = elems(&tensor(c["output"].as_str().unwrap()));
+        let x = tensor(c["input"].as_str().unwrap());
         let shape: Vec<usize> = c["shape"]
             .as_array()
             .unwrap()
@@ -175,12 +94,15 @@ fn max_pool2d_matches_torch(dev: &Device) {
             .map(|d| d.as_u64().unwrap() as usize)
             .collect();
         let off = c["offset"].as_u64().unwrap() as usize;
-        let want = &all[off..off + shape.iter().product::<usize>()];
+        let want = slice(&tensor(c["output"].as_str().unwrap()), off, &shape);
         let args = pool_args(&c["args"]);
-        let ctx = format!("max_pool2d {} {args:?}", c["input"]);
-        let ours = max_pool2d(&x, &args).unwrap_or_else(|e| panic!("{ctx}: {e}"));
-        assert_exact(&ctx, &ours, want, &shape, x.dtype());
+        let ctx = format!("max_pool2d {} {args:?} on {dev}", c["input"]);
         n += 1;
+        let Some(ours) = run_on(dev, CUDA_F32, &[&x], |i| max_pool2d(&i[0], &args)) else {
+            continue;
+        };
+        let ours = ours.unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        assert_tensor_close(&ctx, &ours, &want, Tol::Exact);
         strided += !x.is_contiguous() as usize;
         ceil_edge += c["ceil_drops_last_window"].as_bool().unwrap() as usize;
     }
@@ -201,7 +123,7 @@ fn max_pool2d_refuses_what_torch_refuses(dev: &Device) {
             .map(|d| d.as_u64().unwrap() as usize)
             .collect();
         let dtype = DType::from_torch_name(r["dtype"].as_str().unwrap()).unwrap();
-        let x = on(dev, &Tensor::zeros(dtype, &shape).unwrap());
+        let x = Tensor::zeros(dtype, &shape).unwrap().to(dev).unwrap();
         match max_pool2d(&x, &pool_args(&r["args"])) {
             Ok(t) => panic!(
                 "accepted {r} (torch: {}), gave {:?}",
@@ -211,16 +133,17 @@ fn max_pool2d_refuses_what_torch_refuses(dev: &Device) {
             Err(e) => assert!(
                 matches!(
                     e,
-                    tensorport::Error::Shape { .. }
-                        | tensorport::Error::InvalidArgument { .. }
-                        | tensorport::Error::DType { .. }
+                    Error::Shape { .. } | Error::InvalidArgument { .. } | Error::DType { .. }
                 ),
                 "{r}: {e:?}"
             ),
         }
     }
     // Arguments too large for 64-bit arithmetic are refused, not overflowed.
-    let x = Tensor::zeros(DType::F32, &[1, 1, 4, 4]).unwrap();
+    let x = Tensor::zeros(DType::F32, &[1, 1, 4, 4])
+        .unwrap()
+        .to(dev)
+        .unwrap();
     for args in [
         MaxPool2dArgs {
             kernel: [usize::MAX, 2],
@@ -259,50 +182,53 @@ fn owned_copy(t: &Tensor) -> Tensor {
 
 fn relu_matches_torch(dev: &Device) {
     for c in cases("relu") {
-        let x = on(dev, &tensor(c["input"].as_str().unwrap()));
-        let want_t = tensor(c["output"].as_str().unwrap());
-        let want = elems(&want_t);
-        let ctx = format!("relu {}", c["input"]);
-        assert_exact(&ctx, &relu(&x).unwrap(), &want, want_t.shape(), x.dtype());
-        let mut inplace = owned_copy(&x);
-        relu_(&mut inplace).unwrap();
-        assert_exact(
-            &format!("{ctx} in place"),
-            &inplace,
-            &want,
-            want_t.shape(),
-            x.dtype(),
-        );
+        let x = tensor(c["input"].as_str().unwrap());
+        let want = tensor(c["output"].as_str().unwrap());
+        let ctx = format!("relu {} on {dev}", c["input"]);
+        let Some(ours) = run_on(dev, CUDA_F32, &[&x], |i| relu(&i[0])) else {
+            continue;
+        };
+        assert_tensor_close(&ctx, &ours.unwrap(), &want, Tol::Exact);
+        // relu ran on this device, so relu_ can: on the only handle of a fresh storage there.
+        let mut in_place = owned_copy(&x).to(dev).unwrap();
+        relu_(&mut in_place).unwrap();
+        let in_place = in_place.to(&Device::Cpu).unwrap();
+        assert_tensor_close(&format!("{ctx} in place"), &in_place, &want, Tol::Exact);
+        if dev.is_cuda() {
+            // relu_into writes a host buffer: a GPU input is refused, never copied silently.
+            let mut out = Tensor::zeros(x.dtype(), x.shape()).unwrap();
+            let on_gpu = x.contiguous().unwrap().to(dev).unwrap();
+            assert!(matches!(
+                relu_into(&on_gpu, &mut out),
+                Err(Error::InvalidArgument { .. })
+            ));
+            continue;
+        }
         let mut out = Tensor::zeros(x.dtype(), x.shape()).unwrap();
         relu_into(&x, &mut out).unwrap();
-        assert_exact(
-            &format!("{ctx} into"),
-            &out,
-            &want,
-            want_t.shape(),
-            x.dtype(),
-        );
+        assert_tensor_close(&format!("{ctx} into"), &out, &want, Tol::Exact);
     }
 }
 
 fn relu_refusals(dev: &Device) {
-    use tensorport::Error;
     for r in refusals("relu") {
         let dtype = DType::from_torch_name(r["dtype"].as_str().unwrap()).unwrap();
-        let x = on(dev, &Tensor::zeros(dtype, &[3]).unwrap());
+        let x = Tensor::zeros(dtype, &[3]).unwrap().to(dev).unwrap();
         assert!(matches!(relu(&x), Err(Error::DType { .. })), "{r}");
     }
-    let x = on(
-        dev,
-        &Tensor::from_vec(vec![-1.0f32, 2.0, -3.0, 4.0], &[2, 2]).unwrap(),
-    );
+    let x = Tensor::from_vec(vec![-1.0f32, 2.0, -3.0, 4.0], &[2, 2])
+        .unwrap()
+        .to(dev)
+        .unwrap();
     // In place on a storage another tensor shares: refused, and the other tensor is unchanged.
     let mut shared = x.clone();
     assert!(matches!(
         relu_(&mut shared),
         Err(Error::InvalidArgument { .. })
     ));
-    assert_eq!(x.to_vec::<f32>().unwrap(), [-1.0, 2.0, -3.0, 4.0]);
+    let host = x.to(&Device::Cpu).unwrap();
+    assert_eq!(host.to_vec::<f32>().unwrap(), [-1.0, 2.0, -3.0, 4.0]);
+    let x = host;
     // Into a buffer of another shape or dtype.
     let mut wrong = Tensor::zeros(DType::F32, &[4]).unwrap();
     assert!(matches!(
@@ -319,7 +245,7 @@ fn relu_refusals(dev: &Device) {
         })
     ));
     for d in [DType::F16, DType::BF16, DType::Bool, DType::C64] {
-        let t = Tensor::zeros(d, &[2]).unwrap();
+        let t = Tensor::zeros(d, &[2]).unwrap().to(dev).unwrap();
         assert!(matches!(relu(&t), Err(Error::DType { .. })), "{d}");
     }
 }
@@ -372,7 +298,8 @@ fn parallel_paths_match_naive_references(dev: &Device) {
             }
         })
         .collect();
-    let x = on(dev, &Tensor::from_slice(&data, &shape).unwrap());
+    let x = Tensor::from_slice(&data, &shape).unwrap().to(dev).unwrap();
+    let host = |t: Tensor| t.to(&Device::Cpu).unwrap().to_vec::<f32>().unwrap();
     for args in [
         MaxPool2dArgs::new(2),
         MaxPool2dArgs {
@@ -389,17 +316,9 @@ fn parallel_paths_match_naive_references(dev: &Device) {
     ] {
         let ours = max_pool2d(&x, &args).unwrap();
         let [_, _, ho, wo] = <[usize; 4]>::try_from(ours.shape()).unwrap();
-        let want: Vec<(f64, u64)> = naive_pool(&data, shape, &args, [ho, wo])
-            .into_iter()
-            .map(|v| (v as f64, v.to_bits() as u64))
-            .collect();
-        assert_exact(
-            &format!("parallel max_pool2d {args:?}"),
-            &ours,
-            &want,
-            ours.shape(),
-            DType::F32,
-        );
+        let want = naive_pool(&data, shape, &args, [ho, wo]);
+        let what = format!("parallel max_pool2d {args:?} on {dev}");
+        assert_close(&what, &host(ours), &want, Tol::Exact);
     }
     // 16 MiB + 12 bytes of float32: the parallel, streaming-store path with a scalar tail.
     let n = (4 << 20) + 3;
@@ -407,21 +326,23 @@ fn parallel_paths_match_naive_references(dev: &Device) {
         .map(|i| data[i % numel] * if i % 3 == 0 { -1.0 } else { 1.0 })
         .collect();
     let big = Tensor::from_slice(&big_data, &[n]).unwrap();
-    let want: Vec<(f64, u64)> = big_data
+    let want: Vec<f32> = big_data
         .iter()
         .map(|&v| if v < 0.0 { 0.0f32 } else { v })
-        .map(|v| (v as f64, v.to_bits() as u64))
         .collect();
-    assert_exact(
-        "parallel relu",
-        &relu(&big).unwrap(),
+    let on_dev = big.to(dev).unwrap();
+    assert_close(
+        &format!("parallel relu on {dev}"),
+        &host(relu(&on_dev).unwrap()),
         &want,
-        big.shape(),
-        DType::F32,
+        Tol::Exact,
     );
-    let mut inplace = owned_copy(&big);
+    let mut inplace = owned_copy(&big).to(dev).unwrap();
     relu_(&mut inplace).unwrap();
-    assert_exact("parallel relu_", &inplace, &want, big.shape(), DType::F32);
+    assert_close("parallel relu_", &host(inplace), &want, Tol::Exact);
+    if dev.is_cuda() {
+        return; // relu_into is host-only (its refusal on a GPU: relu_matches_torch)
+    }
     // Into a destination that is not 16-byte aligned (a contiguous view at offset 1).
     let mut storage = Tensor::zeros(DType::F32, &[n + 1]).unwrap();
     let mut out =
@@ -431,11 +352,10 @@ fn parallel_paths_match_naive_references(dev: &Device) {
         Tensor::zeros(DType::F32, &[0]).unwrap(),
     ));
     relu_into(&big, &mut out).unwrap();
-    assert_exact(
+    assert_close(
         "parallel relu_into, unaligned",
-        &out,
+        &host(out),
         &want,
-        big.shape(),
-        DType::F32,
+        Tol::Exact,
     );
 }

@@ -13,6 +13,8 @@
 pub enum Tol<'a> {
     /// The same bits (NaN payloads and the sign of zero included).
     Bits,
+    /// The same bits, except that any NaN matches any NaN (implementations differ in payloads).
+    Exact,
     /// `|got − want| ≤ atol + rtol·|want|`.
     AbsRel {
         /// Absolute part.
@@ -28,6 +30,7 @@ impl std::fmt::Display for Tol<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Tol::Bits => f.write_str("bit-exact"),
+            Tol::Exact => f.write_str("exact (NaN matches NaN)"),
             Tol::AbsRel { atol, rtol } => write!(f, "atol {atol:.1e} + rtol {rtol:.1e}"),
             Tol::Each(t) => {
                 let max = t.iter().copied().fold(0f64, f64::max);
@@ -37,15 +40,15 @@ impl std::fmt::Display for Tol<'_> {
     }
 }
 
-/// A float element the check compares.
-pub trait Float: Copy + std::fmt::Debug {
-    /// The value, exactly, as f64.
+/// An element the check compares.
+pub trait Elem: Copy + std::fmt::Debug {
+    /// The value as f64 (exact for floats; integers beyond 2^53 round, their bits do not).
     fn f64(self) -> f64;
     /// The raw bits.
     fn bits(self) -> u64;
 }
 
-impl Float for f32 {
+impl Elem for f32 {
     fn f64(self) -> f64 {
         f64::from(self)
     }
@@ -54,7 +57,7 @@ impl Float for f32 {
     }
 }
 
-impl Float for f64 {
+impl Elem for f64 {
     fn f64(self) -> f64 {
         self
     }
@@ -63,8 +66,22 @@ impl Float for f64 {
     }
 }
 
+macro_rules! int_elem {
+    ($($t:ty),*) => {$(
+        impl Elem for $t {
+            fn f64(self) -> f64 {
+                self as f64
+            }
+            fn bits(self) -> u64 {
+                self as u64
+            }
+        }
+    )*};
+}
+int_elem!(i64, i32, i16, i8, u8);
+
 /// Panics unless every `got[i]` is within `tol` of `want[i]`.
-pub fn assert_close<T: Float>(what: &str, got: &[T], want: &[T], tol: Tol<'_>) {
+pub fn assert_close<T: Elem>(what: &str, got: &[T], want: &[T], tol: Tol<'_>) {
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");
     if let Tol::Each(t) = tol {
         assert_eq!(t.len(), want.len(), "{what}: one tolerance per element");
@@ -75,7 +92,7 @@ pub fn assert_close<T: Float>(what: &str, got: &[T], want: &[T], tol: Tol<'_>) {
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let (gf, wf) = (g.f64(), w.f64());
         let bound = match tol {
-            Tol::Bits => 0.0,
+            Tol::Bits | Tol::Exact => 0.0,
             Tol::AbsRel { atol, rtol } => atol + rtol * wf.abs(),
             Tol::Each(t) => t[i],
         };
@@ -85,6 +102,8 @@ pub fn assert_close<T: Float>(what: &str, got: &[T], want: &[T], tol: Tol<'_>) {
             false
         } else if gf.is_nan() || wf.is_nan() {
             gf.is_nan() && wf.is_nan()
+        } else if let Tol::Exact = tol {
+            false
         } else if gf == wf {
             true // ±0, or infinities of one sign
         } else {
@@ -117,4 +136,59 @@ pub fn assert_close<T: Float>(what: &str, got: &[T], want: &[T], tol: Tol<'_>) {
         got.len(),
         bad.join(", ")
     );
+}
+
+/// [`assert_close`] on two host tensors of one dtype and shape (any real dtype), compared in C
+/// order.
+pub fn assert_tensor_close(
+    what: &str,
+    got: &tensorport::Tensor,
+    want: &tensorport::Tensor,
+    tol: Tol<'_>,
+) {
+    use tensorport::DType;
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    assert_eq!(got.dtype(), want.dtype(), "{what}: dtype");
+    fn cmp<T: tensorport::Element + Elem>(
+        what: &str,
+        got: &tensorport::Tensor,
+        want: &tensorport::Tensor,
+        tol: Tol<'_>,
+    ) {
+        let (g, w) = (got.to_vec::<T>(), want.to_vec::<T>());
+        let (g, w) = (
+            g.unwrap_or_else(|e| panic!("{what}: ours: {e}")),
+            w.unwrap_or_else(|e| panic!("{what}: reference: {e}")),
+        );
+        assert_close(what, &g, &w, tol);
+    }
+    match want.dtype() {
+        DType::F32 => cmp::<f32>(what, got, want, tol),
+        DType::F64 => cmp::<f64>(what, got, want, tol),
+        DType::I64 => cmp::<i64>(what, got, want, tol),
+        DType::I32 => cmp::<i32>(what, got, want, tol),
+        DType::I16 => cmp::<i16>(what, got, want, tol),
+        DType::I8 => cmp::<i8>(what, got, want, tol),
+        DType::U8 => cmp::<u8>(what, got, want, tol),
+        d => panic!("{what}: no comparison for {d}"),
+    }
+}
+
+/// The tolerance for a dot product of length `k` with inputs in [-1, 1], computed in a float
+/// of `dtype` (machine epsilon `eps`), compared with another such computation (PyTorch's) or
+/// with an exact reference. Each product and partial sum rounds with relative error ≤ eps/2 and
+/// the running magnitude is at most `Σ|x·w| ≤ k`; blocked or pairwise summation (gemm, our
+/// direct kernel, the CUDA kernels, PyTorch's) typically accumulates about `sqrt(k)` such errors
+/// and `k` in the worst case. So per side the error is ≲ eps/2 · sqrt(k) · k typically; we allow,
+/// for both sides, `atol = 8·eps·k` (the worst-case-order bound at |Σ x·w| ≈ 1) plus
+/// `rtol = 8·eps·sqrt(k)`. For f32 and k = 75 (conv1 of the Net) that is atol 7e-5, rtol 8e-6.
+pub fn dot_tol(k: usize, dtype: tensorport::DType) -> Tol<'static> {
+    let eps = match dtype {
+        tensorport::DType::F64 => f64::EPSILON,
+        _ => f64::from(f32::EPSILON),
+    };
+    Tol::AbsRel {
+        atol: 8.0 * eps * k as f64,
+        rtol: 8.0 * eps * (k as f64).sqrt(),
+    }
 }

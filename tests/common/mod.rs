@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-pub mod close;
+pub mod closeness;
+pub mod devices;
 pub mod eltwise_fixtures;
 pub mod net;
+pub mod rng;
 
 use std::path::{Path, PathBuf};
 
