@@ -7,6 +7,7 @@
 //! because waking the pool costs a few microseconds, which is more than a batch-1 layer of a
 //! small CNN takes in total.
 
+pub(crate) mod add;
 pub(crate) mod conv2d;
 mod gemm;
 pub(crate) mod linear;
@@ -19,7 +20,7 @@ mod threads;
 
 use std::cell::RefCell;
 
-pub(crate) use scalar::{Float, Scalar};
+pub(crate) use scalar::{Arith, Float, Scalar};
 pub(crate) use threads::{install, pool_threads, serial};
 pub use threads::{num_threads, set_num_threads};
 

@@ -1,6 +1,7 @@
-//! The element traits the CPU kernels are generic over, one of each: [`Scalar`] for everything
-//! that is compared (relu, max pooling, argmax: every real dtype), and [`Float`] for what is
-//! computed with (convolution, linear, softmax: float32 and float64).
+//! The element traits the CPU kernels are generic over: [`Scalar`] for everything that is
+//! compared (relu, max pooling, argmax: every real dtype), [`Arith`] for the elementwise
+//! arithmetic PyTorch does on every real dtype (add), and [`Float`] for what is computed with
+//! floats only (convolution, linear, softmax: float32 and float64).
 
 use std::ops::{Add, AddAssign, Div, Mul, Sub};
 
@@ -15,6 +16,13 @@ pub(crate) trait Scalar: Element + PartialOrd {
     const ZERO: Self;
     /// Whether this is a NaN (never, for integers).
     fn is_nan(self) -> bool;
+}
+
+/// Elementwise arithmetic on every real dtype, as PyTorch does it: IEEE for floats, two's
+/// complement wraparound for integers (`torch.add` of two int8 127s is -2).
+pub(crate) trait Arith: Scalar {
+    /// `self + other`.
+    fn add(self, other: Self) -> Self;
 }
 
 /// The float element types the CPU kernels compute in.
@@ -45,6 +53,12 @@ macro_rules! float {
                 <$t>::is_nan(self)
             }
         }
+        impl Arith for $t {
+            #[inline(always)]
+            fn add(self, other: Self) -> Self {
+                self + other
+            }
+        }
         impl Float for $t {
             const ONE: Self = 1.0;
             #[inline(always)]
@@ -67,6 +81,12 @@ macro_rules! int {
             #[inline(always)]
             fn is_nan(self) -> bool {
                 false
+            }
+        }
+        impl Arith for $t {
+            #[inline(always)]
+            fn add(self, other: Self) -> Self {
+                self.wrapping_add(other)
             }
         }
     )*};

@@ -11,12 +11,14 @@
 //! - `buffer.rs`: device buffers and host↔device↔device copies; `staging.rs`: the pinned
 //!   buffers of double-buffered uploads.
 //! - `launch.rs`: every kernel launch, checked against the kernel registry (`crate::kernels`).
-//! - `relu.rs`, `max_pool2d.rs`, `conv2d.rs`, `linear.rs`: one launcher per op, over device
+//! - `add.rs`, `relu.rs`, `max_pool2d.rs`, `conv2d.rs`, `linear.rs`: one launcher per op, over device
 //!   buffers (this room knows nothing of tensors or storages; `crate::ops` bridges them).
 //!
 //! All work for a device goes to that device's one stream, in order; host-visible results
 //! (downloads) synchronise.
 
+#[cfg(feature = "cuda")]
+pub(crate) mod add;
 #[cfg(feature = "cuda")]
 mod buffer;
 #[cfg(feature = "cuda")]

@@ -105,6 +105,31 @@ kernels! {
             has_bias: i64,
         }
 
+        /// An elementwise binary op with broadcasting over an output of `ndim <= 8` dims:
+        /// `y[i] = act(a[Σ_d c_d·a_strides[d]] + b[Σ_d c_d·b_strides[d]])` where `c` is the
+        /// output coordinate of flat index `i` (C order over `shape`); a broadcast dim has
+        /// stride 0. `a` and `b` are contiguous buffers of `a_numel` and `b_numel` elements.
+        BroadcastParams {
+            /// Output elements (the product of the first `ndim` sizes).
+            n: i64,
+            /// Output dims used in `shape` and the strides (0 to 8).
+            ndim: i64,
+            /// 1 when `a`, `b` and the output all have the output's shape: `y[i] = a[i] + b[i]`.
+            dense: i64,
+            /// 1 when relu is fused (`y = relu(a + b)`, a residual block's ending), else 0.
+            relu: i64,
+            /// Elements of `a`.
+            a_numel: i64,
+            /// Elements of `b`.
+            b_numel: i64,
+            /// Output sizes, outermost first.
+            shape: [i64; 8],
+            /// `a`'s element stride per output dim (0 where `a` is broadcast).
+            a_strides: [i64; 8],
+            /// `b`'s element stride per output dim (0 where `b` is broadcast).
+            b_strides: [i64; 8],
+        }
+
         /// linear: `y[m, o] = act(b[o] + Σ_k x[m, k] · w[o, k])`, all leading input dims folded
         /// into `m`; `act` is relu when `relu` is 1.
         LinearParams {
@@ -136,6 +161,17 @@ kernels! {
             launch: grid_stride_product(&[p.n, p.c, p.h_out, p.w_out]),
             x: *const f32 [p.n, p.c, p.h, p.w],
             y: *mut f32 [p.n, p.c, p.h_out, p.w_out],
+        }
+    }
+
+    module add {
+        /// `y = a + b` (or `relu(a + b)`) with broadcasting, one output per thread of a
+        /// grid-stride loop.
+        kernel AddF32 = add_f32 (p: BroadcastParams) {
+            launch: grid_stride(p.n),
+            a: *const f32 [p.a_numel],
+            b: *const f32 [p.b_numel],
+            y: *mut f32 [p.n],
         }
     }
 

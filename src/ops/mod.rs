@@ -7,6 +7,7 @@
 //! CPU code, the CUDA launch and the kernel share) and its dispatch; `operands.rs` is what
 //! every op does with its operands, `geometry.rs` the shape rules several share.
 
+mod add;
 mod conv2d;
 mod geometry;
 mod linear;
@@ -16,6 +17,7 @@ mod relu;
 mod shape;
 mod softmax;
 
+pub use add::{add, add_relu};
 pub use conv2d::{conv2d, conv2d_relu, Conv2dArgs};
 pub use linear::{linear, linear_relu};
 pub use max_pool2d::{max_pool2d, MaxPool2dArgs};

@@ -7,7 +7,9 @@
 //!   their parameter lists, the pinned PTX ISA; the emulator's self-tests.
 //! - `eltwise.rs`: relu and max_pool2d, bit for bit against the CPU ops.
 //! - `gemm.rs`: conv2d and linear within a stated summation-order bound.
+//! - `add.rs`: add (and add + relu) with broadcasting, bit for bit against the CPU op.
 
+mod add;
 mod contract;
 mod eltwise;
 mod gemm;
