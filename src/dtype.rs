@@ -5,28 +5,50 @@ use std::fmt;
 /// Every dtype that `torch.save` writes for dense tensors.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
+    /// `torch.float64`.
     F64,
+    /// `torch.float32`.
     F32,
+    /// `torch.float16` (IEEE half).
     F16,
+    /// `torch.bfloat16`.
     BF16,
+    /// `torch.int64`.
     I64,
+    /// `torch.int32`.
     I32,
+    /// `torch.int16`.
     I16,
+    /// `torch.int8`.
     I8,
+    /// `torch.uint8`.
     U8,
+    /// `torch.bool` (one byte, 0 or 1).
     Bool,
+    /// `torch.complex64` (two float32).
     C64,
+    /// `torch.complex128` (two float64).
     C128,
     // The dtypes below have no typed storage class; torch writes them with `_rebuild_tensor_v3`.
+    /// `torch.complex32` (two float16).
     C32,
+    /// `torch.uint16`.
     U16,
+    /// `torch.uint32`.
     U32,
+    /// `torch.uint64`.
     U64,
+    /// `torch.float8_e5m2`.
     F8E5M2,
+    /// `torch.float8_e4m3fn`.
     F8E4M3Fn,
+    /// `torch.float8_e5m2fnuz`.
     F8E5M2Fnuz,
+    /// `torch.float8_e4m3fnuz`.
     F8E4M3Fnuz,
+    /// `torch.float8_e8m0fnu`.
     F8E8M0Fnu,
+    /// `torch.float4_e2m1fn_x2` (two 4-bit floats per byte).
     F4E2M1FnX2,
 }
 
@@ -202,6 +224,7 @@ impl fmt::Display for DType {
 
 /// A Rust type whose values are stored as one element of a [`DType`].
 pub trait Element: bytemuck::Pod + Copy + Send + Sync + 'static {
+    /// The dtype of this element type.
     const DTYPE: DType;
 }
 
@@ -216,7 +239,9 @@ element!(f64 => F64, f32 => F32, half::f16 => F16, half::bf16 => BF16, i64 => I6
 #[repr(C)]
 #[derive(Copy, Clone, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Complex64 {
+    /// Real part.
     pub re: f32,
+    /// Imaginary part.
     pub im: f32,
 }
 
@@ -224,7 +249,9 @@ pub struct Complex64 {
 #[repr(C)]
 #[derive(Copy, Clone, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Complex128 {
+    /// Real part.
     pub re: f64,
+    /// Imaginary part.
     pub im: f64,
 }
 

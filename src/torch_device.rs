@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 /// `meta`, `xpu:0`). Location tags in checkpoints and `torch.device` values use this form.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TorchDevice {
+    /// The device type (`cpu`, `cuda`, `mps`, ...).
     pub kind: String,
+    /// The index after the colon, if any.
     pub index: Option<u64>,
 }
 

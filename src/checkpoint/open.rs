@@ -34,6 +34,7 @@ pub enum Format {
 }
 
 impl Format {
+    /// `zip` or `legacy`, as `inspect --json` prints it.
     pub fn name(self) -> &'static str {
         match self {
             Format::Zip => "zip",
@@ -151,9 +152,11 @@ impl Checkpoint {
     pub fn into_value(self) -> Value {
         self.value
     }
+    /// The container the checkpoint came in.
     pub fn format(&self) -> Format {
         self.format
     }
+    /// The file it was read from (`<memory>` for [`Checkpoint::from_bytes`]).
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -28,6 +28,7 @@ pub struct StateDict {
 }
 
 impl StateDict {
+    /// An empty state dict.
     pub fn new() -> StateDict {
         StateDict::default()
     }

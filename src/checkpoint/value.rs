@@ -13,32 +13,50 @@ use crate::torch_device::TorchDevice;
 /// A Python value as torch.save pickles it.
 #[derive(Clone)]
 pub enum Value {
+    /// `None`.
     None,
+    /// `True` / `False`.
     Bool(bool),
+    /// An int that fits in 64 bits.
     Int(i64),
     /// An integer outside i64, as minimal two's-complement little-endian bytes (pickle's LONG1).
     BigInt(Arc<[u8]>),
+    /// A float.
     Float(f64),
+    /// A complex: real and imaginary parts.
     Complex(f64, f64),
+    /// A str.
     Str(Arc<str>),
+    /// `bytes`.
     Bytes(Arc<[u8]>),
+    /// `bytearray`.
     ByteArray(Arc<[u8]>),
+    /// A list.
     List(Arc<[Value]>),
+    /// A tuple.
     Tuple(Arc<[Value]>),
+    /// A set or frozenset, in the order the pickle built it.
     Set(Arc<[Value]>),
+    /// A dict, OrderedDict or Counter (see [`DictKind`]).
     Dict(Arc<Dict>),
     /// `torch.Size`.
     Size(Arc<[i64]>),
+    /// A `torch.dtype`.
     DType(DType),
+    /// A `torch.device`.
     Device(TorchDevice),
+    /// A tensor (or `nn.Parameter`: see [`Tensor::is_parameter`]).
     Tensor(Tensor),
 }
 
 /// Which Python mapping type a [`Dict`] is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum DictKind {
+    /// `dict`.
     Dict,
+    /// `collections.OrderedDict` (what `state_dict()` returns).
     OrderedDict,
+    /// `collections.Counter`.
     Counter,
 }
 
@@ -55,15 +73,25 @@ pub struct Dict {
 /// The hashable identity of a dict key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum HashKey {
+    /// `None`.
     None,
+    /// An int (bools and floats equal to it hash to this too).
     Int(i64),
+    /// An int beyond 64 bits, minimal two's-complement little-endian.
     BigInt(Arc<[u8]>),
+    /// A float that is no int, by its bits.
     Float(u64),
+    /// A complex that is no float, by its parts' bits.
     Complex(u64, u64),
+    /// A str.
     Str(Arc<str>),
+    /// `bytes`.
     Bytes(Arc<[u8]>),
+    /// A tuple of hashable values.
     Tuple(Vec<HashKey>),
+    /// A `torch.dtype`.
     DType(DType),
+    /// A `torch.device`, by its name.
     Device(String),
 }
 
@@ -130,12 +158,14 @@ impl Value {
         })
     }
 
+    /// The str, if this is one.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
             _ => None,
         }
     }
+    /// The int (bools count, as in Python), if this is one.
     pub fn as_int(&self) -> Option<i64> {
         match self {
             Value::Int(i) => Some(*i),
@@ -143,6 +173,7 @@ impl Value {
             _ => None,
         }
     }
+    /// The value as a float, if this is a float or an int.
     pub fn as_float(&self) -> Option<f64> {
         match self {
             Value::Float(f) => Some(*f),
@@ -150,12 +181,14 @@ impl Value {
             _ => None,
         }
     }
+    /// The tensor, if this is one.
     pub fn as_tensor(&self) -> Option<&Tensor> {
         match self {
             Value::Tensor(t) => Some(t),
             _ => None,
         }
     }
+    /// The mapping, if this is a dict, OrderedDict or Counter.
     pub fn as_dict(&self) -> Option<&Dict> {
         match self {
             Value::Dict(d) => Some(d),
@@ -240,6 +273,7 @@ impl Value {
 }
 
 impl Dict {
+    /// An empty mapping of `kind`.
     pub fn new(kind: DictKind) -> Dict {
         Dict {
             kind,
@@ -249,12 +283,15 @@ impl Dict {
         }
     }
 
+    /// Which Python mapping type this is.
     pub fn kind(&self) -> DictKind {
         self.kind
     }
+    /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
+    /// Whether there are no entries.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -277,17 +314,20 @@ impl Dict {
         Ok(())
     }
 
+    /// The value under `key`, with Python's key equality.
     pub fn get(&self, key: &Value) -> Option<&Value> {
         let hk = key.hash_key()?;
         self.index.get(&hk).map(|&i| &self.entries[i].1)
     }
 
+    /// The value under the str key `key`.
     pub fn get_str(&self, key: &str) -> Option<&Value> {
         self.index
             .get(&HashKey::Str(Arc::from(key)))
             .map(|&i| &self.entries[i].1)
     }
 
+    /// `(key, value)` in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&Value, &Value)> {
         self.entries.iter().map(|(k, v)| (k, v))
     }
@@ -297,6 +337,7 @@ impl Dict {
         &self.attrs
     }
 
+    /// The attribute `name` (e.g. `_metadata`) that BUILD set.
     pub fn attr(&self, name: &str) -> Option<&Value> {
         self.attrs
             .iter()
@@ -304,6 +345,7 @@ impl Dict {
             .map(|(_, v)| v)
     }
 
+    /// Sets the attribute `name`, replacing an earlier one.
     pub fn set_attr(&mut self, name: &str, value: Value) {
         match self.attrs.iter_mut().find(|(k, _)| &**k == name) {
             Some(slot) => slot.1 = value,

@@ -5,17 +5,29 @@ use std::path::PathBuf;
 /// The machine-readable class of a checkpoint error (printed by `inspect --json`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
+    /// A global outside the allowlist (`unsafe_global`).
     UnsafeGlobal,
+    /// Not a checkpoint tensorport reads (`unsupported_format`).
     UnsupportedFormat,
+    /// An inconsistent zip container (`malformed_zip`).
     MalformedZip,
+    /// The file ends early (`truncated`).
     Truncated,
+    /// A record the checkpoint needs is absent (`missing_record`).
     MissingRecord,
+    /// A malformed pickle stream (`malformed_pickle`).
     MalformedPickle,
+    /// A view or record that does not fit its storage (`storage_bounds`).
     StorageBounds,
+    /// A size beyond 64 bits or the address space (`size_overflow`).
     SizeOverflow,
+    /// A CRC-32 mismatch (`checksum_mismatch`).
     ChecksumMismatch,
+    /// A cap on work or memory was reached (`resource_limit`).
     ResourceLimit,
+    /// A storage cannot be placed where it is saved or mapped (`device_unavailable`).
     DeviceUnavailable,
+    /// Reading the file failed (`io`).
     Io,
 }
 
@@ -46,66 +58,104 @@ pub enum CheckpointError {
     /// A pickle referenced a global outside the allowlist; nothing was imported or called.
     #[error("{record}: unsupported global {global} at byte {offset}: {reason}")]
     UnsafeGlobal {
+        /// The pickle record (`archive/data.pkl`).
         record: String,
+        /// Byte offset of the opcode in the record.
         offset: u64,
+        /// `module.name` as the pickle spells it.
         global: String,
+        /// Why it is refused.
         reason: String,
     },
 
     /// A file or record that is not a torch.save checkpoint we can read.
     #[error("unsupported format: {detail}")]
-    UnsupportedFormat { detail: String },
+    UnsupportedFormat {
+        /// What was found.
+        detail: String,
+    },
 
     /// The zip container is inconsistent.
     #[error("malformed zip: {detail}")]
-    MalformedZip { detail: String },
+    MalformedZip {
+        /// What is inconsistent.
+        detail: String,
+    },
 
     /// The file ends before a structure it declares.
     #[error("truncated: {what} (needs {needed} bytes at offset {offset}, {available} available)")]
     Truncated {
+        /// The structure being read.
         what: String,
+        /// Where it starts.
         offset: u64,
+        /// Bytes it needs.
         needed: u64,
+        /// Bytes the file has there.
         available: u64,
     },
 
     /// A record that the checkpoint needs is absent.
     #[error("missing record {name}")]
-    MissingRecord { name: String },
+    MissingRecord {
+        /// The record's full name.
+        name: String,
+    },
 
     /// The pickle stream is not well formed.
     #[error("{record}: malformed pickle at byte {offset}{}: {detail}", opcode_suffix(*.opcode))]
     MalformedPickle {
+        /// The pickle record.
         record: String,
+        /// Byte offset in the record.
         offset: u64,
+        /// The opcode byte, when one was read.
         opcode: Option<u8>,
+        /// What is wrong.
         detail: String,
     },
 
     /// A tensor view or record size does not fit its storage.
     #[error("{tensor}: {detail}")]
-    StorageBounds { tensor: String, detail: String },
+    StorageBounds {
+        /// The tensor or storage.
+        tensor: String,
+        /// What does not fit.
+        detail: String,
+    },
 
     /// A declared size does not fit in 64 bits or in this machine's address space.
     #[error("{what}: size overflows ({detail})")]
-    SizeOverflow { what: String, detail: String },
+    SizeOverflow {
+        /// The size being computed.
+        what: String,
+        /// Its factors.
+        detail: String,
+    },
 
     /// A record's CRC-32 differs from the one in the central directory.
     #[error(
         "record {record}: CRC-32 mismatch (directory says {expected:08x}, data has {actual:08x})"
     )]
     ChecksumMismatch {
+        /// The record.
         record: String,
+        /// The CRC the directory records.
         expected: u32,
+        /// The CRC of the bytes.
         actual: u32,
     },
 
     /// A cap on work or memory that protects against hostile input was reached.
     #[error("{record}: resource limit: {limit} (limit {max}, reached {value})")]
     ResourceLimit {
+        /// The record being read.
         record: String,
+        /// Which limit (`max_objects`, `max_depth`, ...).
         limit: &'static str,
+        /// The limit.
         max: u64,
+        /// The value that reached it.
         value: u64,
     },
 
@@ -123,8 +173,10 @@ pub enum CheckpointError {
     /// Reading the file failed.
     #[error("reading {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// What the system said.
         source: std::io::Error,
     },
 }

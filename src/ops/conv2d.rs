@@ -13,9 +13,13 @@ use crate::tensor::Tensor;
 /// Stride, padding, dilation (each `[h, w]`) and groups, with PyTorch's defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conv2dArgs {
+    /// `stride=` `[height, width]` (default 1).
     pub stride: [usize; 2],
+    /// Zero padding on both sides `[height, width]` (default 0).
     pub padding: [usize; 2],
+    /// `dilation=` `[height, width]` (default 1).
     pub dilation: [usize; 2],
+    /// `groups=` (default 1).
     pub groups: usize,
 }
 

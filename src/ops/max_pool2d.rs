@@ -14,11 +14,13 @@ const OP: &str = "max_pool2d";
 /// The arguments of `F.max_pool2d`, per axis `[height, width]`.
 #[derive(Clone, Debug)]
 pub struct MaxPool2dArgs {
+    /// `kernel_size=` `[height, width]`.
     pub kernel: [usize; 2],
     /// `None` means the kernel size, as in PyTorch.
     pub stride: Option<[usize; 2]>,
     /// Implicit -inf padding on both sides.
     pub padding: [usize; 2],
+    /// `dilation=` `[height, width]` (default 1).
     pub dilation: [usize; 2],
     /// Round the output size up (the last window must still start inside the input or the
     /// left padding).

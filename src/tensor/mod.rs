@@ -191,30 +191,39 @@ impl Tensor {
         self
     }
 
+    /// The element type.
     pub fn dtype(&self) -> DType {
         self.dtype
     }
+    /// The size of each dim.
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
+    /// The stride of each dim, in elements.
     pub fn strides(&self) -> &[usize] {
         &self.strides
     }
+    /// Where the first element is in the storage, in elements.
     pub fn storage_offset(&self) -> usize {
         self.offset
     }
+    /// The storage this tensor views (shared by every view of it).
     pub fn storage(&self) -> &Storage {
         &self.storage
     }
+    /// Where the data lives.
     pub fn device(&self) -> Device {
         self.storage.device()
     }
+    /// Whether torch recorded `requires_grad=True` (kept for saving; tensorport does no autograd).
     pub fn requires_grad(&self) -> bool {
         self.requires_grad
     }
+    /// Whether torch saved this as an `nn.Parameter`.
     pub fn is_parameter(&self) -> bool {
         self.is_parameter
     }
+    /// Number of dims.
     pub fn ndim(&self) -> usize {
         self.shape.len()
     }
