@@ -1,4 +1,5 @@
-//! The `tensorport` command: inspect and convert PyTorch checkpoints.
+//! The `tensorport` command: inspect, convert and run PyTorch checkpoints (one file per
+//! subcommand; `tensorport_cli::describe` is the JSON that `inspect --json` prints).
 
 mod convert;
 mod inspect;

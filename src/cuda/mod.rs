@@ -105,9 +105,11 @@ pub fn synchronize(device: &Device) -> Result<()> {
 /// Maps a driver error to [`crate::Error::Cuda`] for the operation `op`, without calling the
 /// driver.
 #[cfg(feature = "cuda")]
-pub(crate) fn driver_err(op: String) -> impl FnOnce(cudarc::driver::DriverError) -> crate::Error {
+pub(crate) fn driver_err(
+    op: String,
+) -> impl FnOnce(cudarc::driver::DriverError) -> crate::error::Error {
     move |e| {
         let (code, name) = detect::describe(e);
-        crate::Error::Cuda { op, code, name }
+        crate::error::Error::Cuda { op, code, name }
     }
 }

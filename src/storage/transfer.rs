@@ -37,7 +37,7 @@ impl Storage {
         }
         #[cfg(not(feature = "cuda"))]
         {
-            Err(crate::Error::CudaUnavailable {
+            Err(crate::error::Error::CudaUnavailable {
                 device,
                 reason: crate::error::NoCudaReason::NotCompiled,
                 saved_location: None,

@@ -1,4 +1,4 @@
-// emu.h: the launcher emu.cpp exports to the per-kernel glue (glue.cpp).
+// emu.h: the launcher emu.cpp exports to glue.cpp (which calls the generated shims through it).
 #pragma once
 
 #include <cstddef>
