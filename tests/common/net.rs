@@ -2,6 +2,7 @@
 
 use tensorport::{load, MapLocation, Tensor};
 
+use super::closeness::{assert_close, Tol};
 use super::fixtures_dir;
 
 /// torch's input batch and its logits for `ok/net_state_dict.pt`.
@@ -25,17 +26,9 @@ pub fn torch_io() -> (Tensor, Vec<f32>) {
 /// about K·u·Σ|w·x| ≈ 400 · 6e-8 · 0.5 ≈ 1.2e-5 for activations of this Net's scale (logits
 /// ≈ 0.2). Bound: |ours − torch| ≤ 1e-5 + 1e-5·|torch|.
 pub fn assert_logits(ours: &[f32], theirs: &[f32]) {
-    assert_eq!(ours.len(), theirs.len());
-    let mut worst = (0.0f32, 0usize);
-    for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
-        let err = (a - b).abs();
-        assert!(
-            err <= 1e-5 + 1e-5 * b.abs(),
-            "logit {i}: ours {a}, torch {b}, |err| {err}"
-        );
-        if err > worst.0 {
-            worst = (err, i);
-        }
-    }
-    println!("max |err| {} at logit {}", worst.0, worst.1);
+    let tol = Tol::AbsRel {
+        atol: 1e-5,
+        rtol: 1e-5,
+    };
+    assert_close("logits vs torch", ours, theirs, tol);
 }
