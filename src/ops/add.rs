@@ -31,8 +31,12 @@ fn add_act(a: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
     const OP: &str = "add";
     let (dtype, _) = check(OP, &[("input", Some(a)), ("other", Some(b))])?;
     let (p, shape) = BroadcastParams::new(OP, a.shape(), b.shape(), relu)?;
+    #[cfg(feature = "cuda")]
     if a.device().is_cuda() {
-        return on_cuda(a, b, &p, &shape);
+        let ins = [("input", a), ("other", b)];
+        return crate::ops::operands::cuda::run(OP, ins, None, &shape, |dev, [x, z], _, y| {
+            crate::cuda::add::add_f32(dev, &p, x, z, y)
+        });
     }
     let mut out = Tensor::empty(dtype, &shape)?;
     let out_ref = &mut out;
@@ -44,25 +48,6 @@ fn run<T: Arith>(p: &BroadcastParams, a: &Tensor, b: &Tensor, out: &mut Tensor) 
     let (x, y) = (host_elems::<T>(a)?, host_elems::<T>(b)?);
     cpu::add::add(p, &x, &y, out.as_mut_slice::<T>()?);
     Ok(())
-}
-
-#[cfg(feature = "cuda")]
-fn on_cuda(a: &Tensor, b: &Tensor, p: &BroadcastParams, shape: &[usize]) -> Result<Tensor> {
-    use crate::ops::operands::cuda;
-    const OP: &str = "add";
-    cuda::f32_only(OP, "input", a.dtype())?;
-    let dev = cuda::device_of(a)?;
-    let mut y = cuda::output(&dev, a.dtype(), shape)?;
-    if let Some(ys) = y.slice_mut() {
-        let (x, z) = (cuda::view(OP, "input", a)?, cuda::view(OP, "other", b)?);
-        crate::cuda::add::add_f32(&dev, p, x, z, ys.as_view_mut())?;
-    }
-    cuda::tensor(y, a.dtype(), shape)
-}
-
-#[cfg(not(feature = "cuda"))]
-fn on_cuda(a: &Tensor, _: &Tensor, _: &BroadcastParams, _: &[usize]) -> Result<Tensor> {
-    Err(Error::NotOnHost { device: a.device() })
 }
 
 impl BroadcastParams {

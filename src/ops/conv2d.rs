@@ -96,8 +96,13 @@ fn conv2d_act(
     }
     let shape = p.out_shape();
     let shape = if unbatched { &shape[1..] } else { &shape[..] };
+    #[cfg(feature = "cuda")]
     if input.device().is_cuda() {
-        let mut out = on_cuda(input, weight, bias, &p, shape)?;
+        let ins = [("input", input), ("weight", weight)];
+        let b = bias.map(|b| ("bias", b));
+        let mut out = crate::ops::operands::cuda::run(OP, ins, b, shape, |dev, [x, w], b, y| {
+            crate::cuda::conv2d::conv2d_f32(dev, &p, x, w, b, y)
+        })?;
         if relu {
             crate::ops::relu::relu_(&mut out)?;
         }
@@ -130,41 +135,6 @@ fn run<T: Float>(
     let b = bias.map(host_elems::<T>).transpose()?;
     let out = out.as_mut_slice::<T>()?;
     cpu::conv2d::conv2d_act(p, &x, &w, b.as_deref(), relu, out)
-}
-
-#[cfg(feature = "cuda")]
-fn on_cuda(
-    input: &Tensor,
-    weight: &Tensor,
-    bias: Option<&Tensor>,
-    p: &Conv2dParams,
-    shape: &[usize],
-) -> Result<Tensor> {
-    use crate::ops::operands::cuda;
-    const OP: &str = "conv2d";
-    cuda::f32_only(OP, "input", input.dtype())?;
-    let dev = cuda::device_of(input)?;
-    let mut y = cuda::output(&dev, input.dtype(), shape)?;
-    if let Some(ys) = y.slice_mut() {
-        let x = cuda::view(OP, "input", input)?;
-        let w = cuda::view(OP, "weight", weight)?;
-        let b = bias.map(|b| cuda::view(OP, "bias", b)).transpose()?;
-        crate::cuda::conv2d::conv2d_f32(&dev, p, x, w, b, ys.as_view_mut())?;
-    }
-    cuda::tensor(y, input.dtype(), shape)
-}
-
-#[cfg(not(feature = "cuda"))]
-fn on_cuda(
-    input: &Tensor,
-    _: &Tensor,
-    _: Option<&Tensor>,
-    _: &Conv2dParams,
-    _: &[usize],
-) -> Result<Tensor> {
-    Err(Error::NotOnHost {
-        device: input.device(),
-    })
 }
 
 impl Conv2dParams {

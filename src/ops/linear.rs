@@ -42,8 +42,13 @@ fn linear_act(
     if let Some(last) = shape.last_mut() {
         *last = weight.shape()[0];
     }
+    #[cfg(feature = "cuda")]
     if input.device().is_cuda() {
-        return on_cuda(input, weight, bias, &p, &shape);
+        let ins = [("input", input), ("weight", weight)];
+        let b = bias.map(|b| ("bias", b));
+        return crate::ops::operands::cuda::run(OP, ins, b, &shape, |dev, [x, w], b, y| {
+            crate::cuda::linear::linear_f32(dev, &p, x, w, b, y)
+        });
     }
     let mut out = Tensor::empty(dtype, &shape)?;
     let out_ref = &mut out;
@@ -70,40 +75,6 @@ fn run<T: Float>(
     let w = host_elems::<T>(weight)?;
     let b = bias.map(host_elems::<T>).transpose()?;
     cpu::linear::linear(p, &x, &w, b.as_deref(), out.as_mut_slice::<T>()?)
-}
-
-#[cfg(feature = "cuda")]
-fn on_cuda(
-    input: &Tensor,
-    weight: &Tensor,
-    bias: Option<&Tensor>,
-    p: &LinearParams,
-    shape: &[usize],
-) -> Result<Tensor> {
-    use crate::ops::operands::cuda;
-    cuda::f32_only(OP, "input", input.dtype())?;
-    let dev = cuda::device_of(input)?;
-    let mut y = cuda::output(&dev, input.dtype(), shape)?;
-    if let Some(ys) = y.slice_mut() {
-        let x = cuda::view(OP, "input", input)?;
-        let w = cuda::view(OP, "weight", weight)?;
-        let b = bias.map(|b| cuda::view(OP, "bias", b)).transpose()?;
-        crate::cuda::linear::linear_f32(&dev, p, x, w, b, ys.as_view_mut())?;
-    }
-    cuda::tensor(y, input.dtype(), shape)
-}
-
-#[cfg(not(feature = "cuda"))]
-fn on_cuda(
-    input: &Tensor,
-    _: &Tensor,
-    _: Option<&Tensor>,
-    _: &LinearParams,
-    _: &[usize],
-) -> Result<Tensor> {
-    Err(Error::NotOnHost {
-        device: input.device(),
-    })
 }
 
 impl LinearParams {

@@ -73,8 +73,12 @@ pub fn max_pool2d(input: &Tensor, args: &MaxPool2dArgs) -> Result<Tensor> {
     } else {
         vec![n, c, ho, wo]
     };
+    #[cfg(feature = "cuda")]
     if input.device().is_cuda() {
-        return on_cuda(input, &p, &out_shape);
+        let ins = [("input", input)];
+        return crate::ops::operands::cuda::run(OP, ins, None, &out_shape, |dev, [x], _, y| {
+            crate::cuda::max_pool2d::max_pool2d_f32(dev, &p, x, y)
+        });
     }
     cpu::install(|| {
         with_dtype!(
@@ -92,26 +96,6 @@ fn run<T: Scalar>(input: &Tensor, p: &Pool2dParams, out_shape: &[usize]) -> Resu
     let mut out = Tensor::empty(T::DTYPE, out_shape)?;
     cpu::max_pool2d::forward(p, &src, out.as_mut_slice::<T>()?);
     Ok(out)
-}
-
-#[cfg(feature = "cuda")]
-fn on_cuda(input: &Tensor, p: &Pool2dParams, out_shape: &[usize]) -> Result<Tensor> {
-    use crate::ops::operands::cuda;
-    cuda::f32_only(OP, "input", input.dtype())?;
-    let dev = cuda::device_of(input)?;
-    let mut y = cuda::output(&dev, input.dtype(), out_shape)?;
-    if let Some(ys) = y.slice_mut() {
-        let x = cuda::view(OP, "input", input)?;
-        crate::cuda::max_pool2d::max_pool2d_f32(&dev, p, x, ys.as_view_mut())?;
-    }
-    cuda::tensor(y, input.dtype(), out_shape)
-}
-
-#[cfg(not(feature = "cuda"))]
-fn on_cuda(input: &Tensor, _: &Pool2dParams, _: &[usize]) -> Result<Tensor> {
-    Err(Error::NotOnHost {
-        device: input.device(),
-    })
 }
 
 impl Pool2dParams {

@@ -94,7 +94,7 @@ pub(crate) fn host_elems<T: Element>(t: &Tensor) -> Result<Cow<'_, [T]>> {
 pub(crate) mod cuda {
     use std::sync::Arc;
 
-    use cudarc::driver::CudaView;
+    use cudarc::driver::{CudaView, CudaViewMut};
 
     use crate::cuda::{CudaDevice, DeviceBuf};
     use crate::dtype::DType;
@@ -106,7 +106,7 @@ pub(crate) mod cuda {
     const CUDA_DTYPES: &str = "float32 (CUDA kernels exist for float32 only)";
 
     /// Refuses a dtype without CUDA kernels.
-    pub(crate) fn f32_only(op: &'static str, operand: &'static str, dtype: DType) -> Result<()> {
+    fn f32_only(op: &'static str, operand: &'static str, dtype: DType) -> Result<()> {
         if dtype != DType::F32 {
             return Err(Error::DType {
                 op,
@@ -119,7 +119,7 @@ pub(crate) mod cuda {
     }
 
     /// The device `t` lives on (a CUDA tensor's).
-    pub(crate) fn device_of(t: &Tensor) -> Result<Arc<CudaDevice>> {
+    fn device_of(t: &Tensor) -> Result<Arc<CudaDevice>> {
         match t.storage().cuda_buf() {
             Some(buf) => Ok(buf.device().clone()),
             None => Err(Error::NotOnHost { device: t.device() }),
@@ -128,7 +128,7 @@ pub(crate) mod cuda {
 
     /// The bytes of a contiguous CUDA tensor as a device view. Its length is checked against
     /// the kernel's declaration by the launch; here only contiguity can be refused.
-    pub(crate) fn view<'a>(
+    fn view<'a>(
         op: &'static str,
         operand: &'static str,
         t: &'a Tensor,
@@ -161,7 +161,7 @@ pub(crate) mod cuda {
 
     /// A fresh (uninitialised) buffer on `dev` for a contiguous `dtype` tensor of `shape`;
     /// the kernel writing it must cover every element.
-    pub(crate) fn output(
+    fn output(
         dev: &Arc<CudaDevice>,
         dtype: DType,
         shape: &[usize],
@@ -175,8 +175,49 @@ pub(crate) mod cuda {
         DeviceBuf::alloc(dev, bytes)
     }
 
+    /// Runs an op's CUDA launcher: `inputs` (and the optional `extra`, a bias) as device views,
+    /// into a fresh output of `shape` and the first input's dtype, returned as a tensor. The
+    /// dtype must have CUDA kernels (float32) and the operands must be contiguous: anything else
+    /// is a typed error naming the operand. An empty output launches nothing.
+    pub(crate) fn run<const N: usize>(
+        op: &'static str,
+        inputs: [(&'static str, &Tensor); N],
+        extra: Option<(&'static str, &Tensor)>,
+        shape: &[usize],
+        launch: impl FnOnce(
+            &CudaDevice,
+            [CudaView<'_, u8>; N],
+            Option<CudaView<'_, u8>>,
+            CudaViewMut<'_, u8>,
+        ) -> Result<()>,
+    ) -> Result<Tensor> {
+        let (name, first) = inputs.first().copied().ok_or(Error::InvalidArgument {
+            op,
+            name: "input",
+            reason: "no operands".into(),
+        })?;
+        f32_only(op, name, first.dtype())?;
+        let dev = device_of(first)?;
+        let mut y = output(&dev, first.dtype(), shape)?;
+        if let Some(ys) = y.slice_mut() {
+            let mut views = Vec::with_capacity(N);
+            for (name, t) in inputs {
+                views.push(view(op, name, t)?);
+            }
+            let views: [CudaView<'_, u8>; N] =
+                views.try_into().map_err(|_| Error::InvalidArgument {
+                    op,
+                    name: "input",
+                    reason: "operand count changed".into(),
+                })?;
+            let extra = extra.map(|(name, t)| view(op, name, t)).transpose()?;
+            launch(&dev, views, extra, ys.as_view_mut())?;
+        }
+        tensor(y, first.dtype(), shape)
+    }
+
     /// The contiguous tensor over a finished output buffer.
-    pub(crate) fn tensor(buf: DeviceBuf, dtype: DType, shape: &[usize]) -> Result<Tensor> {
+    fn tensor(buf: DeviceBuf, dtype: DType, shape: &[usize]) -> Result<Tensor> {
         Tensor::from_storage(
             Storage::from_cuda(buf),
             dtype,

@@ -24,9 +24,16 @@ impl EltwiseParams {
 
 /// `relu(input)` as a new contiguous tensor on the input's device.
 pub fn relu(input: &Tensor) -> Result<Tensor> {
+    // Checked on every device: the element count is a 64-bit kernel parameter.
     let p = EltwiseParams::of(OP, input)?;
+    #[cfg(not(feature = "cuda"))]
+    let _ = p;
+    #[cfg(feature = "cuda")]
     if input.device().is_cuda() {
-        return relu_cuda(input, &p);
+        let ins = [("input", input)];
+        return crate::ops::operands::cuda::run(OP, ins, None, input.shape(), |dev, [x], _, y| {
+            crate::cuda::relu::relu_f32(dev, &p, x, y)
+        });
     }
     cpu::install(|| with_dtype!(OP, "input", input.dtype(), real, relu_new::<T>(input)))
 }
@@ -36,26 +43,6 @@ fn relu_new<T: Scalar>(input: &Tensor) -> Result<Tensor> {
     let mut out = Tensor::empty(T::DTYPE, input.shape())?;
     cpu::relu::relu_into(&src, out.as_mut_slice::<T>()?);
     Ok(out)
-}
-
-#[cfg(feature = "cuda")]
-fn relu_cuda(input: &Tensor, p: &EltwiseParams) -> Result<Tensor> {
-    use crate::ops::operands::cuda;
-    cuda::f32_only(OP, "input", input.dtype())?;
-    let dev = cuda::device_of(input)?;
-    let mut y = cuda::output(&dev, input.dtype(), input.shape())?;
-    if let Some(ys) = y.slice_mut() {
-        let x = cuda::view(OP, "input", input)?;
-        crate::cuda::relu::relu_f32(&dev, p, x, ys.as_view_mut())?;
-    }
-    cuda::tensor(y, input.dtype(), input.shape())
-}
-
-#[cfg(not(feature = "cuda"))]
-fn relu_cuda(input: &Tensor, _: &EltwiseParams) -> Result<Tensor> {
-    Err(Error::NotOnHost {
-        device: input.device(),
-    })
 }
 
 /// `t.relu_()`: overwrites `t`. `t` must be contiguous and the only owner of a storage it
