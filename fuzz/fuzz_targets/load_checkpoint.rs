@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(ckpt) = tensorport::Checkpoint::from_bytes(data, &opts) {
         let loc = |s: &tensorport::Storage| s.device().location_tag();
-        let _ = tensorport::checkpoint::describe::describe(ckpt.value(), &loc, &|_| None);
+        let _ = tensorport_cli::describe::describe(ckpt.value(), &loc, &|_| None);
         let _ = ckpt.state_dict();
     }
 });
