@@ -161,11 +161,7 @@ pub(crate) mod cuda {
 
     /// A fresh (uninitialised) buffer on `dev` for a contiguous `dtype` tensor of `shape`;
     /// the kernel writing it must cover every element.
-    fn output(
-        dev: &Arc<CudaDevice>,
-        dtype: DType,
-        shape: &[usize],
-    ) -> Result<DeviceBuf> {
+    fn output(dev: &Arc<CudaDevice>, dtype: DType, shape: &[usize]) -> Result<DeviceBuf> {
         let bytes = shape
             .iter()
             .try_fold(dtype.size(), |a, &d| a.checked_mul(d))
