@@ -3,8 +3,9 @@
 //! mismatch count, the first mismatches and the max abs/rel error and how much of the tolerance
 //! it used (llm.c's `validate_result`).
 //!
-//! A NaN matches a NaN (both sides agree the value is undefined); a NaN against a number, or
-//! infinities of different signs, never match.
+//! Except under [`Tol::Bits`] (which also compares NaN payloads, so an unwritten output filled
+//! with a sentinel NaN is caught), a NaN matches a NaN: both sides agree the value is undefined.
+//! A NaN against a number, or infinities of different signs, never match.
 
 #![allow(dead_code)]
 
