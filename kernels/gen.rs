@@ -215,9 +215,10 @@ pub fn emu_table_cpp(c: &Contract) -> Result<String, String> {
     s += "\nextern \"C\" const TpEmuKernel tp_emu_kernels[] = {\n";
     for k in &c.kernels {
         s += &format!(
-            "    {{\"{0}\", tp_emu_call_{0}, {1}}},\n",
+            "    {{\"{0}\", tp_emu_call_{0}, {1}, sizeof({2})}},\n",
             k.entry,
-            k.operands.len() + 1
+            k.operands.len() + 1,
+            k.params
         );
     }
     s += "};\n";

@@ -4,11 +4,14 @@
 #include <cstddef>
 
 // One kernel: its `extern "C"` entry name, the shim that unpacks a cuLaunchKernel-style argument
-// array into a call, and how many arguments it takes (the params struct, then the operands).
+// array into a call, how many arguments it takes (the params struct, then the operands), and
+// sizeof its params struct (what the PTX entry's `.param .b8 NAME[N]` must declare; the driver
+// double checks it when a module is loaded).
 struct TpEmuKernel {
     const char* entry;
     void (*call)(void* const* args);
     unsigned nargs;
+    size_t params_size;
 };
 
 // The offset of a params field, or (field "") the size of the struct, as g++ lays it out.

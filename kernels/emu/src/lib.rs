@@ -10,10 +10,15 @@
 //! depend on it), so it knows nothing of operand sizes: tensorport's test harness checks every
 //! buffer against the lengths its kernel registry derives from the params, the same check its
 //! CUDA launch makes, before it calls in here.
+//!
+//! [`driver`] is the other way in: a CPU-backed CUDA driver double (`libcuda.so`) built from the
+//! same objects, which cudarc loads like the real driver, so tensorport's CUDA path runs under the
+//! driver's own rules (streams, events, copies, sticky errors) on a machine without a GPU.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::fmt;
 
+pub mod driver;
 pub mod selftest;
 
 /// A launch configuration: grid and block dimensions and dynamic shared memory bytes.
