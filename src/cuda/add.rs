@@ -1,7 +1,7 @@
 //! add on a GPU: `add_f32` with broadcasting (`kernels/add.cu`), the geometry in
 //! [`BroadcastParams`].
 
-use cudarc::driver::{CudaView, CudaViewMut};
+use crate::cuda::buffer::{DevView, DevViewMut};
 
 use crate::cuda::device::CudaDevice;
 use crate::cuda::launch::{launch, Arg};
@@ -13,9 +13,9 @@ use crate::kernels::{AddF32, BroadcastParams};
 pub(crate) fn add_f32(
     dev: &CudaDevice,
     p: &BroadcastParams,
-    a: CudaView<'_, u8>,
-    b: CudaView<'_, u8>,
-    y: CudaViewMut<'_, u8>,
+    a: DevView<'_>,
+    b: DevView<'_>,
+    y: DevViewMut<'_>,
 ) -> Result<()> {
-    launch::<AddF32>(dev, p, &mut [Arg::In(a), Arg::In(b), Arg::Out(y)])
+    launch::<AddF32>(dev, p, &[Arg::In(a), Arg::In(b), Arg::Out(y)])
 }

@@ -1,19 +1,24 @@
-//! Device buffers and every copy between the host and devices.
+//! Device buffers, views of them, and copies between the host and a device.
 //!
-//! Uploads of at least [`STAGE_MIN`](super::STAGE_MIN) bytes go through two pinned (page-locked) buffers of
-//! [`STAGE_CHUNK`] bytes: while the DMA engine uploads one chunk, the CPU copies the next one
-//! (from a mapped checkpoint: reading the file) into the other. Each buffer has an event
-//! recorded after its upload; the CPU waits on it before refilling that buffer. Smaller uploads
-//! go straight from pageable memory (the driver stages them itself, returning once the source
-//! has been read). Downloads go straight into the destination and synchronise.
+//! A [`DeviceBuf`] is a raw allocation (not a cudarc slice): it frees itself on its own
+//! device's context and stream, whichever thread drops it. With a memory pool the free is
+//! stream-ordered (`cuMemFreeAsync` on the device's stream), so it happens after every kernel
+//! and copy queued before it that reads the buffer; without one, the stream is drained first.
+//!
+//! Uploads of at least [`STAGE_MIN`](super::STAGE_MIN) bytes go through two pinned (page-locked)
+//! buffers of [`STAGE_CHUNK`] bytes: while the DMA engine uploads one chunk, the CPU copies the
+//! next one (from a mapped checkpoint: reading the file) into the other. Each buffer has an
+//! event recorded after its upload; the CPU waits on it before refilling that buffer. Smaller
+//! uploads go straight from pageable memory (the driver stages them itself, returning once the
+//! source has been read). Downloads go straight into the destination and synchronise.
 
+use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::Arc;
 
-use cudarc::driver::{CudaSlice, CudaView};
+use cudarc::driver::result;
 
 use crate::cuda::device::CudaDevice;
-use crate::cuda::driver_err;
 use crate::cuda::staging::{Staging, STAGE_CHUNK};
 use crate::error::{Error, Result};
 
@@ -21,7 +26,8 @@ use crate::error::{Error, Result};
 /// driver refuses zero-byte allocations).
 pub(crate) struct DeviceBuf {
     dev: Arc<CudaDevice>,
-    slice: Option<CudaSlice<u8>>,
+    /// The device address; 0 for a zero-byte buffer.
+    ptr: u64,
     len: usize,
 }
 
@@ -36,23 +42,44 @@ impl std::fmt::Debug for DeviceBuf {
     }
 }
 
+/// Bytes of a device buffer a kernel or copy reads: an address and a length, borrowed from the
+/// buffer so it cannot be freed meanwhile.
+#[derive(Clone, Copy)]
+pub(crate) struct DevView<'a> {
+    pub(crate) ptr: u64,
+    pub(crate) len: usize,
+    _buf: PhantomData<&'a DeviceBuf>,
+}
+
+/// Bytes of a device buffer a kernel writes, borrowed exclusively.
+pub(crate) struct DevViewMut<'a> {
+    pub(crate) ptr: u64,
+    pub(crate) len: usize,
+    _buf: PhantomData<&'a mut DeviceBuf>,
+}
+
 impl DeviceBuf {
     /// Allocates `len` bytes whose contents the caller overwrites before reading them.
     pub(crate) fn alloc(dev: &Arc<CudaDevice>, len: usize) -> Result<DeviceBuf> {
-        let slice = if len == 0 {
-            None
+        let ptr = if len == 0 {
+            0
         } else {
-            // SAFETY: the bytes are uninitialised; every caller writes all `len` bytes (a copy or
-            // a kernel covering the whole output) before the buffer is read.
-            let s = unsafe { dev.stream().alloc::<u8>(len) }.map_err(driver_err(format!(
-                "allocating {len} bytes on cuda:{}",
-                dev.ordinal()
-            )))?;
-            Some(s)
+            dev.bind()?;
+            let what = || format!("allocating {len} bytes");
+            // SAFETY: the bytes are uninitialised; every caller writes all `len` bytes (a copy
+            // or a kernel covering the whole output) before the buffer is read. A pool
+            // allocation is ordered on the device's stream, where all its uses are queued.
+            unsafe {
+                if dev.has_pool() {
+                    result::malloc_async(dev.cu_stream(), len).map_err(dev.err(what()))?
+                } else {
+                    result::malloc_sync(len).map_err(dev.err(what()))?
+                }
+            }
         };
         Ok(DeviceBuf {
             dev: dev.clone(),
-            slice,
+            ptr,
             len,
         })
     }
@@ -66,43 +93,101 @@ impl DeviceBuf {
         &self.dev
     }
 
-    /// The allocation, for writing by a kernel; `None` for a zero-byte buffer.
-    pub(crate) fn slice_mut(&mut self) -> Option<&mut CudaSlice<u8>> {
-        self.slice.as_mut()
+    /// The whole buffer, for writing by a kernel or copy; `None` for a zero-byte buffer.
+    pub(crate) fn view_mut(&mut self) -> Option<DevViewMut<'_>> {
+        (self.ptr != 0).then_some(DevViewMut {
+            ptr: self.ptr,
+            len: self.len,
+            _buf: PhantomData,
+        })
     }
 
     /// A view of bytes `range`, checked against the buffer.
-    pub(crate) fn view(&self, range: Range<usize>) -> Result<CudaView<'_, u8>> {
-        let bad = || Error::Shape {
-            op: "DeviceBuf::view",
-            expected: format!("a non-empty byte range inside {} bytes", self.len),
-            got: format!("{range:?}"),
-        };
-        if range.start >= range.end || range.end > self.len {
-            return Err(bad());
+    pub(crate) fn view(&self, range: Range<usize>) -> Result<DevView<'_>> {
+        if range.start >= range.end || range.end > self.len || self.ptr == 0 {
+            return Err(Error::Shape {
+                op: "DeviceBuf::view",
+                expected: format!("a non-empty byte range inside {} bytes", self.len),
+                got: format!("{range:?}"),
+            });
         }
-        self.slice
-            .as_ref()
-            .and_then(|s| s.try_slice(range.clone()))
-            .ok_or_else(bad)
+        Ok(DevView {
+            // In bounds of an allocation, so no overflow: the address space holds it.
+            ptr: self.ptr + range.start as u64,
+            len: range.len(),
+            _buf: PhantomData,
+        })
+    }
+}
+
+impl Drop for DeviceBuf {
+    fn drop(&mut self) {
+        if self.ptr == 0 {
+            return;
+        }
+        let dev = &self.dev;
+        let freed = dev.bind().and_then(|()| {
+            let what = || format!("freeing a {}-byte buffer", self.len);
+            // SAFETY: our allocation, freed once, on its own context. With a pool the free is
+            // queued on the device's stream, after every use queued there (and a cross-device
+            // copy reading it made this stream wait for it: peer.rs); without one the stream is
+            // drained first, so nothing still reads it.
+            unsafe {
+                if dev.has_pool() {
+                    result::free_async(self.ptr, dev.cu_stream()).map_err(dev.err(what()))
+                } else {
+                    result::stream::synchronize(dev.cu_stream())
+                        .and_then(|()| result::free_sync(self.ptr))
+                        .map_err(dev.err(what()))
+                }
+            }
+        });
+        if let Err(e) = freed {
+            dev.defer(e);
+        }
     }
 }
 
 /// Copies host bytes to a new buffer on `dev`.
 pub(crate) fn upload(dev: &Arc<CudaDevice>, src: &[u8]) -> Result<DeviceBuf> {
     let mut buf = DeviceBuf::alloc(dev, src.len())?;
-    let what = || format!("copying {} bytes to cuda:{}", src.len(), dev.ordinal());
-    let Some(dst) = buf.slice.as_mut() else {
+    let Some(dst) = buf.view_mut() else {
         return Ok(buf);
     };
     if src.len() < super::STAGE_MIN {
-        dev.stream()
-            .memcpy_htod(src, dst)
-            .map_err(driver_err(what()))?;
+        dev.bind()?;
+        // SAFETY: `dst` is a live allocation of exactly src.len() bytes on `dev`; from pageable
+        // memory the driver has read `src` when the call returns.
+        unsafe { result::memcpy_htod_async(dst.ptr, src, dev.cu_stream()) }
+            .map_err(dev.err(format!("copying {} bytes to it", src.len())))?;
     } else {
         dev.with_staging(|st| upload_staged(dev, st, src, dst))?;
     }
     Ok(buf)
+}
+
+/// Copies host bytes into `dst` at byte `at` (a small, pageable copy: the driver has read `src`
+/// when this returns).
+pub(crate) fn upload_into(dst: &mut DeviceBuf, at: usize, src: &[u8]) -> Result<()> {
+    if src.is_empty() {
+        return Ok(());
+    }
+    let dev = dst.device().clone();
+    let len = dst.len();
+    let ptr = match (dst.view_mut(), at.checked_add(src.len())) {
+        (Some(d), Some(end)) if end <= d.len => d.ptr + at as u64,
+        _ => {
+            return Err(Error::Shape {
+                op: "upload",
+                expected: format!("{} bytes at {at} inside a {len}-byte buffer", src.len()),
+                got: format!("{} bytes", src.len()),
+            })
+        }
+    };
+    dev.bind()?;
+    // SAFETY: the range lies inside `dst`'s live allocation (checked above).
+    unsafe { result::memcpy_htod_async(ptr, src, dev.cu_stream()) }
+        .map_err(dev.err(format!("copying {} bytes to it", src.len())))
 }
 
 /// The double-buffered pinned upload of `src` (at least one chunk long) into `dst`.
@@ -110,19 +195,13 @@ fn upload_staged(
     dev: &CudaDevice,
     st: &mut Staging,
     src: &[u8],
-    dst: &mut CudaSlice<u8>,
+    dst: DevViewMut<'_>,
 ) -> Result<()> {
     let total = src.len();
-    let err = || {
-        driver_err(format!(
-            "staged copy of {total} bytes to cuda:{}",
-            dev.ordinal()
-        ))
-    };
     let mut start = 0;
     let mut slot = 0;
     while start < total {
-        // Every copy moves one whole chunk, so the pinned buffer and the device view have the
+        // Every copy moves one whole chunk, so the pinned buffer and the device range have the
         // same length; the last chunk ends at `total` and overlaps the one before it (the
         // overlapping bytes are equal, and both copies run in stream order).
         let s = start.min(total.saturating_sub(STAGE_CHUNK));
@@ -130,20 +209,24 @@ fn upload_staged(
         let chunk = src.get(s..e).ok_or_else(|| Error::Overflow {
             what: format!("staging chunk {s}..{e} of {total} bytes"),
         })?;
+        if e > dst.len {
+            return Err(Error::Overflow {
+                what: format!("device range {s}..{e} of {} bytes", dst.len),
+            });
+        }
         // The previous upload from this buffer must have finished reading it.
-        st.done[slot].synchronize().map_err(err())?;
-        st.bufs[slot]
-            .as_mut_slice()
-            .map_err(err())?
-            .copy_from_slice(chunk);
-        let dst_len = dst.len();
-        let mut view = dst.try_slice_mut(s..e).ok_or_else(|| Error::Overflow {
-            what: format!("device range {s}..{e} of {dst_len} bytes"),
-        })?;
-        dev.stream()
-            .memcpy_htod(&st.bufs[slot], &mut view)
-            .map_err(err())?;
-        st.done[slot].record(dev.stream()).map_err(err())?;
+        st.done[slot].synchronize()?;
+        st.bufs[slot].as_mut_slice().copy_from_slice(chunk);
+        dev.bind()?;
+        // SAFETY: the pinned buffer holds STAGE_CHUNK bytes and stays untouched until the event
+        // recorded right after this copy has completed (checked above before each refill, and
+        // by Staging's drop); the device range s..e lies inside `dst` (checked above).
+        unsafe {
+            let pinned = std::slice::from_raw_parts(st.bufs[slot].as_ptr(), STAGE_CHUNK);
+            result::memcpy_htod_async(dst.ptr + s as u64, pinned, dev.cu_stream())
+        }
+        .map_err(dev.err(format!("staged copy of {total} bytes to it")))?;
+        st.done[slot].record(dev)?;
         start = e;
         slot ^= 1;
     }
@@ -164,53 +247,11 @@ pub(crate) fn download(buf: &DeviceBuf, range: Range<usize>, out: &mut [u8]) -> 
     }
     let dev = buf.device();
     let n = out.len();
-    let err = || driver_err(format!("copying {n} bytes from cuda:{}", dev.ordinal()));
     let view = buf.view(range)?;
-    dev.stream().memcpy_dtoh(&view, out).map_err(err())?;
-    dev.stream().synchronize().map_err(err())
-}
-
-/// Copies `src` to a new buffer on `dst_dev` (the same or another device). Another device is
-/// reached with a peer copy (the driver stages through the host when peer access is off); if
-/// the driver refuses it, through host memory here.
-pub(crate) fn copy_to_device(src: &DeviceBuf, dst_dev: &Arc<CudaDevice>) -> Result<DeviceBuf> {
-    let mut dst = DeviceBuf::alloc(dst_dev, src.len)?;
-    let (Some(s), Some(d)) = (src.slice.as_ref(), dst.slice.as_mut()) else {
-        return Ok(dst);
-    };
-    let src_dev = src.device();
-    let what = || {
-        format!(
-            "copying {} bytes from cuda:{} to cuda:{}",
-            src.len,
-            src_dev.ordinal(),
-            dst_dev.ordinal()
-        )
-    };
-    if Arc::ptr_eq(src_dev, dst_dev) {
-        dst_dev
-            .stream()
-            .memcpy_dtod(s, d)
-            .map_err(driver_err(what()))?;
-        return Ok(dst);
-    }
-    // cudarc makes the destination stream wait for the source stream before the peer copy.
-    if dst_dev.stream().memcpy_dtod(s, d).is_ok() {
-        // The source stream must not free or overwrite `src` before the copy has read it.
-        let copied = dst_dev
-            .stream()
-            .record_event(None)
-            .map_err(driver_err(what()))?;
-        src_dev.stream().wait(&copied).map_err(driver_err(what()))?;
-        return Ok(dst);
-    }
-    let mut host = Vec::new();
-    host.try_reserve_exact(src.len)
-        .map_err(|_| Error::OutOfMemory {
-            what: format!("a host copy of a {}-byte device buffer", src.len),
-            bytes: src.len,
-        })?;
-    host.resize(src.len, 0u8);
-    download(src, 0..src.len, &mut host)?;
-    upload(dst_dev, &host)
+    dev.bind()?;
+    // SAFETY: `view` lies inside a live allocation of `dev` and is `n` bytes long, as is `out`;
+    // the stream is synchronised before `out` is handed back.
+    unsafe { result::memcpy_dtoh_async(out, view.ptr, dev.cu_stream()) }
+        .map_err(dev.err(format!("copying {n} bytes from it")))?;
+    dev.synchronize()
 }

@@ -1,7 +1,7 @@
 //! conv2d on a GPU: `conv2d_f32` (`kernels/conv2d.cu`), NCHW input `[n, c_in, h, w]`, OIHW
 //! weight `[c_out, c_in / groups, kh, kw]`, optional bias `[c_out]`.
 
-use cudarc::driver::{CudaView, CudaViewMut};
+use crate::cuda::buffer::{DevView, DevViewMut};
 
 use crate::cuda::device::CudaDevice;
 use crate::cuda::launch::{launch, Arg};
@@ -12,11 +12,11 @@ use crate::kernels::{Conv2dF32, Conv2dParams};
 pub(crate) fn conv2d_f32(
     dev: &CudaDevice,
     p: &Conv2dParams,
-    x: CudaView<'_, u8>,
-    w: CudaView<'_, u8>,
-    b: Option<CudaView<'_, u8>>,
-    y: CudaViewMut<'_, u8>,
+    x: DevView<'_>,
+    w: DevView<'_>,
+    b: Option<DevView<'_>>,
+    y: DevViewMut<'_>,
 ) -> Result<()> {
     let b = b.map_or(Arg::Absent, Arg::In);
-    launch::<Conv2dF32>(dev, p, &mut [Arg::In(x), Arg::In(w), b, Arg::Out(y)])
+    launch::<Conv2dF32>(dev, p, &[Arg::In(x), Arg::In(w), b, Arg::Out(y)])
 }

@@ -3,9 +3,15 @@
 //!
 //! cudarc's dynamic loader panics when `libcuda` is missing or lacks a symbol, so the probe:
 //! 1. `dlopen`s the candidate library names first (`is_culib_present`): no library, no driver;
-//! 2. calls `cuInit` + `cuDeviceGetCount` inside `catch_unwind` (a missing symbol panics);
-//! 3. maps `CUDA_ERROR_NO_DEVICE` (and a count of 0) to "no device";
-//! 4. never formats a `DriverError` with `{}`/`{:?}` (that calls `cuGetErrorString`, itself a
+//! 2. looks up every entry point tensorport calls ([`REQUIRED`]) in the library cudarc opened,
+//!    so a driver without one is [`NoCudaReason::MissingSymbol`] here instead of a panic deep
+//!    inside a later call;
+//! 3. calls `cuInit` + `cuDeviceGetCount` inside `catch_unwind` (belt and braces);
+//! 4. maps `CUDA_ERROR_NO_DEVICE` (and a count of 0) to "no device", and
+//!    `CUDA_ERROR_STUB_LIBRARY` to [`NoCudaReason::StubDriver`]: cudarc tries `libcuda.so`
+//!    before `libcuda.so.1`, so the toolkit's link-time stub on `LD_LIBRARY_PATH` wins over the
+//!    real driver, and its `cuInit` returns 34;
+//! 5. never formats a `DriverError` with `{}`/`{:?}` (that calls `cuGetErrorString`, itself a
 //!    driver call); it prints the raw code and the enum name instead.
 //!
 //! `catch_unwind` cannot help under `panic = "abort"`; step 1 covers the common case there.
@@ -16,6 +22,7 @@ use std::sync::OnceLock;
 
 use cudarc::driver::{sys, CudaContext, DriverError};
 
+use crate::cuda::fault::describe;
 use crate::device::Device;
 use crate::error::{Error, NoCudaReason};
 
@@ -43,10 +50,43 @@ pub(crate) fn check_ordinal(ordinal: usize) -> Result<(), Error> {
     Ok(())
 }
 
-/// `CUDA_ERROR_X (code N)`, without calling into the driver.
-pub(crate) fn describe(e: DriverError) -> (i32, String) {
-    (e.0 as i32, format!("{:?}", e.0))
-}
+/// Every driver entry point tensorport reaches, directly or through cudarc, on any path.
+/// Checked once at detection, so a missing one is a typed reason, not a panic later.
+pub(crate) const REQUIRED: &[&str] = &[
+    "cuInit",
+    "cuDeviceGetCount",
+    "cuDeviceGet",
+    "cuDeviceGetName",
+    "cuDeviceGetAttribute",
+    "cuDevicePrimaryCtxRetain",
+    "cuDevicePrimaryCtxRelease_v2",
+    "cuCtxGetCurrent",
+    "cuCtxSetCurrent",
+    "cuCtxSynchronize",
+    "cuStreamCreate",
+    "cuStreamSynchronize",
+    "cuStreamWaitEvent",
+    "cuEventCreate",
+    "cuEventRecord",
+    "cuEventSynchronize",
+    "cuEventDestroy_v2",
+    "cuMemAlloc_v2",
+    "cuMemFree_v2",
+    "cuMemAllocAsync",
+    "cuMemFreeAsync",
+    "cuDeviceGetDefaultMemPool",
+    "cuMemPoolSetAttribute",
+    "cuMemPoolTrimTo",
+    "cuMemHostAlloc",
+    "cuMemFreeHost",
+    "cuMemcpyHtoDAsync_v2",
+    "cuMemcpyDtoHAsync_v2",
+    "cuMemcpyDtoDAsync_v2",
+    "cuMemcpyPeerAsync",
+    "cuModuleLoadData",
+    "cuModuleGetFunction",
+    "cuLaunchKernel",
+];
 
 /// The text of a caught panic payload.
 pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
@@ -65,8 +105,29 @@ fn probe() -> Result<usize, NoCudaReason> {
     if !unsafe { sys::is_culib_present() } {
         return Err(NoCudaReason::NoDriverLibrary);
     }
+    missing_symbol()?;
     let counted = catch_unwind(AssertUnwindSafe(CudaContext::device_count));
     classify(counted.map_err(|p| panic_text(p.as_ref())))
+}
+
+/// The first of [`REQUIRED`] that the library cudarc loads lacks.
+fn missing_symbol() -> Result<(), NoCudaReason> {
+    let found = catch_unwind(|| {
+        // SAFETY: `culib` opens the same library cudarc's calls use (it is present: checked by
+        // the caller); `get` only looks a name up, nothing is called.
+        let lib = unsafe { sys::culib() };
+        REQUIRED
+            .iter()
+            .find(|name| unsafe { lib.get::<*const std::ffi::c_void>(name.as_bytes()) }.is_err())
+            .map(|name| (*name).to_string())
+    });
+    match found {
+        Ok(None) => Ok(()),
+        Ok(Some(symbol)) => Err(NoCudaReason::MissingSymbol { symbol }),
+        Err(p) => Err(NoCudaReason::DriverBroken {
+            detail: panic_text(p.as_ref()),
+        }),
+    }
 }
 
 /// Maps the outcome of `cuInit` + `cuDeviceGetCount` (or the panic it raised) to a count or a
@@ -75,6 +136,9 @@ fn classify(counted: Result<Result<i32, DriverError>, String>) -> Result<usize, 
     match counted {
         Err(panic) => Err(NoCudaReason::DriverBroken { detail: panic }),
         Ok(Err(e)) if e.0 == sys::CUresult::CUDA_ERROR_NO_DEVICE => Err(NoCudaReason::NoDevice),
+        Ok(Err(e)) if e.0 == sys::CUresult::CUDA_ERROR_STUB_LIBRARY => {
+            Err(NoCudaReason::StubDriver)
+        }
         Ok(Err(e)) => {
             let (code, name) = describe(e);
             Err(NoCudaReason::DriverBroken {
@@ -110,6 +174,10 @@ mod tests {
             panic!("expected DriverBroken");
         };
         assert!(detail.contains("CUDA_ERROR_NOT_INITIALIZED"), "{detail}");
+        assert_eq!(
+            classify(Ok(Err(DriverError(R::CUDA_ERROR_STUB_LIBRARY)))),
+            Err(NoCudaReason::StubDriver)
+        );
         assert!(matches!(
             classify(Err("Missing symbol cuInit".into())),
             Err(NoCudaReason::DriverBroken { .. })

@@ -1,16 +1,23 @@
 //! One [`CudaDevice`] per ordinal, created on first use and kept for the life of the process:
-//! the primary context, the stream all work for that device goes to, the loaded PTX modules
-//! and kernel functions, and the pinned staging buffers for uploads.
+//! the primary context, the one explicit stream all work for that device goes to, the memory
+//! pool's settings, the loaded PTX modules and kernel functions, and the pinned staging
+//! buffers for uploads.
+//!
+//! Why an explicit stream, not stream 0: `CUstream` 0 means "the legacy stream of whatever
+//! context is current on the calling thread", so the same call queues work on different GPUs
+//! depending on which thread makes it. Every call here names its stream, and binds its own
+//! context first ([`CudaDevice::bind`]) with the raw `cuCtxSetCurrent`: cudarc's
+//! `bind_to_thread` would also clear an error the driver stored earlier.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream};
+use cudarc::driver::{result, sys, CudaContext, CudaFunction, CudaModule, CudaStream};
 use cudarc::nvrtc::Ptx;
 
 use crate::cuda::detect::{check_ordinal, panic_text};
-use crate::cuda::driver_err;
+use crate::cuda::fault::{driver_err, to_error};
 use crate::cuda::staging::Staging;
 use crate::device::Device;
 use crate::error::{Error, NoCudaReason, Result};
@@ -21,9 +28,16 @@ pub struct CudaDevice {
     ordinal: usize,
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
+    /// The device's default memory pool, when it has one (then buffers are stream-ordered:
+    /// `cuMemAllocAsync`/`cuMemFreeAsync` on `stream`). Kept as an address: the handle is a
+    /// raw pointer, used only in driver calls.
+    pool: Option<usize>,
     modules: Mutex<HashMap<Module, Arc<CudaModule>>>,
     functions: Mutex<HashMap<Kernel, CudaFunction>>,
     staging: Mutex<Option<Staging>>,
+    /// The first failure of a buffer free (a `Drop` cannot return it), reported by the next
+    /// [`CudaDevice::synchronize`].
+    deferred: Mutex<Option<Error>>,
 }
 
 impl std::fmt::Debug for CudaDevice {
@@ -41,8 +55,26 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The pool keeps this many freed bytes instead of returning them to the OS at each
+/// synchronisation (the driver's default threshold is 0, which makes every forward pass map
+/// its activations anew). `u64::MAX`: keep everything, as PyTorch's caching allocator does;
+/// [`crate::cuda::empty_cache`] gives it back.
+const POOL_RELEASE_THRESHOLD: u64 = u64::MAX;
+
+/// Makes context `ctx` (of `cuda:{ordinal}`) current on the calling thread with the raw driver
+/// call, for owners (events, pinned buffers) that outlive a borrow of their device.
+pub(crate) fn bind_raw(ordinal: usize, ctx: sys::CUcontext) -> Result<()> {
+    let current = result::ctx::get_current().map_err(driver_err(ordinal, "binding its context"))?;
+    if current != Some(ctx) {
+        // SAFETY: `ctx` is a device's primary context, retained for the process's life.
+        unsafe { result::ctx::set_current(ctx) }
+            .map_err(driver_err(ordinal, "binding its context"))?;
+    }
+    Ok(())
+}
+
 impl CudaDevice {
-    /// The device `cuda:{ordinal}`, created (context, stream) on first use.
+    /// The device `cuda:{ordinal}`, created (context, stream, pool settings) on first use.
     pub fn get(ordinal: usize) -> Result<Arc<CudaDevice>> {
         check_ordinal(ordinal)?;
         let mut devices = lock(&DEVICES);
@@ -58,8 +90,8 @@ impl CudaDevice {
     }
 
     fn create(ordinal: usize) -> Result<CudaDevice> {
-        // Detection succeeded, but a driver can still lack a symbol that only context creation
-        // uses; cudarc panics then.
+        // Detection checked every symbol we use, but keep a panic inside cudarc from crossing
+        // into the caller all the same.
         let ctx = catch_unwind(AssertUnwindSafe(|| CudaContext::new(ordinal)))
             .map_err(|p| Error::CudaUnavailable {
                 device: Device::Cuda(ordinal),
@@ -68,45 +100,116 @@ impl CudaDevice {
                 },
                 saved_location: None,
             })?
-            .map_err(driver_err(format!("creating a context on cuda:{ordinal}")))?;
-        // SAFETY: every buffer and launch of this context goes to its one default stream (below),
-        // so stream order alone orders all work on this device. A cross-device copy makes the
-        // source stream wait for it (buffer.rs copy_to_device), but cudarc queues the peer copy
-        // itself on the source context's stream, so later work on the destination is not yet
-        // ordered after it. Without tracking, cudarc creates no event pair per allocation.
+            .map_err(driver_err(ordinal, "creating its context"))?;
+        // SAFETY: all work on this device goes to `stream` below, in order, and cross-device
+        // copies order both streams with events themselves (peer.rs); tensorport's buffers are
+        // raw allocations, not cudarc slices, so cudarc's per-slice events would track nothing.
         unsafe { ctx.disable_event_tracking() };
-        let stream = ctx.default_stream();
+        let stream = ctx
+            .new_stream()
+            .map_err(driver_err(ordinal, "creating its stream"))?;
+        let pool = if ctx.has_async_alloc() {
+            Some(Self::configure_pool(ordinal, &ctx)?)
+        } else {
+            None
+        };
         Ok(CudaDevice {
             ordinal,
             ctx,
             stream,
+            pool,
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
             staging: Mutex::new(None),
+            deferred: Mutex::new(None),
         })
     }
 
+    /// The default memory pool, with its release threshold raised.
+    fn configure_pool(ordinal: usize, ctx: &CudaContext) -> Result<usize> {
+        let err = || driver_err(ordinal, "configuring its memory pool");
+        let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+        // SAFETY: out-pointer to a local; the device handle is the context's own.
+        unsafe { sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device()).result() }
+            .map_err(err())?;
+        let mut threshold = POOL_RELEASE_THRESHOLD;
+        // SAFETY: RELEASE_THRESHOLD takes a pointer to a cuuint64_t, which `threshold` is.
+        unsafe {
+            result::mem_pool::set_attribute(
+                pool,
+                sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                (&mut threshold as *mut u64).cast(),
+            )
+        }
+        .map_err(err())?;
+        Ok(pool as usize)
+    }
+
+    /// Its ordinal: this is `cuda:{ordinal}`.
     pub fn ordinal(&self) -> usize {
         self.ordinal
     }
 
     /// The stream all work on this device goes to.
-    pub(crate) fn stream(&self) -> &Arc<CudaStream> {
-        &self.stream
+    pub(crate) fn cu_stream(&self) -> sys::CUstream {
+        self.stream.cu_stream()
     }
 
-    /// Waits until all work queued on this device has finished.
+    /// Its context's raw handle (for peer copies, which name both contexts).
+    pub(crate) fn cu_ctx(&self) -> sys::CUcontext {
+        self.ctx.cu_ctx()
+    }
+
+    /// Whether buffers are stream-ordered allocations from the device's memory pool.
+    pub(crate) fn has_pool(&self) -> bool {
+        self.pool.is_some()
+    }
+
+    /// `map_err` adapter for a driver failure while doing `op` on this device.
+    pub(crate) fn err(&self, op: impl Into<String>) -> impl FnOnce(result::DriverError) -> Error {
+        driver_err(self.ordinal, op)
+    }
+
+    /// Makes this device's context current on the calling thread, with the raw driver call (no
+    /// stored error is read or cleared on the way).
+    pub(crate) fn bind(&self) -> Result<()> {
+        bind_raw(self.ordinal, self.ctx.cu_ctx())
+    }
+
+    /// Remembers a failure that a `Drop` could not return.
+    pub(crate) fn defer(&self, e: Error) {
+        lock(&self.deferred).get_or_insert(e);
+    }
+
+    /// Waits until all work queued on this device has finished; reports a failure of an
+    /// earlier asynchronous operation or buffer free.
     pub fn synchronize(&self) -> Result<()> {
-        self.stream
-            .synchronize()
-            .map_err(driver_err(format!("synchronizing cuda:{}", self.ordinal)))
+        self.bind()?;
+        // SAFETY: the stream is this device's own, alive for the process's life.
+        unsafe { result::stream::synchronize(self.cu_stream()) }
+            .map_err(self.err("synchronizing"))?;
+        match lock(&self.deferred).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Frees the pinned staging buffers and returns the pool's unused memory to the OS.
+    pub(crate) fn empty_cache(&self) -> Result<()> {
+        self.synchronize()?;
+        drop(lock(&self.staging).take());
+        if let Some(pool) = self.pool {
+            // SAFETY: the pool is this device's default pool; trimming to 0 releases only
+            // memory no allocation holds.
+            unsafe { result::mem_pool::trim_to(pool as sys::CUmemoryPool, 0) }
+                .map_err(self.err("trimming its memory pool"))?;
+        }
+        Ok(())
     }
 
     /// The device's name as the driver reports it (e.g. `NVIDIA H200`).
     pub fn name(&self) -> Result<String> {
-        self.ctx
-            .name()
-            .map_err(driver_err(format!("naming cuda:{}", self.ordinal)))
+        self.ctx.name().map_err(self.err("reading its name"))
     }
 
     /// The kernel `k`, loading its PTX module into this context on first use.
@@ -115,11 +218,10 @@ impl CudaDevice {
             return Ok(f.clone());
         }
         let module = self.module(k.module())?;
-        let f = module.load_function(k.entry()).map_err(driver_err(format!(
-            "finding kernel {} in PTX module {} on cuda:{}",
+        let f = module.load_function(k.entry()).map_err(self.err(format!(
+            "finding kernel {} in PTX module {}",
             k.entry(),
             k.module().name(),
-            self.ordinal
         )))?;
         lock(&self.functions).insert(k, f.clone());
         Ok(f)
@@ -143,15 +245,17 @@ impl CudaDevice {
         }
         // The driver JIT-compiles the PTX for this GPU; a driver older than the PTX ISA the
         // kernels were built with fails here with CUDA_ERROR_UNSUPPORTED_PTX_VERSION.
-        let module = self
-            .ctx
-            .load_module(Ptx::from_src(ptx))
-            .map_err(driver_err(format!(
-                "loading PTX module {} on cuda:{} (the driver JIT-compiles it; an old driver \
-                 rejects newer PTX)",
-                m.name(),
-                self.ordinal
-            )))?;
+        let module = self.ctx.load_module(Ptx::from_src(ptx)).map_err(|e| {
+            to_error(
+                self.ordinal,
+                format!(
+                    "loading PTX module {} (the driver JIT-compiles it; an old driver rejects \
+                         newer PTX)",
+                    m.name()
+                ),
+                e,
+            )
+        })?;
         modules.insert(m, module.clone());
         Ok(module)
     }
@@ -161,7 +265,7 @@ impl CudaDevice {
     pub(crate) fn with_staging<R>(&self, f: impl FnOnce(&mut Staging) -> Result<R>) -> Result<R> {
         let mut guard = lock(&self.staging);
         if guard.is_none() {
-            *guard = Some(Staging::new(&self.ctx, self.ordinal)?);
+            *guard = Some(Staging::new(self)?);
         }
         match guard.as_mut() {
             Some(st) => f(st),

@@ -1,21 +1,23 @@
 //! The one place where kernels are launched: the buffers are checked against the kernel's
 //! declaration (`crate::kernels`, the same check the emulator tests make), its launch shape
-//! becomes a cudarc launch configuration, and the arguments are pushed in the kernel's
-//! parameter order.
+//! becomes the launch's grid and block, and the arguments go to `cuLaunchKernel` in the
+//! kernel's parameter order, on the device's own stream with its context current.
 
-use cudarc::driver::{CudaView, CudaViewMut, DeviceRepr, LaunchConfig, PushKernelArg};
+use std::ffi::c_void;
 
+use cudarc::driver::result;
+
+use crate::cuda::buffer::{DevView, DevViewMut};
 use crate::cuda::device::CudaDevice;
-use crate::cuda::driver_err;
 use crate::error::Result;
-use crate::kernels::{check_args, ArgInfo, KernelDef, LaunchShape};
+use crate::kernels::{check_args, ArgInfo, KernelDef};
 
 /// One operand of a launch, in the kernel's parameter order.
 pub(crate) enum Arg<'a> {
     /// A buffer the kernel reads.
-    In(CudaView<'a, u8>),
+    In(DevView<'a>),
     /// A buffer the kernel writes.
-    Out(CudaViewMut<'a, u8>),
+    Out(DevViewMut<'a>),
     /// No buffer: an optional operand the params leave out (the kernel gets a null pointer).
     Absent,
 }
@@ -25,11 +27,11 @@ impl Arg<'_> {
         match self {
             Arg::In(v) => ArgInfo {
                 writes: false,
-                bytes: Some(v.len()),
+                bytes: Some(v.len),
             },
             Arg::Out(v) => ArgInfo {
                 writes: true,
-                bytes: Some(v.len()),
+                bytes: Some(v.len),
             },
             Arg::Absent => ArgInfo {
                 writes: false,
@@ -37,16 +39,13 @@ impl Arg<'_> {
             },
         }
     }
-}
 
-/// The cudarc launch configuration for a launch shape (already `u32`-checked by its maker).
-pub(crate) fn config(shape: LaunchShape) -> LaunchConfig {
-    let [gx, gy, gz] = shape.grid;
-    let [bx, by, bz] = shape.block;
-    LaunchConfig {
-        grid_dim: (gx, gy, gz),
-        block_dim: (bx, by, bz),
-        shared_mem_bytes: shape.shared_bytes,
+    fn address(&self) -> u64 {
+        match self {
+            Arg::In(v) => v.ptr,
+            Arg::Out(v) => v.ptr,
+            Arg::Absent => 0,
+        }
     }
 }
 
@@ -54,52 +53,42 @@ pub(crate) fn config(shape: LaunchShape) -> LaunchConfig {
 pub(crate) fn launch<K: KernelDef>(
     dev: &CudaDevice,
     p: &K::Params,
-    args: &mut [Arg<'_>],
-) -> Result<()>
-where
-    K::Params: DeviceRepr,
-{
+    args: &[Arg<'_>],
+) -> Result<()> {
     let infos: Vec<ArgInfo> = args.iter().map(Arg::info).collect();
     let shape = check_args::<K>(p, &infos)?;
-    let entry = K::KERNEL.entry();
     let f = dev.function(K::KERNEL)?;
-    let null: u64 = 0;
-    let mut b = dev.stream().launch_builder(&f);
-    b.arg(p);
-    for a in args.iter_mut() {
-        match a {
-            Arg::In(v) => b.arg(&*v),
-            Arg::Out(v) => b.arg(v),
-            Arg::Absent => b.arg(&null),
-        };
-    }
+    // cuLaunchKernel takes a pointer to each argument: the params struct by value, then one
+    // device address per operand. The driver copies them before it returns.
+    let mut params = *p;
+    let mut addresses: Vec<u64> = args.iter().map(Arg::address).collect();
+    let mut kernel_params: Vec<*mut c_void> = Vec::with_capacity(1 + addresses.len());
+    kernel_params.push((&mut params as *mut K::Params).cast());
+    kernel_params.extend(
+        addresses
+            .iter_mut()
+            .map(|a| (a as *mut u64).cast::<c_void>()),
+    );
+    let [gx, gy, gz] = shape.grid;
+    let [bx, by, bz] = shape.block;
+    dev.bind()?;
     // SAFETY: check_args proved that there is one buffer per operand of K, writable exactly where
     // K writes, present exactly where p makes K read it, and exactly as long as p implies, so
     // every access K makes under p stays inside its buffer (absent operands are null and never
     // dereferenced under p); every view borrows a live allocation on `dev`, whose stream runs
-    // the launch, and a written `CudaViewMut` is borrowed exclusively, so it aliases no other
-    // operand; p is passed by value as K's first parameter, laid out as its C twin.
-    unsafe { b.launch(config(shape)) }.map_err(driver_err(format!(
-        "launching {entry} on cuda:{}",
-        dev.ordinal()
-    )))?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_copies_every_dimension() {
-        let s = LaunchShape {
-            grid: [7, 5, 3],
-            block: [32, 8, 1],
-            shared_bytes: 4096,
-        };
-        let c = config(s);
-        assert_eq!(c.grid_dim, (7, 5, 3));
-        assert_eq!(c.block_dim, (32, 8, 1));
-        assert_eq!(c.shared_mem_bytes, 4096);
+    // the launch (and whose free is queued after it), and a written view is borrowed
+    // exclusively, so it aliases no other operand; p is passed by value as K's first
+    // parameter, laid out as its C twin (`#[repr(C)]`, checked against g++ in the kernel tests
+    // and against each PTX entry's parameter sizes).
+    unsafe {
+        result::launch_kernel(
+            f.cu_function(),
+            (gx, gy, gz),
+            (bx, by, bz),
+            shape.shared_bytes,
+            dev.cu_stream(),
+            &mut kernel_params,
+        )
     }
+    .map_err(dev.err(format!("launching {}", K::KERNEL.entry())))
 }

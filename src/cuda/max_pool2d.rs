@@ -1,7 +1,7 @@
 //! max_pool2d on a GPU: `max_pool2d_f32` over NCHW floats (`kernels/max_pool2d.cu`), the window
 //! geometry in [`Pool2dParams`] (PyTorch's semantics: padding never wins, NaN propagates).
 
-use cudarc::driver::{CudaView, CudaViewMut};
+use crate::cuda::buffer::{DevView, DevViewMut};
 
 use crate::cuda::device::CudaDevice;
 use crate::cuda::launch::{launch, Arg};
@@ -12,8 +12,8 @@ use crate::kernels::{MaxPool2dF32, Pool2dParams};
 pub(crate) fn max_pool2d_f32(
     dev: &CudaDevice,
     p: &Pool2dParams,
-    x: CudaView<'_, u8>,
-    y: CudaViewMut<'_, u8>,
+    x: DevView<'_>,
+    y: DevViewMut<'_>,
 ) -> Result<()> {
-    launch::<MaxPool2dF32>(dev, p, &mut [Arg::In(x), Arg::Out(y)])
+    launch::<MaxPool2dF32>(dev, p, &[Arg::In(x), Arg::Out(y)])
 }

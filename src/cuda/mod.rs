@@ -1,26 +1,32 @@
 //! CUDA: finding GPUs, their memory, and launching our kernels on them.
 //!
 //! The public part is small and always compiled: [`availability`], [`device_count`],
-//! [`device_name`] and [`synchronize`]; without the `cuda` feature they report [`NoCudaReason::NotCompiled`]. The
-//! rest (feature `cuda`, through cudarc loaded at run time, so a build with it runs on the CPU
-//! where no driver exists) is the runtime the storages and ops below use:
+//! [`device_name`], [`synchronize`] and [`empty_cache`]; without the `cuda` feature they report
+//! [`NoCudaReason::NotCompiled`]. The rest (feature `cuda`, through cudarc loaded at run time,
+//! so a build with it runs on the CPU where no driver exists) is the runtime the storages and
+//! ops below use:
 //!
-//! - `detect.rs`: is there a driver, how many devices; never panics, cached.
-//! - `device.rs`: per ordinal, the context, its one stream, loaded PTX modules and kernels,
-//!   pinned staging buffers.
-//! - `buffer.rs`: device buffers and host↔device↔device copies; `staging.rs`: the pinned
-//!   buffers of double-buffered uploads.
+//! - `detect.rs`: is there a driver, does it have every entry point we call, how many devices;
+//!   never panics, cached.
+//! - `device.rs`: per ordinal, the context, its one explicit stream, the memory pool, loaded
+//!   PTX modules and kernels, pinned staging buffers.
+//! - `buffer.rs`: device buffers (freed on their own context and stream) and host↔device
+//!   copies; `peer.rs`: device↔device copies, ordered on both streams with `event.rs` events;
+//!   `staging.rs`: the pinned buffers of double-buffered uploads.
 //! - `launch.rs`: every kernel launch, checked against the kernel registry (`crate::kernels`).
+//! - `fault.rs`: driver errors as [`crate::Error::Cuda`] or, when the device is lost,
+//!   [`crate::Error::CudaFault`].
 //! - `add.rs`, `relu.rs`, `max_pool2d.rs`, `conv2d.rs`, `linear.rs`: one launcher per op, over device
 //!   buffers (this room knows nothing of tensors or storages; `crate::ops` bridges them).
 //!
 //! All work for a device goes to that device's one stream, in order; host-visible results
-//! (downloads) synchronise.
+//! (downloads) synchronise. Every driver call binds its device's context first, so which
+//! thread makes it does not matter.
 
 #[cfg(feature = "cuda")]
 pub(crate) mod add;
 #[cfg(feature = "cuda")]
-mod buffer;
+pub(crate) mod buffer;
 #[cfg(feature = "cuda")]
 pub(crate) mod conv2d;
 #[cfg(feature = "cuda")]
@@ -28,20 +34,28 @@ mod detect;
 #[cfg(feature = "cuda")]
 mod device;
 #[cfg(feature = "cuda")]
+mod event;
+#[cfg(feature = "cuda")]
+mod fault;
+#[cfg(feature = "cuda")]
 mod launch;
 #[cfg(feature = "cuda")]
 pub(crate) mod linear;
 #[cfg(feature = "cuda")]
 pub(crate) mod max_pool2d;
 #[cfg(feature = "cuda")]
+mod peer;
+#[cfg(feature = "cuda")]
 pub(crate) mod relu;
 #[cfg(feature = "cuda")]
 mod staging;
 
 #[cfg(feature = "cuda")]
-pub(crate) use buffer::{copy_to_device, download, upload, DeviceBuf};
+pub(crate) use buffer::{download, upload, upload_into, DevView, DevViewMut, DeviceBuf};
 #[cfg(feature = "cuda")]
 pub(crate) use device::CudaDevice;
+#[cfg(feature = "cuda")]
+pub(crate) use peer::{copy_into, copy_range_to_device, copy_to_device};
 
 use crate::device::Device;
 use crate::error::{NoCudaReason, Result};
@@ -102,14 +116,20 @@ pub fn synchronize(device: &Device) -> Result<()> {
     }
 }
 
-/// Maps a driver error to [`crate::Error::Cuda`] for the operation `op`, without calling the
-/// driver.
-#[cfg(feature = "cuda")]
-pub(crate) fn driver_err(
-    op: String,
-) -> impl FnOnce(cudarc::driver::DriverError) -> crate::error::Error {
-    move |e| {
-        let (code, name) = detect::describe(e);
-        crate::error::Error::Cuda { op, code, name }
+/// Frees what tensorport keeps on `device` between uses, like `torch.cuda.empty_cache()`: the
+/// pinned staging buffers of large uploads, and the memory pool's free memory (kept, not
+/// returned to the OS, so that the next forward pass reuses it). Waits for the device first.
+/// Tensors still alive keep their memory. With `Device::Cpu`, frees nothing.
+pub fn empty_cache(device: &Device) -> Result<()> {
+    match device {
+        Device::Cpu => Ok(()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(i) => CudaDevice::get(*i)?.empty_cache(),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => Err(crate::error::Error::CudaUnavailable {
+            device: *device,
+            reason: NoCudaReason::NotCompiled,
+            saved_location: None,
+        }),
     }
 }

@@ -1,6 +1,6 @@
 //! relu on a GPU: `relu_f32` over `p.n` contiguous floats (`kernels/relu.cu`).
 
-use cudarc::driver::{CudaView, CudaViewMut};
+use crate::cuda::buffer::{DevView, DevViewMut};
 
 use crate::cuda::device::CudaDevice;
 use crate::cuda::launch::{launch, Arg};
@@ -11,8 +11,8 @@ use crate::kernels::{EltwiseParams, ReluF32};
 pub(crate) fn relu_f32(
     dev: &CudaDevice,
     p: &EltwiseParams,
-    x: CudaView<'_, u8>,
-    y: CudaViewMut<'_, u8>,
+    x: DevView<'_>,
+    y: DevViewMut<'_>,
 ) -> Result<()> {
-    launch::<ReluF32>(dev, p, &mut [Arg::In(x), Arg::Out(y)])
+    launch::<ReluF32>(dev, p, &[Arg::In(x), Arg::Out(y)])
 }

@@ -1,38 +1,80 @@
 //! The pinned (page-locked) staging buffers of large uploads, one pair per device: while the
-//! DMA engine uploads one chunk, the CPU fills the other (see `buffer.rs` upload).
+//! DMA engine uploads one chunk, the CPU fills the other (see `buffer.rs` upload). Kept until
+//! [`crate::cuda::empty_cache`]: pinning memory is slow (it maps and locks pages), so a model
+//! load pays for it once.
 
-use std::sync::Arc;
+use cudarc::driver::{result, sys};
 
-use cudarc::driver::{CudaContext, CudaEvent, PinnedHostSlice};
-
-use crate::cuda::driver_err;
-use crate::error::Result;
+use crate::cuda::device::{bind_raw, CudaDevice};
+use crate::cuda::event::Event;
+use crate::error::{Error, Result};
 
 /// Size of each pinned staging buffer: uploads of at least two of them use them.
 pub(crate) const STAGE_CHUNK: usize = super::STAGE_MIN / 2;
 
+/// One pinned host allocation of [`STAGE_CHUNK`] bytes.
+pub(crate) struct Pinned {
+    ptr: usize,
+    ctx: usize,
+    ordinal: usize,
+}
+
+impl Pinned {
+    fn new(dev: &CudaDevice) -> Result<Pinned> {
+        dev.bind()?;
+        // SAFETY: allocates STAGE_CHUNK bytes of page-locked host memory for this context; the
+        // bytes are uninitialised and only ever written before an upload reads them.
+        let ptr = unsafe { result::malloc_host(STAGE_CHUNK, 0) }.map_err(dev.err(format!(
+            "allocating {STAGE_CHUNK} bytes of pinned staging memory for it"
+        )))?;
+        if ptr.is_null() {
+            return Err(Error::OutOfMemory {
+                what: "pinned staging memory".into(),
+                bytes: STAGE_CHUNK,
+            });
+        }
+        Ok(Pinned {
+            ptr: ptr as usize,
+            ctx: dev.cu_ctx() as usize,
+            ordinal: dev.ordinal(),
+        })
+    }
+
+    /// The buffer's bytes, for the host to fill.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: `ptr` is a live allocation of STAGE_CHUNK bytes owned by `self`, borrowed
+        // mutably; the caller waits for the buffer's last upload before writing (buffer.rs).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr as *mut u8, STAGE_CHUNK) }
+    }
+
+    /// The buffer's address, for the copy that reads it.
+    pub(crate) fn as_ptr(&self) -> *const u8 {
+        self.ptr as *const u8
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // Staging drops its events' waits first, so no copy still reads this buffer. A failure
+        // means the context faulted (sticky), which every later call on it reports.
+        if bind_raw(self.ordinal, self.ctx as sys::CUcontext).is_ok() {
+            // SAFETY: our allocation, freed once.
+            let _ = unsafe { result::free_host(self.ptr as *mut std::ffi::c_void) };
+        }
+    }
+}
+
 /// Two pinned host buffers and the events that say when each one's last upload has read it.
 pub(crate) struct Staging {
-    pub(crate) bufs: [PinnedHostSlice<u8>; 2],
-    pub(crate) done: [CudaEvent; 2],
+    pub(crate) bufs: [Pinned; 2],
+    pub(crate) done: [Event; 2],
 }
 
 impl Staging {
-    pub(crate) fn new(ctx: &Arc<CudaContext>, ordinal: usize) -> Result<Staging> {
-        let err = || {
-            driver_err(format!(
-                "allocating pinned staging memory for cuda:{ordinal}"
-            ))
-        };
-        // SAFETY: pinned bytes are uninitialised; each chunk is fully written before its upload.
-        let a = unsafe { ctx.alloc_pinned::<u8>(STAGE_CHUNK) }.map_err(err())?;
-        // SAFETY: as above.
-        let b = unsafe { ctx.alloc_pinned::<u8>(STAGE_CHUNK) }.map_err(err())?;
-        let ea = ctx.new_event(None).map_err(err())?;
-        let eb = ctx.new_event(None).map_err(err())?;
+    pub(crate) fn new(dev: &CudaDevice) -> Result<Staging> {
         Ok(Staging {
-            bufs: [a, b],
-            done: [ea, eb],
+            bufs: [Pinned::new(dev)?, Pinned::new(dev)?],
+            done: [Event::new(dev)?, Event::new(dev)?],
         })
     }
 }
@@ -40,7 +82,7 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         // An upload may still be reading a buffer: wait before the pinned memory is freed.
-        // Errors here have nowhere to go (cudarc records them in the context).
+        // (The fields drop after this: the events, then the buffers.)
         for e in &self.done {
             let _ = e.synchronize();
         }

@@ -187,10 +187,33 @@ pub enum Error {
 
     /// A CUDA driver call failed. `code` is the raw `CUresult` and `name` its enum name
     /// (`CUDA_ERROR_OUT_OF_MEMORY`), taken without calling into the driver, so the error can be
-    /// formatted even when the driver is broken.
-    #[error("{op}: CUDA driver error {code} ({name})")]
+    /// formatted even when the driver is broken. The device stays usable: the failed operation
+    /// had no effect, or (a failed launch) left only its output undefined.
+    #[error("{op} on {device}: CUDA driver error {code} ({name})")]
     Cuda {
+        /// The device the call was for.
+        device: Device,
         /// What was being done.
+        op: String,
+        /// The `CUresult`.
+        code: i32,
+        /// Its name.
+        name: String,
+    },
+
+    /// The device hit a fault (an illegal address, a failed kernel, a hardware error). CUDA
+    /// makes such errors sticky: every later call on that device's context fails with the same
+    /// code, for the rest of the process, and whatever was queued after the fault did not run.
+    /// Other devices are unaffected; data on the host and files on disk are untouched.
+    #[error(
+        "{op} on {device}: the device faulted with CUDA error {code} ({name}); CUDA errors of \
+         this kind are sticky, so {device} is unusable until this process exits"
+    )]
+    CudaFault {
+        /// The device that faulted.
+        device: Device,
+        /// The operation that found the fault (it may not be the one that caused it: kernels
+        /// run asynchronously).
         op: String,
         /// The `CUresult`.
         code: i32,
@@ -214,6 +237,22 @@ pub enum NoCudaReason {
     DriverBroken {
         /// What failed.
         detail: String,
+    },
+    /// The `libcuda.so` that was found is the CUDA toolkit's link-time stub
+    /// (`.../lib64/stubs/libcuda.so`), not the driver: `cuInit` returns
+    /// `CUDA_ERROR_STUB_LIBRARY` (34).
+    #[error(
+        "the libcuda.so that was loaded is the CUDA toolkit's stub library (cuInit returned \
+         CUDA_ERROR_STUB_LIBRARY, 34), not the NVIDIA driver: remove the toolkit's stubs \
+         directory from LD_LIBRARY_PATH (the driver installs libcuda.so.1)"
+    )]
+    StubDriver,
+    /// The driver library lacks an entry point tensorport needs (an older driver than the
+    /// CUDA 12.4 API it was built against, or a broken install).
+    #[error("the NVIDIA driver library lacks {symbol}; a driver for CUDA 12.4 or newer is needed")]
+    MissingSymbol {
+        /// The missing entry point.
+        symbol: String,
     },
     /// The driver works and reports no CUDA device (`CUDA_ERROR_NO_DEVICE`, or a count of 0).
     #[error("the NVIDIA driver reports no CUDA device")]
@@ -290,6 +329,9 @@ impl Error {
                 Some(ErrorKind::DeviceUnavailable)
             }
             Error::OutOfMemory { .. } => Some(ErrorKind::ResourceLimit),
+            // CUDA_ERROR_OUT_OF_MEMORY: the device is fine, the checkpoint does not fit.
+            Error::Cuda { code: 2, .. } => Some(ErrorKind::ResourceLimit),
+            Error::Cuda { .. } | Error::CudaFault { .. } => Some(ErrorKind::DeviceUnavailable),
             _ => None,
         }
     }

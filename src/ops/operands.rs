@@ -94,9 +94,7 @@ pub(crate) fn host_elems<T: Element>(t: &Tensor) -> Result<Cow<'_, [T]>> {
 pub(crate) mod cuda {
     use std::sync::Arc;
 
-    use cudarc::driver::{CudaView, CudaViewMut};
-
-    use crate::cuda::{CudaDevice, DeviceBuf};
+    use crate::cuda::{CudaDevice, DevView, DevViewMut, DeviceBuf};
     use crate::dtype::DType;
     use crate::error::{Error, Result};
     use crate::storage::Storage;
@@ -128,11 +126,7 @@ pub(crate) mod cuda {
 
     /// The bytes of a contiguous CUDA tensor as a device view. Its length is checked against
     /// the kernel's declaration by the launch; here only contiguity can be refused.
-    fn view<'a>(
-        op: &'static str,
-        operand: &'static str,
-        t: &'a Tensor,
-    ) -> Result<CudaView<'a, u8>> {
+    fn view<'a>(op: &'static str, operand: &'static str, t: &'a Tensor) -> Result<DevView<'a>> {
         if !t.is_contiguous() {
             return Err(Error::InvalidArgument {
                 op,
@@ -182,9 +176,9 @@ pub(crate) mod cuda {
         shape: &[usize],
         launch: impl FnOnce(
             &CudaDevice,
-            [CudaView<'_, u8>; N],
-            Option<CudaView<'_, u8>>,
-            CudaViewMut<'_, u8>,
+            [DevView<'_>; N],
+            Option<DevView<'_>>,
+            DevViewMut<'_>,
         ) -> Result<()>,
     ) -> Result<Tensor> {
         let (name, first) = inputs.first().copied().ok_or(Error::InvalidArgument {
@@ -195,19 +189,18 @@ pub(crate) mod cuda {
         f32_only(op, name, first.dtype())?;
         let dev = device_of(first)?;
         let mut y = output(&dev, first.dtype(), shape)?;
-        if let Some(ys) = y.slice_mut() {
+        if let Some(ys) = y.view_mut() {
             let mut views = Vec::with_capacity(N);
             for (name, t) in inputs {
                 views.push(view(op, name, t)?);
             }
-            let views: [CudaView<'_, u8>; N] =
-                views.try_into().map_err(|_| Error::InvalidArgument {
-                    op,
-                    name: "input",
-                    reason: "operand count changed".into(),
-                })?;
+            let views: [DevView<'_>; N] = views.try_into().map_err(|_| Error::InvalidArgument {
+                op,
+                name: "input",
+                reason: "operand count changed".into(),
+            })?;
             let extra = extra.map(|(name, t)| view(op, name, t)).transpose()?;
-            launch(&dev, views, extra, ys.as_view_mut())?;
+            launch(&dev, views, extra, ys)?;
         }
         tensor(y, first.dtype(), shape)
     }
