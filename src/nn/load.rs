@@ -1,8 +1,9 @@
 //! `load_state_dict` with PyTorch's strictness and messages, filling parameters and buffers.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::checkpoint::StateDict;
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::nn::Module;
 
@@ -38,8 +39,10 @@ impl Default for LoadOptions {
 
 /// Copies `state_dict` into `model`'s parameters and buffers (`model.load_state_dict(sd)`);
 /// `name` is the model's class name in PyTorch's message. Tensors are shared, not copied:
-/// loading a mapped checkpoint costs no memory. dtypes must match (nothing is converted behind
-/// the caller's back).
+/// loading a mapped checkpoint costs no memory. Each lands on the device of the parameter it
+/// replaces, as PyTorch's `param.copy_(input)` does (a model on `cuda:0` loading a checkpoint
+/// mapped to `cuda:1` stays on `cuda:0`); only then is it a copy. dtypes must match (nothing is
+/// converted behind the caller's back). On any error the model is unchanged.
 pub fn load_state_dict(
     model: &mut dyn Module,
     name: &str,
@@ -58,6 +61,7 @@ pub fn load_state_dict(
     let mut mismatched = Vec::new();
     let mut seen = HashSet::new();
     let mut dtype_err = None;
+    let mut moved: Vec<(String, Device)> = Vec::new();
     model.visit(&mut |k, _, p| match sd.get(k) {
         None => missing.push(k.to_string()),
         Some(t) => {
@@ -75,6 +79,8 @@ pub fn load_state_dict(
                         p.dtype()
                     ),
                 });
+            } else if t.device() != p.device() {
+                moved.push((k.to_string(), p.device()));
             }
         }
     });
@@ -94,9 +100,16 @@ pub fn load_state_dict(
     if let Some(e) = dtype_err {
         return Err(e);
     }
+    let mut placed = HashMap::with_capacity(moved.len());
+    for (k, device) in moved {
+        if let Some(t) = sd.get(&k) {
+            let t = t.to(&device)?;
+            placed.insert(k, t);
+        }
+    }
     model.visit_mut(&mut |k, _, p| {
-        if let Some(t) = sd.get(k) {
-            *p = t.clone();
+        if let Some(t) = placed.remove(k).or_else(|| sd.get(k).cloned()) {
+            *p = t;
         }
     });
     Ok(LoadReport {
