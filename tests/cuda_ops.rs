@@ -289,3 +289,5 @@ mod bodies {
         }
     }
 }
+
+cuda_configs!();

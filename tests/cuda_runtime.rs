@@ -36,6 +36,7 @@ fn stage_min_matches_the_runtime() {
 
 #[test]
 fn detection_is_typed_and_cached() {
+    let _ = common::gpu::setup();
     let a = cuda_availability();
     assert_eq!(a, cuda_availability());
     assert_eq!(cuda_device_count(), a.clone().unwrap_or(0));
@@ -49,6 +50,7 @@ fn detection_is_typed_and_cached() {
 
 #[test]
 fn moving_to_a_missing_gpu_is_a_typed_error() {
+    let _ = common::gpu::setup();
     let t = Tensor::from_vec(vec![1f32, -2.0, 3.0], &[3]).unwrap();
     let count = cuda_device_count();
     // An ordinal past the last device fails everywhere, with or without GPUs.
@@ -75,6 +77,7 @@ fn moving_to_a_missing_gpu_is_a_typed_error() {
 
 #[test]
 fn loading_onto_a_missing_gpu_is_a_typed_error() {
+    let _ = common::gpu::setup();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sd.pt");
     let mut sd = StateDict::new();
@@ -173,7 +176,10 @@ mod bodies {
             assert_eq!(b.device(), target);
             assert_eq!(b.shares_storage(&a), target == *dev);
             let back = b.to(&Device::Cpu).unwrap();
-            assert_eq!(bytes_of(&back), bytes_of(&host), "{dev} -> {target}");
+            assert!(
+                bytes_of(&back) == bytes_of(&host),
+                "{dev} -> {target}: the bytes differ"
+            );
         }
     }
 
@@ -278,3 +284,5 @@ mod bodies {
         assert_eq!(back.state_dict().unwrap().get("x").unwrap().device(), *dev);
     }
 }
+
+cuda_configs!();

@@ -198,3 +198,5 @@ fn large_batches_run_in_chunks_with_the_same_logits() {
         assert_close(&format!("image {i}"), &got[i * 10..][..10], &want, tol);
     }
 }
+
+cuda_configs!();

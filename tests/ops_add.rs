@@ -138,3 +138,5 @@ fn add_refuses_what_torch_refuses(dev: &Device) {
         assert!(matches!(e, Error::DeviceMismatch { .. }), "{e:?}");
     }
 }
+
+cuda_configs!();

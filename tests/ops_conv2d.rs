@@ -388,3 +388,5 @@ fn conv2d_relu_equals_conv2d_then_relu() {
         }
     }
 }
+
+cuda_configs!();

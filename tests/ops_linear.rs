@@ -158,3 +158,5 @@ fn rejects_what_pytorch_rejects() {
         "{e:?}"
     );
 }
+
+cuda_configs!();

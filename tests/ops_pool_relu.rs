@@ -359,3 +359,5 @@ fn parallel_paths_match_naive_references(dev: &Device) {
         Tol::Exact,
     );
 }
+
+cuda_configs!();

@@ -247,3 +247,5 @@ fn large_softmax_and_argmax_are_consistent(dev: &Device) {
         }
     }
 }
+
+cuda_configs!();

@@ -1,7 +1,10 @@
 //! Tests written once, run on every device: a test body is a `fn(&Device)`, and
 //! `device_tests!(name, ...)` expands each into `name::cpu` and `name::cuda`. The CUDA test runs
-//! the body on every GPU present; with none it says on stderr that it skipped, and with
-//! `TENSORPORT_REQUIRE_CUDA=1` (GPU CI machines) a missing GPU is a failure instead.
+//! the body on every GPU present: a real one, or else the CPU-backed driver double
+//! (`common::gpu`), so it runs on every machine. Should neither be usable it says on stderr
+//! that it skipped, and with `TENSORPORT_REQUIRE_CUDA=1` that is a failure instead.
+//! `cuda_configs!()`, once per test binary, reruns its GPU tests under the double's other
+//! configurations (several devices, DMA timing, no memory pools).
 //! `gpu_tests!` is the same for bodies that only mean something on a GPU.
 //!
 //! [`run_on`] is how a conformance body runs an op where it is: inputs moved to the device,
@@ -12,8 +15,14 @@ use tensorport::{DType, Device, Error, Result, Tensor};
 
 /// The GPUs a GPU test runs on; empty (with a notice on stderr) when there are none.
 pub fn gpus(test: &str) -> Vec<Device> {
+    if let Err(e) = super::gpu::setup() {
+        panic!("{test}: loading the CUDA driver double failed: {e}");
+    }
     match tensorport::cuda::availability() {
         Ok(n) => (0..n).map(Device::Cuda).collect(),
+        Err(reason) if super::gpu::double().is_some() => {
+            panic!("{test}: the driver double is loaded but tensorport finds no GPU: {reason}")
+        }
         Err(reason) => {
             let required = std::env::var("TENSORPORT_REQUIRE_CUDA").is_ok_and(|v| v == "1");
             assert!(
@@ -65,6 +74,18 @@ macro_rules! gpu_tests {
                 }
             }
         )*
+    };
+}
+
+/// One test that reruns this binary's GPU tests under every other configuration of the driver
+/// double (`common::gpu::CONFIGS`). Invoke once per test binary that has GPU tests.
+#[macro_export]
+macro_rules! cuda_configs {
+    () => {
+        #[test]
+        fn gpu_tests_under_every_driver_config() {
+            $crate::common::gpu::every_config();
+        }
     };
 }
 

@@ -4,6 +4,7 @@
 pub mod closeness;
 pub mod devices;
 pub mod eltwise_fixtures;
+pub mod gpu;
 pub mod net;
 pub mod rng;
 
