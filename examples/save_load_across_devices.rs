@@ -35,11 +35,20 @@ fn predict(net: &Net, x: &Tensor) -> Result<(Vec<i64>, Vec<f32>)> {
     ))
 }
 
-/// Loads `path` with `map_location` into a fresh Net.
+/// Loads `path` with `map_location` into a fresh Net (on the CPU, as `Net()` is in PyTorch:
+/// `load_state_dict` copies each tensor onto its parameter's device).
 fn load_net(path: &Path, map_location: &MapLocation, opts: LoadOptions) -> Result<Net> {
     let ckpt = load(path, map_location)?;
     let mut net = Net::new(12345)?; // different init: only the loaded weights can make it agree
     load_state_dict(&mut net, "Net", &ckpt.state_dict()?, opts)?;
+    Ok(net)
+}
+
+/// The recipe's GPU steps: `model.load_state_dict(torch.load(PATH, map_location=...))`, then
+/// `model.to(device)`.
+fn load_net_on(path: &Path, map_location: &MapLocation, device: Device) -> Result<Net> {
+    let mut net = load_net(path, map_location, LoadOptions::default())?;
+    net.to_device(&device)?;
     Ok(net)
 }
 
@@ -150,11 +159,15 @@ fn main() -> Result<()> {
     } else {
         agree(
             "map_location=None on cuda:0",
-            load_net(&gpu_path, &MapLocation::Keep, strict),
+            load_net_on(&gpu_path, &MapLocation::Keep, Device::Cuda(0)),
         )?;
         agree(
             "map_location='cuda:0'",
-            load_net(&cpu_path, &MapLocation::To(Device::Cuda(0)), strict),
+            load_net_on(
+                &cpu_path,
+                &MapLocation::To(Device::Cuda(0)),
+                Device::Cuda(0),
+            ),
         )?;
     }
 
