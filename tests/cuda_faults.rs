@@ -395,3 +395,23 @@ fn a_driver_without_an_entry_point_is_a_typed_reason_not_a_panic() {
         },
     );
 }
+
+/// Bug: all work went to each context's legacy stream (stream 0), whose meaning depends on the
+/// calling thread's current context. Now each device has one explicit stream, created once.
+#[test]
+fn each_device_queues_its_work_on_one_stream_of_its_own() {
+    isolated(test_name!(), &[("TP_FAKE_CUDA_DEVICES", "2")], || {
+        let x = host(1000, 1);
+        for d in [CUDA0, CUDA1, CUDA0, CUDA1] {
+            let y = relu(&x.to(&d).expect("to GPU")).expect("relu");
+            assert_same(&bytes(&y), &bytes(&relu(&x).expect("cpu")), "relu");
+        }
+        let calls = double().expect("double").calls();
+        let count = |name: &str| calls.iter().find(|(n, _)| n == name).map_or(0, |c| c.1);
+        assert_eq!(
+            count("cuStreamCreate"),
+            2,
+            "one stream per device: {calls:?}"
+        );
+    });
+}
