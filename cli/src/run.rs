@@ -61,6 +61,9 @@ fn run_net(args: &Args) -> Result<()> {
     let to = MapLocation::To(device);
     let ckpt = load(&args.model, &to)?;
     let mut net = Net::new(0)?;
+    // load_state_dict puts each tensor on its parameter's device (torch's copy_), so the model
+    // goes to the device first and the weights land there without a detour.
+    net.to_device(&device)?;
     let opts = LoadOptions {
         strict: true,
         strip_wrapper_prefixes: true,

@@ -166,3 +166,44 @@ fn run_command_prints_predictions_and_saves_logits() {
         assert!(!o.status.success());
     }
 }
+
+/// `run --device cuda:0` really runs on a GPU: a real one, or the driver double, which the
+/// `tensorport` child process loads through `TENSORPORT_CUDA_DRIVER` (its SONAME makes cudarc
+/// use it).
+#[test]
+fn run_command_on_a_gpu_matches_torch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("logits.pt");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tensorport"));
+    cmd.args(["run", "--device", "cuda:0"])
+        .arg(fixtures_dir().join("ok/net_state_dict.pt"))
+        .arg(fixtures_dir().join("ok/net_io.pt"))
+        .arg("--out")
+        .arg(&out);
+    if common::gpu::double().is_some() {
+        cmd.env("TENSORPORT_CUDA_DRIVER", tensorport_emu::driver::LIB);
+    }
+    let o = cmd.output().expect("run");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("on cuda:0"), "{stdout}");
+    let saved = load(&out, &MapLocation::Keep).expect("logits file");
+    let t = saved.value().as_tensor().expect("a bare tensor");
+    assert_logits(&t.to_vec::<f32>().expect("f32"), &torch_io().1);
+    // A GPU past the last one is an error naming it, not a CPU run.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tensorport"));
+    cmd.args(["run", "--device", "cuda:9"])
+        .arg(fixtures_dir().join("ok/net_state_dict.pt"))
+        .arg(fixtures_dir().join("ok/net_io.pt"));
+    if common::gpu::double().is_some() {
+        cmd.env("TENSORPORT_CUDA_DRIVER", tensorport_emu::driver::LIB);
+    }
+    let o = cmd.output().expect("run");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("CUDA device 9"), "{err}");
+}

@@ -99,7 +99,38 @@ pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// Names the driver library to use, by absolute path, instead of cudarc's search by name.
+pub(crate) const DRIVER_ENV: &str = "TENSORPORT_CUDA_DRIVER";
+
+/// Opens the library `TENSORPORT_CUDA_DRIVER` names, once, and keeps it open: cudarc's later
+/// `dlopen("libcuda.so")` then returns it when its SONAME is one of the names cudarc tries
+/// (the project's driver double's is `libcuda.so`). For the tests' driver double in child
+/// processes (the CLI), and for pointing at one driver among several installs.
+fn open_named_driver() -> Result<(), NoCudaReason> {
+    static OPENED: OnceLock<Result<(), NoCudaReason>> = OnceLock::new();
+    OPENED
+        .get_or_init(|| {
+            let Some(path) = std::env::var_os(DRIVER_ENV) else {
+                return Ok(());
+            };
+            // SAFETY: loading a library runs its initialisers; the variable names a CUDA driver
+            // library, which has none beyond the driver's own.
+            match unsafe { libloading::Library::new(&path) } {
+                Ok(lib) => {
+                    // Kept for the life of the process: cudarc's handle is the same library.
+                    std::mem::forget(lib);
+                    Ok(())
+                }
+                Err(e) => Err(NoCudaReason::DriverBroken {
+                    detail: format!("{DRIVER_ENV}={}: {e}", path.to_string_lossy()),
+                }),
+            }
+        })
+        .clone()
+}
+
 fn probe() -> Result<usize, NoCudaReason> {
+    open_named_driver()?;
     // SAFETY: only tries `dlopen` on the driver's library names and closes them again; no driver
     // function is called.
     if !unsafe { sys::is_culib_present() } {
