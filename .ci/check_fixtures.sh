@@ -15,6 +15,11 @@ for part in ok bad manifest.json; do
     cp -r "tests/fixtures/$part" "$tmp/committed/main/"
 done
 "$py" .ci/fixtures_match.py "$tmp/committed/main" "$tmp/main" || status=1
+# torch.export programs: the committed archives and their torch outputs beside the generator.
+"$py" tests/fixtures/pt2/gen_pt2.py --out "$tmp/pt2gen" >/dev/null 2>&1
+mkdir -p "$tmp/committed/pt2"
+find tests/fixtures/pt2 -maxdepth 1 -type f ! -name '*.py' -exec cp {} "$tmp/committed/pt2/" \;
+"$py" .ci/fixtures_match.py "$tmp/committed/pt2" "$tmp/pt2gen/pt2" || status=1
 for gen in tests/fixtures/ops/gen_*.py; do
     name=$(basename "$gen" .py)
     "$py" "$gen" --out "$tmp/$name" >/dev/null 2>&1

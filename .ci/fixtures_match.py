@@ -81,6 +81,25 @@ def close_values(a, b, where, stats):
         raise Mismatch(f"{where}: {a!r} vs {b!r}")
 
 
+def close_pt2(pa, pb, rel):
+    """Two torch.export archives: the same records, each byte-identical except torch.save
+    files inside (sample inputs, pickled weights), compared as .pt files are."""
+    import io
+    import zipfile
+    za, zb = zipfile.ZipFile(pa), zipfile.ZipFile(pb)
+    if za.namelist() != zb.namelist():
+        raise Mismatch(f"{rel}: different records")
+    for name in za.namelist():
+        a, b = za.read(name), zb.read(name)
+        if a == b:
+            continue
+        if name.endswith(".pt"):
+            close_values(torch.load(io.BytesIO(a), weights_only=True),
+                         torch.load(io.BytesIO(b), weights_only=True), f"{rel}/{name}", [])
+        else:
+            raise Mismatch(f"{rel}/{name}: bytes differ")
+
+
 def without_sha(v):
     if isinstance(v, dict):
         return {k: without_sha(x) for k, x in v.items() if k != "sha256"}
@@ -112,6 +131,10 @@ def main(committed, fresh):
                 worst = max((s for _, s in stats), default=0.0)
                 print(f"{rel}: equal up to torch's rounding on this CPU ({len(stats)} float "
                       f"tensors differ, worst {worst:.1e} of their magnitude)")
+                rounded += 1
+            elif rel.endswith(".pt2"):
+                close_pt2(pa, pb, rel)
+                print(f"{rel}: the same program; weights or sample inputs equal up to rounding")
                 rounded += 1
             elif rel.endswith(".json"):
                 with open(pa) as fa, open(pb) as fb:

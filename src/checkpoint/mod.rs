@@ -6,12 +6,12 @@
 mod legacy;
 mod open;
 mod pickle;
-mod placement;
-mod records;
+pub(crate) mod placement;
+pub(crate) mod records;
 mod save;
 mod state_dict;
 mod value;
-mod zip;
+pub(crate) mod zip;
 mod zip_archive;
 
 pub use open::{load, Checkpoint, Format, OpenOptions};

@@ -185,6 +185,29 @@ pub enum Error {
         bytes: usize,
     },
 
+    /// A `torch.export` program (`.pt2`) that cannot be read or run: where (a record, a node,
+    /// a weight, a value) and why. Found while loading, before any work runs, whenever the
+    /// archive alone can show it.
+    #[error("{at}: {reason}")]
+    Program {
+        /// The record, node, weight or value at fault.
+        at: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A program uses an op tensorport does not run: found when loading, never halfway
+    /// through a run.
+    #[error("node {node}: {target} is not supported (tensorport runs {supported})")]
+    UnsupportedOp {
+        /// The node's name in the graph.
+        node: String,
+        /// The ATen op (`torch.ops.aten.<name>.<overload>`).
+        target: String,
+        /// The ops that are supported.
+        supported: String,
+    },
+
     /// A CUDA driver call failed. `code` is the raw `CUresult` and `name` its enum name
     /// (`CUDA_ERROR_OUT_OF_MEMORY`), taken without calling into the driver, so the error can be
     /// formatted even when the driver is broken. The device stays usable: the failed operation

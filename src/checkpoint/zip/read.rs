@@ -366,6 +366,11 @@ impl ZipIndex {
     }
 
     /// Every entry, in central-directory order.
+    /// Every record's full name, in directory order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.name.as_str())
+    }
+
     #[cfg(test)]
     pub fn entries(&self) -> &[Entry] {
         &self.entries

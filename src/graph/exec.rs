@@ -1,0 +1,165 @@
+//! Running a planned graph: each node's op on the values it reads, each value dropped after its
+//! last reader (so activations live only as long as they are needed), the peak of live
+//! activation bytes and the work done counted as it goes.
+
+use crate::error::{Error, Result};
+use crate::graph::ir::{Graph, Node, Op, SizeArg, ValueId};
+use crate::ops;
+use crate::tensor::Tensor;
+
+/// What a run measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RunStats {
+    /// The most bytes of activations (values computed by the run, weights excluded) alive at
+    /// once.
+    pub peak_activation_bytes: usize,
+    /// Floating-point operations of the convolutions and matrix products (2 per multiply-add).
+    pub flops: u64,
+}
+
+/// For each value, the index of the last node that reads it (`usize::MAX`: an output, kept).
+pub(crate) fn last_uses(g: &Graph) -> Vec<usize> {
+    let mut last = vec![0usize; g.names.len()];
+    for (i, n) in g.nodes.iter().enumerate() {
+        for v in n.op.inputs() {
+            last[v] = i;
+        }
+    }
+    for (v, _) in &g.outputs {
+        last[*v] = usize::MAX;
+    }
+    last
+}
+
+fn get(values: &[Option<Tensor>], v: ValueId, node: &Node, names: &[String]) -> Result<Tensor> {
+    values
+        .get(v)
+        .and_then(Option::as_ref)
+        .cloned()
+        .ok_or_else(|| Error::Program {
+            at: format!("node {}", node.name),
+            reason: format!(
+                "value {} is not available (freed or never computed)",
+                names[v]
+            ),
+        })
+}
+
+/// Bytes a freshly computed value holds of its own (a view of an input holds none).
+fn own_bytes(t: &Tensor, reads: &[Tensor]) -> usize {
+    if reads.iter().any(|r| r.shares_storage(t)) {
+        0
+    } else {
+        t.storage().nbytes()
+    }
+}
+
+/// Runs `g` with `values` holding the fed weights and the inputs; returns the outputs.
+pub(crate) fn run(
+    g: &Graph,
+    last: &[usize],
+    mut values: Vec<Option<Tensor>>,
+) -> Result<(Vec<Tensor>, RunStats)> {
+    let mut stats = RunStats::default();
+    let mut live = 0usize;
+    let mut sizes = vec![0usize; values.len()];
+    for (i, node) in g.nodes.iter().enumerate() {
+        let ins: Vec<Tensor> = node
+            .op
+            .inputs()
+            .into_iter()
+            .map(|v| get(&values, v, node, &g.names))
+            .collect::<Result<_>>()?;
+        let y = eval(&node.op, &ins, &mut stats).map_err(|e| Error::Program {
+            at: format!("node {} ({})", node.name, node.target),
+            reason: e.to_string(),
+        })?;
+        sizes[node.output] = own_bytes(&y, &ins);
+        live += sizes[node.output];
+        stats.peak_activation_bytes = stats.peak_activation_bytes.max(live);
+        if let Some(m) = node.mutates {
+            values[m] = Some(y.clone());
+        }
+        values[node.output] = Some(y);
+        for v in node.op.inputs() {
+            if last[v] == i && values[v].take().is_some() {
+                live -= sizes[v];
+                sizes[v] = 0;
+            }
+        }
+    }
+    let outs = g
+        .outputs
+        .iter()
+        .map(|(v, spec)| {
+            values[*v].take().ok_or_else(|| Error::Program {
+                at: format!("output {}", spec.name),
+                reason: "never computed".into(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok((outs, stats))
+}
+
+fn eval(op: &Op, ins: &[Tensor], stats: &mut RunStats) -> Result<Tensor> {
+    let t = |i: usize| &ins[i];
+    let opt = |present: bool, i: usize| present.then(|| &ins[i]);
+    Ok(match op {
+        Op::Conv2d { b, args, relu, .. } => {
+            let y = if *relu {
+                ops::conv2d_relu(t(0), t(1), opt(b.is_some(), 2), args)?
+            } else {
+                ops::conv2d(t(0), t(1), opt(b.is_some(), 2), args)?
+            };
+            // 2 · N · C_out · H_out · W_out · (C_in / groups) · kh · kw
+            let w = t(1).shape();
+            let per_out: usize = w.get(1..).map_or(0, |s| s.iter().product());
+            stats.flops += 2 * (y.numel() as u64) * per_out as u64;
+            y
+        }
+        Op::Linear { b, relu, .. } => {
+            let y = if *relu {
+                ops::linear_relu(t(0), t(1), opt(b.is_some(), 2))?
+            } else {
+                ops::linear(t(0), t(1), opt(b.is_some(), 2))?
+            };
+            stats.flops +=
+                2 * (y.numel() as u64) * t(1).shape().last().copied().unwrap_or(0) as u64;
+            y
+        }
+        Op::Relu { .. } => ops::relu(t(0))?,
+        Op::MaxPool2d { args, .. } => ops::max_pool2d(t(0), args)?,
+        Op::Flatten { start, end, .. } => ops::flatten(t(0), *start, *end)?,
+        Op::Reshape { shape, .. } => {
+            // Symbolic entries read their tensor's size now; they follow x in `ins`.
+            let mut next = 1;
+            let mut dims = Vec::with_capacity(shape.len());
+            for s in shape {
+                dims.push(match s {
+                    SizeArg::Int(i) => *i,
+                    SizeArg::DimOf(_, d) => {
+                        let of = &ins[next];
+                        next += 1;
+                        let n =
+                            of.shape()
+                                .get(*d)
+                                .copied()
+                                .ok_or_else(|| Error::InvalidArgument {
+                                    op: "view",
+                                    name: "size",
+                                    reason: format!("dimension {d} of a {}-d tensor", of.ndim()),
+                                })?;
+                        isize::try_from(n).map_err(|_| Error::Overflow {
+                            what: format!("size {n}"),
+                        })?
+                    }
+                });
+            }
+            ops::reshape(t(0), &dims)?
+        }
+        Op::Add { relu: false, .. } => ops::add(t(0), t(1))?,
+        Op::Add { relu: true, .. } => ops::add_relu(t(0), t(1))?,
+        Op::Softmax { dim, .. } => ops::softmax(t(0), *dim)?,
+        Op::Identity { .. } => t(0).clone(),
+    })
+}

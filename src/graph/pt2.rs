@@ -1,0 +1,378 @@
+//! The `.pt2` archive `torch.export.save` writes (the PT2 archive spec, schema 8.x): a zip whose
+//! folder holds `archive_format` (`pt2`), `byteorder`, `models/<model>.json` (the graph), the
+//! weights and constants (`data/weights/`, `data/constants/`: raw storage bytes plus a JSON
+//! config, or a `torch.save` file when `use_pickle`), and `data/sample_inputs/<model>.pt`.
+//!
+//! Everything is checked before use: JSON records are size-capped before they are inflated,
+//! every tensor a node reads must be defined earlier (so the graph has no cycles), every input
+//! and output is declared, every op is one we run ([`crate::graph::aten`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use memmap2::Mmap;
+use serde_json::Value as Json;
+
+use crate::checkpoint::zip::read::{read_entry, Entry, ZipIndex};
+use crate::error::{Error, Result};
+use crate::graph::aten::{self, NodeArgs};
+use crate::graph::ir::{Feed, Graph, Node, ValueId};
+use crate::graph::json::{bad, At};
+use crate::graph::meta;
+
+/// The largest JSON record read (a model's graph; densenet121's is a few MB).
+pub(crate) const MAX_JSON_BYTES: u64 = 256 << 20;
+
+/// Schema majors this reader knows (torch 2.15 writes 8.20).
+const SCHEMA_MAJOR: i64 = 8;
+
+/// An opened archive: its bytes (mapped), directory, and the model it holds.
+pub(crate) struct Archive {
+    pub(crate) map: Option<Arc<Mmap>>,
+    pub(crate) index: ZipIndex,
+    pub(crate) model: String,
+}
+
+impl Archive {
+    /// The archive's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.map.as_deref().map(|m| &m[..]).unwrap_or(&[])
+    }
+
+    /// Record `name` (under the archive's folder), or `None`.
+    pub(crate) fn entry(&self, name: &str) -> Option<&Entry> {
+        self.index.get(name)
+    }
+
+    /// Record `name`'s bytes, inflated up to `max` bytes.
+    pub(crate) fn read(&self, name: &str, max: u64) -> Result<std::borrow::Cow<'_, [u8]>> {
+        let e = self.entry(name).ok_or_else(|| Error::Program {
+            at: format!("{}/{name}", self.index.prefix()),
+            reason: "record missing from the archive".into(),
+        })?;
+        Ok(read_entry(self.bytes(), e, max)?)
+    }
+
+    /// Record `name` parsed as JSON (capped at [`MAX_JSON_BYTES`]).
+    pub(crate) fn json(&self, name: &str) -> Result<Json> {
+        let bytes = self.read(name, MAX_JSON_BYTES)?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Program {
+            at: name.to_string(),
+            reason: format!("not valid JSON: {e}"),
+        })
+    }
+}
+
+/// Opens the archive in `map` and finds its model.
+pub(crate) fn open(map: Option<Arc<Mmap>>) -> Result<Archive> {
+    let bytes: &[u8] = map.as_deref().map(|m| &m[..]).unwrap_or(&[]);
+    let index = ZipIndex::parse(bytes)?;
+    let probe = Archive {
+        map: map.clone(),
+        index,
+        model: String::new(),
+    };
+    let format = match probe.entry("archive_format") {
+        Some(_) => probe.read("archive_format", 64)?.into_owned(),
+        None if probe.entry("data.pkl").is_some() => {
+            return Err(bad(
+                "archive",
+                "this is a torch.save checkpoint, not a torch.export program; open it with \
+                 tensorport::load",
+            ))
+        }
+        None => return Err(bad("archive_format", "record missing: not a .pt2 archive")),
+    };
+    if format.trim_ascii() != b"pt2" {
+        return Err(bad(
+            "archive_format",
+            format!("{:?} is not \"pt2\"", String::from_utf8_lossy(&format)),
+        ));
+    }
+    if let Some(b) = probe
+        .entry("byteorder")
+        .map(|_| probe.read("byteorder", 16))
+        .transpose()?
+    {
+        if b.trim_ascii() != b"little" {
+            return Err(bad(
+                "byteorder",
+                "only little-endian archives are supported",
+            ));
+        }
+    }
+    let prefix = probe.index.prefix().to_string();
+    let mut models = Vec::new();
+    for e in probe.index.names() {
+        let rel = e
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_prefix('/'))
+            .unwrap_or("");
+        if rel.starts_with("data/aotinductor/") || rel.ends_with(".so") || rel.ends_with(".cubin") {
+            return Err(bad(
+                rel,
+                "this is an AOTInductor package (compiled code), which tensorport does not \
+                 execute; save the program with torch.export.save instead",
+            ));
+        }
+        if let Some(m) = rel
+            .strip_prefix("models/")
+            .and_then(|m| m.strip_suffix(".json"))
+        {
+            if !m.contains('/') {
+                models.push(m.to_string());
+            }
+        }
+    }
+    let model = match models.as_slice() {
+        [one] => one.clone(),
+        [] => return Err(bad("models/", "the archive holds no model")),
+        many if many.iter().any(|m| m == "model") => "model".to_string(),
+        many => {
+            return Err(bad(
+                "models/",
+                format!("the archive holds several models ({many:?}) and none is named model"),
+            ))
+        }
+    };
+    Ok(Archive {
+        map,
+        index: probe.index,
+        model,
+    })
+}
+
+/// The graph of the archive's model, every reference resolved and every op parsed.
+pub(crate) fn graph(doc: &Json, path: &str) -> Result<Graph> {
+    let root = At::new(doc, path);
+    let (ver, vp) = root.field("schema_version")?;
+    let (major, mp) = At::new(ver, &vp).field("major")?;
+    let major = At::new(major, &mp).i64()?;
+    if major != SCHEMA_MAJOR {
+        return Err(bad(
+            &mp,
+            format!("schema version {major}.x; this reader knows {SCHEMA_MAJOR}.x (torch 2.15)"),
+        ));
+    }
+    let (gm, gmp) = root.field("graph_module")?;
+    let gm = At::new(gm, &gmp);
+    let (g, gp) = gm.field("graph")?;
+    let g = At::new(g, &gp);
+    let (tv, tvp) = g.field("tensor_values")?;
+    let tensor_values = At::new(tv, &tvp).obj()?;
+
+    let mut b = Builder::default();
+    // Inputs, with what feeds each one (signature.input_specs, in the same order).
+    let (sig, sp) = gm.field("signature")?;
+    let sig = At::new(sig, &sp);
+    let (ins, ip) = g.field("inputs")?;
+    let ins = At::new(ins, &ip).arr()?;
+    let (specs, isp) = sig.field("input_specs")?;
+    let specs = At::new(specs, &isp).arr()?;
+    if ins.len() != specs.len() {
+        return Err(bad(
+            &isp,
+            format!("{} specs for {} graph inputs", specs.len(), ins.len()),
+        ));
+    }
+    for (i, spec) in specs.iter().enumerate() {
+        let p = format!("{isp}[{i}]");
+        let (kind, v) = At::new(spec, &p).union()?;
+        let v = At::new(v, &p);
+        let (arg, ap) = v.field("arg")?;
+        let (name, feed) = match kind {
+            "user_input" => {
+                let (tag, t) = At::new(arg, &ap).union()?;
+                if tag != "as_tensor" {
+                    return Err(bad(
+                        &ap,
+                        format!("a {tag} input; only tensor inputs are supported"),
+                    ));
+                }
+                let (n, np) = At::new(t, &ap).field("name")?;
+                (At::new(n, &np).str()?.to_string(), None)
+            }
+            "parameter" | "buffer" | "tensor_constant" => {
+                let (n, np) = At::new(arg, &ap).field("name")?;
+                let key = match kind {
+                    "parameter" => "parameter_name",
+                    "buffer" => "buffer_name",
+                    _ => "tensor_constant_name",
+                };
+                let (fqn, fp) = v.field(key)?;
+                let feed = match kind {
+                    "parameter" => Feed::Parameter,
+                    "buffer" => Feed::Buffer,
+                    _ => Feed::Constant,
+                };
+                (
+                    At::new(n, &np).str()?.to_string(),
+                    Some((At::new(fqn, &fp).str()?.to_string(), feed)),
+                )
+            }
+            other => {
+                return Err(bad(
+                    &p,
+                    format!("an input of kind {other} is not supported"),
+                ))
+            }
+        };
+        let id = b.define(&name, &p)?;
+        match feed {
+            Some((fqn, feed)) => b.g.feeds.push((id, fqn, feed)),
+            None => {
+                let meta = tensor_values
+                    .get(&name)
+                    .ok_or_else(|| bad(&p, format!("input {name} has no tensor_values entry")))?;
+                let spec = meta::spec(&name, meta, &format!("{tvp}.{name}"))?;
+                b.g.inputs.push((id, spec));
+            }
+        }
+    }
+    // Nodes, in order: each may read only what is already defined.
+    let (nodes, np) = g.field("nodes")?;
+    for (i, node) in At::new(nodes, &np).arr()?.iter().enumerate() {
+        let p = format!("{np}[{i}]");
+        b.node(At::new(node, &p))?;
+    }
+    // Outputs.
+    let (outs, op) = sig.field("output_specs")?;
+    for (i, spec) in At::new(outs, &op).arr()?.iter().enumerate() {
+        let p = format!("{op}[{i}]");
+        let (kind, v) = At::new(spec, &p).union()?;
+        if kind != "user_output" {
+            return Err(bad(
+                &p,
+                format!("an output of kind {kind} (export the model in eval mode)"),
+            ));
+        }
+        let (arg, ap) = At::new(v, &p).field("arg")?;
+        let (tag, t) = At::new(arg, &ap).union()?;
+        if tag != "as_tensor" {
+            return Err(bad(
+                &ap,
+                format!("a {tag} output; only tensor outputs are supported"),
+            ));
+        }
+        let (n, nnp) = At::new(t, &ap).field("name")?;
+        let name = At::new(n, &nnp).str()?;
+        let id = b.lookup(name, &p)?;
+        let meta = tensor_values
+            .get(name)
+            .ok_or_else(|| bad(&p, format!("output {name} has no tensor_values entry")))?;
+        let spec = meta::spec(name, meta, &format!("{tvp}.{name}"))?;
+        b.g.outputs.push((id, spec));
+    }
+    // Dynamic sizes' ranges.
+    if let Some((rc, rp)) = root.opt("range_constraints")? {
+        for (sym, r) in At::new(rc, &rp).obj()? {
+            let p = format!("{rp}.{sym}");
+            let r = At::new(r, &p);
+            let lo = match r.opt("min_val")? {
+                Some((v, vp)) => u64::try_from(At::new(v, &vp).i64()?).unwrap_or(0),
+                None => 0,
+            };
+            let hi = match r.opt("max_val")? {
+                Some((v, vp)) => u64::try_from(At::new(v, &vp).i64()?).ok(),
+                None => None,
+            };
+            b.g.ranges.insert(sym.clone(), (lo, hi));
+        }
+    }
+    Ok(b.g)
+}
+
+#[derive(Default)]
+struct Builder {
+    g: Graph,
+    ids: HashMap<String, ValueId>,
+    syms: HashMap<String, (ValueId, usize)>,
+}
+
+impl Builder {
+    fn define(&mut self, name: &str, at: &str) -> Result<ValueId> {
+        if self.ids.contains_key(name) {
+            return Err(bad(at, format!("value {name} is defined twice")));
+        }
+        let id = self.g.names.len();
+        self.g.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        Ok(id)
+    }
+
+    fn lookup(&self, name: &str, at: &str) -> Result<ValueId> {
+        self.ids.get(name).copied().ok_or_else(|| {
+            bad(
+                at,
+                format!("refers to value {name}, which no earlier input or node defines"),
+            )
+        })
+    }
+
+    fn node(&mut self, at: At<'_, '_>) -> Result<()> {
+        let (t, tp) = at.field("target")?;
+        let target = At::new(t, &tp).str()?;
+        let target = target.strip_prefix("torch.ops.").unwrap_or(target);
+        let name = match at.opt("name")? {
+            Some((n, np)) => At::new(n, &np).str()?.to_string(),
+            None => String::new(),
+        };
+        let (ins, ip) = at.field("inputs")?;
+        let ins = At::new(ins, &ip).arr()?;
+        let (outs, op) = at.field("outputs")?;
+        let outs = At::new(outs, &op).arr()?;
+        let [out] = outs else {
+            return Err(bad(
+                &op,
+                format!(
+                    "{} outputs; only single-tensor ops are supported",
+                    outs.len()
+                ),
+            ));
+        };
+        let (tag, o) = At::new(out, &op).union()?;
+        if tag == "as_sym_int" && target == "aten.sym_size.int" {
+            // A dynamic size, read by later size lists at run time.
+            let resolve = |n: &str, _node: &str| self.lookup(n, at.path);
+            let args = NodeArgs::new(&name, at.path, ins, &resolve, &self.syms)?;
+            let t = args.tensor("self")?;
+            let d =
+                usize::try_from(args.int("dim", 0)?).map_err(|_| args.refuse("dim", "negative"))?;
+            let (n, np) = At::new(o, &op).field("as_name")?;
+            let sym = At::new(n, &np).str()?.to_string();
+            if self.syms.insert(sym.clone(), (t, d)).is_some() {
+                return Err(bad(&np, format!("symbol {sym} is defined twice")));
+            }
+            return Ok(());
+        }
+        if tag != "as_tensor" {
+            return Err(bad(
+                &op,
+                format!("a {tag} output; only tensor outputs are supported"),
+            ));
+        }
+        let (on, onp) = At::new(o, &op).field("name")?;
+        let out_name = At::new(on, &onp).str()?;
+        let node_name = if name.is_empty() {
+            out_name.to_string()
+        } else {
+            name
+        };
+        let resolve = |n: &str, _node: &str| self.lookup(n, at.path);
+        let args = NodeArgs::new(&node_name, at.path, ins, &resolve, &self.syms)?;
+        let parsed = aten::op(target, &args)?;
+        let mutates = match (target.split('.').nth(1), &parsed) {
+            (Some(op), p) if op.ends_with('_') => p.inputs().first().copied(),
+            _ => None,
+        };
+        let output = self.define(out_name, &onp)?;
+        self.g.nodes.push(Node {
+            name: node_name,
+            target: target.to_string(),
+            op: parsed,
+            output,
+            mutates,
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,179 @@
+//! A program's weights, buffers and constants: each read from the archive as its config says
+//! (raw storage bytes, shared between the tensors that alias them; or a `torch.save` file when
+//! `use_pickle`), checked against its metadata (dtype, shape, strides, offset inside the bytes),
+//! and placed once where `map_location` sends its saved device.
+
+use std::collections::HashMap;
+
+use serde_json::Value as Json;
+
+use crate::checkpoint::placement::Placer;
+use crate::checkpoint::records::host_storage;
+use crate::checkpoint::zip::read::Method;
+use crate::checkpoint::OpenOptions;
+use crate::checkpoint::{Checkpoint, MapLocation};
+use crate::error::{Error, Result};
+use crate::graph::ir::{Feed, Graph};
+use crate::graph::json::{bad, At};
+use crate::graph::meta;
+use crate::graph::pt2::Archive;
+use crate::storage::Storage;
+use crate::tensor::Tensor;
+
+/// The largest pickled weight file read into memory (raw weights are mapped, not read).
+const MAX_PICKLED_WEIGHT: u64 = 1 << 34;
+
+/// Every fed value of `g`, by value id, placed as `map_location` says.
+pub(crate) fn load(
+    a: &Archive,
+    g: &Graph,
+    map_location: &MapLocation,
+) -> Result<Vec<(usize, Tensor)>> {
+    let m = &a.model;
+    let configs = [
+        (
+            Feed::Parameter,
+            "data/weights",
+            format!("data/weights/{m}_weights_config.json"),
+        ),
+        (
+            Feed::Constant,
+            "data/constants",
+            format!("data/constants/{m}_constants_config.json"),
+        ),
+    ];
+    let mut docs: Vec<(Feed, &str, String, Json)> = Vec::new();
+    for (feed, dir, name) in configs {
+        let doc = match a.entry(&name) {
+            Some(_) => a.json(&name)?,
+            None => Json::Null,
+        };
+        docs.push((feed, dir, name, doc));
+    }
+    let mut placer = Placer::new(map_location, false);
+    let mut files: HashMap<String, Storage> = HashMap::new();
+    let mut out = Vec::with_capacity(g.feeds.len());
+    for (id, fqn, feed) in &g.feeds {
+        let (dir, cname, doc) = match feed {
+            Feed::Parameter | Feed::Buffer => (docs[0].1, &docs[0].2, &docs[0].3),
+            Feed::Constant => (docs[1].1, &docs[1].2, &docs[1].3),
+        };
+        let at = format!("{cname}: {fqn}");
+        let entry = doc.get("config").and_then(|c| c.get(fqn)).ok_or_else(|| {
+            bad(
+                &at,
+                "the program reads this tensor but the archive's config does not list it",
+            )
+        })?;
+        let e = At::new(entry, &at);
+        let (pn, pp) = e.field("path_name")?;
+        let path_name = At::new(pn, &pp).str()?;
+        if path_name.contains('/') || path_name.contains("..") {
+            return Err(bad(&pp, format!("{path_name:?} is not a file name")));
+        }
+        let record = format!("{dir}/{path_name}");
+        let pickled = match e.opt("use_pickle")? {
+            Some((v, vp)) => At::new(v, &vp).bool()?,
+            None => false,
+        };
+        let (tm, tmp) = e.field("tensor_meta")?;
+        let tm_at = At::new(tm, &tmp);
+        let spec = meta::spec(fqn, tm, &tmp)?;
+        let shape = meta::fixed(At::new(tm_at.field("sizes")?.0, &format!("{tmp}.sizes")))?;
+        let (dev, dp) = tm_at.field("device")?;
+        let tag = meta::location(At::new(dev, &dp))?;
+        let t = if pickled {
+            let bytes = a.read(&record, MAX_PICKLED_WEIGHT)?;
+            let ck = Checkpoint::from_bytes(&bytes, &OpenOptions::default())?;
+            let t = ck
+                .value()
+                .as_tensor()
+                .cloned()
+                .ok_or_else(|| bad(&at, "the pickled weight is not a tensor"))?;
+            if t.dtype() != spec.dtype || t.shape() != shape.as_slice() {
+                return Err(bad(
+                    &at,
+                    format!(
+                        "the pickled tensor is {} {:?}, its metadata says {} {shape:?}",
+                        t.dtype(),
+                        t.shape(),
+                        spec.dtype
+                    ),
+                ));
+            }
+            t
+        } else {
+            let strides = meta::fixed(At::new(
+                tm_at.field("strides")?.0,
+                &format!("{tmp}.strides"),
+            ))?;
+            let offset = match tm_at.opt("storage_offset")? {
+                Some((o, op)) => match meta::dim(At::new(o, &op))? {
+                    crate::graph::ir::Dim::Fixed(n) => n,
+                    crate::graph::ir::Dim::Symbol(s) => {
+                        return Err(bad(&op, format!("dynamic offset {s}")))
+                    }
+                },
+                None => 0,
+            };
+            let storage = match files.get(&record) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = raw_storage(a, &record, spec.dtype.size())?;
+                    files.insert(record.clone(), s.clone());
+                    s
+                }
+            };
+            let numel: usize = shape.iter().product();
+            if storage.nbytes() == 0 && numel > 0 {
+                // torch.load fills such a tensor with zeros; a program silently running on
+                // zeros is the failure we refuse.
+                return Err(bad(
+                    &at,
+                    format!("record {record} is empty but the tensor has {numel} elements"),
+                ));
+            }
+            Tensor::from_storage(storage, spec.dtype, offset, shape.clone(), strides)
+                .map_err(|e| bad(&at, e.to_string()))?
+        };
+        let target = placer
+            .target(&tag)?
+            .ok_or_else(|| bad(&at, "saved on the meta device: it holds no data"))?;
+        let t = t.to(&target)?;
+        out.push((*id, t));
+    }
+    Ok(out)
+}
+
+/// The bytes of raw weight record `record`, zero-copy from the mapped archive when stored and
+/// aligned for `itemsize`.
+fn raw_storage(a: &Archive, record: &str, itemsize: usize) -> Result<Storage> {
+    let e = a.entry(record).ok_or_else(|| Error::Program {
+        at: record.to_string(),
+        reason: "weight record missing from the archive".into(),
+    })?;
+    let bytes = a.read(record, MAX_PICKLED_WEIGHT)?;
+    if bytes.len() % itemsize.max(1) != 0 {
+        return Err(bad(
+            record,
+            format!(
+                "{} bytes is not a whole number of {itemsize}-byte elements",
+                bytes.len()
+            ),
+        ));
+    }
+    let method = e.method;
+    let data_offset = e.data_offset;
+    if method == Method::Stored {
+        return host_storage(
+            a.map.as_ref(),
+            a.bytes(),
+            method,
+            data_offset,
+            &bytes,
+            itemsize,
+            1,
+        );
+    }
+    Storage::from_bytes(&bytes)
+}
