@@ -11,7 +11,7 @@ use tensorport_cli::describe::describe;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The checkpoint (.pt, .pth, .bin), zip or legacy format.
+    /// The checkpoint (.pt, .pth, .bin), zip or legacy format, or a torch.export program (.pt2).
     file: PathBuf,
     /// Print one JSON document instead of a table.
     #[arg(long)]
@@ -31,6 +31,17 @@ fn open(file: &PathBuf) -> tensorport::Result<Checkpoint> {
 }
 
 pub fn run(args: &Args) -> ExitCode {
+    if crate::program::is_program(&args.file) {
+        return match crate::program::inspect(&args.file, args.json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if args.json => {
+                let doc = json!({"ok": false, "error": {"message": e.to_string()}});
+                println!("{doc}");
+                ExitCode::FAILURE
+            }
+            Err(e) => crate::fail(&e),
+        };
+    }
     let ckpt = match open(&args.file) {
         Ok(c) => c,
         Err(e) if args.json => {

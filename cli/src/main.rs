@@ -3,6 +3,7 @@
 
 mod convert;
 mod inspect;
+mod program;
 mod run;
 
 use std::process::ExitCode;
@@ -22,11 +23,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print every tensor of a checkpoint (key path, dtype, shape, stride, offset, saved location, bytes).
+    /// Print every tensor of a checkpoint (key path, dtype, shape, stride, offset, saved location,
+    /// bytes), or a program's inputs, outputs, ops, parameters, FLOPs and peak memory.
     Inspect(inspect::Args),
     /// Rewrite a checkpoint: retag storage locations, strip or add key prefixes.
     Convert(convert::Args),
-    /// Run the recipe's Net from a checkpoint on a saved input batch; print logits and classes.
+    /// Run a torch.export program (.pt2) or the recipe's Net from a checkpoint; print outputs,
+    /// classes and time per batch.
     Run(run::Args),
 }
 

@@ -1,4 +1,5 @@
-//! `tensorport run MODEL.pt INPUT.pt [--device D] [--out OUT.pt]`: the recipe's Net on a saved input.
+//! `tensorport run MODEL [INPUT.pt] [--device D] [--out OUT.pt]`: a `torch.export` program
+//! (`.pt2`, `crate::program`), or the recipe's Net from a checkpoint, on a saved input.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,12 +15,15 @@ const CLASSES: [&str; 10] = [
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A checkpoint holding the Net's state dict (saved on any device, plain or DataParallel
-    /// `module.` keys, at the top level or under model_state_dict/state_dict/...).
+    /// A torch.export program (.pt2), or a checkpoint holding the recipe Net's state dict (saved
+    /// on any device, plain or DataParallel `module.` keys, at the top level or under
+    /// model_state_dict/state_dict/...).
     model: PathBuf,
-    /// A file holding the input batch `[N, 3, 32, 32]` float32: a bare tensor, or a dict with
-    /// one tensor or a tensor under `input`/`inputs`/`x`/`images`.
-    input: PathBuf,
+    /// A file holding the input: for the Net, the batch `[N, 3, 32, 32]` float32 (a bare tensor,
+    /// or a dict with one tensor or a tensor under `input`/`inputs`/`x`/`images`); for a
+    /// program, its inputs (a tensor, a tuple of tensors or torch.export's `(args, kwargs)`),
+    /// by default the sample inputs saved in the archive.
+    input: Option<PathBuf>,
     /// Where to run: cpu, cuda, cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -29,7 +33,14 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> ExitCode {
-    match run_net(args) {
+    let result = if crate::program::is_program(&args.model) {
+        args.device.parse().and_then(|d| {
+            crate::program::run(&args.model, args.input.as_deref(), d, args.out.as_deref())
+        })
+    } else {
+        run_net(args)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => crate::fail(&e),
     }
@@ -69,7 +80,11 @@ fn run_net(args: &Args) -> Result<()> {
         strip_wrapper_prefixes: true,
     };
     load_state_dict(&mut net, "Net", &ckpt.state_dict()?, opts)?;
-    let x = input_tensor(load(&args.input, &to)?.value())?;
+    let input = args.input.as_ref().ok_or_else(|| Error::NotFound {
+        what: "input",
+        key: "running the Net from a checkpoint needs an input file".into(),
+    })?;
+    let x = input_tensor(load(input, &to)?.value())?;
     // Printing and saving read the logits on the host.
     let logits = net.forward(&x)?.to(&Device::Cpu)?;
     let pred = argmax(&logits, -1)?.to_vec::<i64>()?;

@@ -207,3 +207,65 @@ fn run_command_on_a_gpu_matches_torch() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("CUDA device 9"), "{err}");
 }
+
+/// `run` and `inspect` on a torch.export program: the archive's sample inputs by default, or
+/// an input file; outputs equal to torch's within the whole-model rule's float32 error.
+#[test]
+fn run_and_inspect_a_program() {
+    let model = fixtures_dir().join("pt2/net.pt2");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("y.pt");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tensorport"))
+        .arg("run")
+        .arg(&model)
+        .arg(fixtures_dir().join("pt2/net_io.pt"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.contains("top-5") && stdout.contains("ms per batch"),
+        "{stdout}"
+    );
+    let io = load(fixtures_dir().join("pt2/net_io.pt"), &MapLocation::Keep).expect("io");
+    let want = io
+        .value()
+        .as_dict()
+        .and_then(|d| d.get_str("y32"))
+        .and_then(|v| v.as_tensor())
+        .expect("y32")
+        .to_vec::<f32>()
+        .expect("f32");
+    let got = load(&out, &MapLocation::Keep)
+        .expect("out")
+        .value()
+        .as_tensor()
+        .expect("tensor")
+        .to_vec::<f32>()
+        .expect("f32");
+    assert_logits(&got, &want);
+    // Without an input: the sample inputs saved in the archive.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tensorport"))
+        .arg("run")
+        .arg(&model)
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tensorport"))
+        .args(["inspect", "--json"])
+        .arg(&model)
+        .output()
+        .expect("inspect");
+    assert!(o.status.success());
+    let doc: Json = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(doc["parameters"], 62006);
+    assert_eq!(doc["ops"]["conv2d+relu"], 2);
+    assert_eq!(doc["inputs"][0]["shape"][1], "3");
+    assert!(doc["peak_activation_bytes"].as_u64().is_some_and(|b| b > 0));
+}
