@@ -78,6 +78,34 @@ impl Program {
                 unsafe { MmapOptions::new().map(&file) }.map_err(io)?,
             ))
         };
+        Program::from_map(map, path, map_location)
+    }
+
+    /// Reads a program held in memory (copied into an anonymous map; weights then point there).
+    pub fn from_bytes(bytes: &[u8], map_location: &MapLocation) -> Result<Program> {
+        let map = if bytes.is_empty() {
+            None
+        } else {
+            let mut m =
+                memmap2::MmapMut::map_anon(bytes.len()).map_err(|e| Error::OutOfMemory {
+                    what: format!("a copy of a {}-byte program ({e})", bytes.len()),
+                    bytes: bytes.len(),
+                })?;
+            m.copy_from_slice(bytes);
+            let ro = m.make_read_only().map_err(|e| Error::OutOfMemory {
+                what: format!("a read-only copy of a program ({e})"),
+                bytes: bytes.len(),
+            })?;
+            Some(Arc::new(ro))
+        };
+        Program::from_map(map, Path::new("<memory>"), map_location)
+    }
+
+    fn from_map(
+        map: Option<Arc<memmap2::Mmap>>,
+        path: &Path,
+        map_location: &MapLocation,
+    ) -> Result<Program> {
         let archive = pt2::open(map)?;
         let doc_name = format!("models/{}.json", archive.model);
         let doc = archive.json(&doc_name)?;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use memmap2::Mmap;
 use serde_json::Value as Json;
 
-use crate::checkpoint::zip::read::{read_entry, Entry, ZipIndex};
+use crate::checkpoint::zip::read::{read_entry, verify_crc, Entry, ZipIndex};
 use crate::error::{Error, Result};
 use crate::graph::aten::{self, NodeArgs};
 use crate::graph::ir::{Feed, Graph, Node, ValueId};
@@ -56,6 +56,10 @@ impl Archive {
     /// Record `name` parsed as JSON (capped at [`MAX_JSON_BYTES`]).
     pub(crate) fn json(&self, name: &str) -> Result<Json> {
         let bytes = self.read(name, MAX_JSON_BYTES)?;
+        // The graph and configs are small: check their CRC (weights are mapped, not read).
+        if let Some(e) = self.entry(name) {
+            verify_crc(e, &bytes)?;
+        }
         serde_json::from_slice(&bytes).map_err(|e| Error::Program {
             at: name.to_string(),
             reason: format!("not valid JSON: {e}"),
