@@ -7,6 +7,7 @@
 //! because waking the pool costs a few microseconds, which is more than a batch-1 layer of a
 //! small CNN takes in total.
 
+pub(crate) mod activation;
 pub(crate) mod add;
 pub(crate) mod conv2d;
 mod gemm;

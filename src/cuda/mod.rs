@@ -24,6 +24,8 @@
 //! thread makes it does not matter.
 
 #[cfg(feature = "cuda")]
+pub(crate) mod activation;
+#[cfg(feature = "cuda")]
 pub(crate) mod add;
 #[cfg(feature = "cuda")]
 pub(crate) mod buffer;

@@ -29,6 +29,20 @@ kernels! {
             n: i64,
         }
 
+        /// A unary activation over `n` contiguous elements, `y[i] = f(x[i])`, `f` chosen by
+        /// `kind` (`Activation::code` in src/ops/activation.rs) with up to two scalar arguments.
+        ActivationParams {
+            /// Number of elements.
+            n: i64,
+            /// Which function: 0 hardtanh, 1 silu, 2 sigmoid, 3 hardswish, 4 hardsigmoid,
+            /// 5 gelu (erf), 6 gelu (tanh approximation).
+            kind: i64,
+            /// hardtanh's `min_val` as the bits of an f64 (`f64::to_bits`); 0 for the others.
+            lo: i64,
+            /// hardtanh's `max_val` as the bits of an f64; 0 for the others.
+            hi: i64,
+        }
+
         /// max_pool2d over NCHW input: `y[n, c, oh, ow] = max over (kh, kw) of
         /// x[n, c, oh·sh − ph + kh·dh, ow·sw − pw + kw·dw]`, over the taps inside the input
         /// (padding never wins); NaN propagates as in PyTorch. `ceil_mode` is already folded into
@@ -149,6 +163,16 @@ kernels! {
     module relu {
         /// `y = relu(x)` over `n` contiguous floats (NaN and -0.0 kept).
         kernel ReluF32 = relu_f32 (p: EltwiseParams) {
+            launch: grid_stride(p.n),
+            x: *const f32 [p.n],
+            y: *mut f32 [p.n],
+        }
+    }
+
+    module activation {
+        /// `y = f(x)` for one of the activations of `ActivationParams::kind`, one element per
+        /// thread of a grid-stride loop.
+        kernel ActivationF32 = activation_f32 (p: ActivationParams) {
             launch: grid_stride(p.n),
             x: *const f32 [p.n],
             y: *mut f32 [p.n],

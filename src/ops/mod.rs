@@ -7,6 +7,7 @@
 //! CPU code, the CUDA launch and the kernel share) and its dispatch; `operands.rs` is what
 //! every op does with its operands, `geometry.rs` the shape rules several share.
 
+pub(crate) mod activation;
 mod add;
 mod conv2d;
 mod geometry;
@@ -17,6 +18,9 @@ mod relu;
 mod shape;
 mod softmax;
 
+pub use activation::{
+    gelu, hardsigmoid, hardswish, hardtanh, relu6, sigmoid, silu, GeluApproximate,
+};
 pub use add::{add, add_relu};
 pub use conv2d::{conv2d, conv2d_relu, Conv2dArgs};
 pub use linear::{linear, linear_relu};

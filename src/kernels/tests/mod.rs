@@ -8,7 +8,9 @@
 //! - `eltwise.rs`: relu and max_pool2d, bit for bit against the CPU ops.
 //! - `gemm.rs`: conv2d and linear within a stated summation-order bound.
 //! - `add.rs`: add (and add + relu) with broadcasting, bit for bit against the CPU op.
+//! - `activation.rs`: every activation, bit for bit or within a few ulp (libm functions).
 
+mod activation;
 mod add;
 mod contract;
 mod eltwise;
