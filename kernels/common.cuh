@@ -7,6 +7,11 @@
 // - `TP_INFINITY` and `tp_isnan`, which under NVRTC come from its builtins (NVRTC has no host
 //   headers) and under the CPU emulator's shim from <cmath>/<limits>.
 // - `tp_min_ll`: CUDA's `min(long long, long long)` overload does not exist in plain C++.
+// - `tp_f64_from_bits`: a params field that carries an f64 (`f64::to_bits` on the host; params
+//   fields are all 64-bit integers), and the float math the elementwise kernels call
+//   (`tp_exp`, `tp_erf`, `tp_tanh`, `tp_fma`): CUDA's accurate (not fast-math) functions under
+//   NVRTC, <cmath>'s under the emulator, so results may differ from each other and from the CPU
+//   op by the libraries' few ulp (each kernel's header says which of its results are exact).
 //
 // Compiles under NVRTC (`--std=c++14 -default-device`, compute_70+) and, through
 // `kernels/emu/csrc/shim.h`, as C++17 with g++. Include no host header here.
@@ -20,10 +25,24 @@
 // NVRTC: the bit pattern of +inf; there is no INFINITY macro without <math.h>.
 #define TP_INFINITY (__int_as_float(0x7f800000))
 __device__ __forceinline__ bool tp_isnan(float v) { return isnan(v); }
+__device__ __forceinline__ double tp_f64_from_bits(long long b) { return __longlong_as_double(b); }
+__device__ __forceinline__ float tp_exp(float v) { return expf(v); }
+__device__ __forceinline__ float tp_erf(float v) { return erff(v); }
+__device__ __forceinline__ float tp_tanh(float v) { return tanhf(v); }
+__device__ __forceinline__ float tp_fma(float a, float b, float c) { return fmaf(a, b, c); }
 #else
 // CPU emulator: the shim has already included <cmath> and <limits>.
 #define TP_INFINITY (std::numeric_limits<float>::infinity())
 __device__ __forceinline__ bool tp_isnan(float v) { return std::isnan(v); }
+__device__ __forceinline__ double tp_f64_from_bits(long long b) {
+    double d;
+    __builtin_memcpy(&d, &b, sizeof d);  // the defined way to reinterpret bits (no header)
+    return d;
+}
+__device__ __forceinline__ float tp_exp(float v) { return std::exp(v); }
+__device__ __forceinline__ float tp_erf(float v) { return std::erf(v); }
+__device__ __forceinline__ float tp_tanh(float v) { return std::tanh(v); }
+__device__ __forceinline__ float tp_fma(float a, float b, float c) { return std::fma(a, b, c); }
 #endif
 
 // This thread's index in a 1-D grid, computed in 64 bits: blockIdx.x * blockDim.x overflows

@@ -85,6 +85,7 @@ fn run() -> Result<(), String> {
         decl,
         kernels.join("gen.rs"),
         kernels.join("common.cuh"),
+        kernels.join("broadcast.cuh"),
         csrc.join("shim.h"),
         csrc.join("emu.h"),
         csrc.join("table.h"),

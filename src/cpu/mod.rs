@@ -7,14 +7,18 @@
 //! because waking the pool costs a few microseconds, which is more than a batch-1 layer of a
 //! small CNN takes in total.
 
+pub(crate) mod activation;
 pub(crate) mod add;
+mod broadcast;
 pub(crate) mod conv2d;
 mod gemm;
 pub(crate) mod linear;
 pub(crate) mod max_pool2d;
+pub(crate) mod mul;
 mod parallel;
 pub(crate) mod relu;
 mod scalar;
+pub(crate) mod scalar_arith;
 pub(crate) mod softmax;
 mod threads;
 

@@ -40,3 +40,20 @@ pub(crate) fn for_each_piece<T: Send>(
             }
         });
 }
+
+/// Runs `body` over matching `PAR_CHUNK` pieces of `src` and `dst` (equal lengths), in
+/// parallel when they are large, on the calling thread otherwise: the loop of every unary
+/// elementwise kernel.
+pub(crate) fn map_pieces<S: Sync, D: Send>(
+    src: &[S],
+    dst: &mut [D],
+    body: impl Fn(&[S], &mut [D]) + Sync,
+) {
+    if src.len() < PAR_MIN_WORK || super::pool_threads() < 2 {
+        body(src, dst);
+        return;
+    }
+    dst.par_chunks_mut(PAR_CHUNK)
+        .zip(src.par_chunks(PAR_CHUNK))
+        .for_each(|(d, s)| body(s, d));
+}

@@ -14,7 +14,7 @@ use std::any::TypeId;
 
 use rayon::prelude::*;
 
-use super::parallel::{PAR_CHUNK, PAR_MIN_WORK};
+use super::parallel::{map_pieces, PAR_CHUNK, PAR_MIN_WORK};
 use super::scalar::{relu1, relu_slice, Scalar};
 
 /// Outputs of at least this many bytes use streaming stores (several times a core's L2, and
@@ -29,25 +29,14 @@ pub(crate) fn relu_into<T: Scalar>(src: &[T], dst: &mut [T]) {
             bytemuck::try_cast_slice::<T, f32>(src),
             bytemuck::try_cast_slice_mut::<T, f32>(dst),
         ) {
-            return run(s, d, stream::relu_f32);
+            return map_pieces(s, d, stream::relu_f32);
         }
     }
-    run(src, dst, |s: &[T], d: &mut [T]| {
+    map_pieces(src, dst, |s: &[T], d: &mut [T]| {
         for (o, &x) in d.iter_mut().zip(s) {
             *o = relu1(x);
         }
     });
-}
-
-/// Runs `body` over matching pieces of `src` and `dst`, in parallel when they are large.
-fn run<T: Scalar>(src: &[T], dst: &mut [T], body: impl Fn(&[T], &mut [T]) + Sync) {
-    if src.len() < PAR_MIN_WORK || super::pool_threads() < 2 {
-        body(src, dst);
-        return;
-    }
-    dst.par_chunks_mut(PAR_CHUNK)
-        .zip(src.par_chunks(PAR_CHUNK))
-        .for_each(|(d, s)| body(s, d));
 }
 
 /// `x = relu(x)` in place.

@@ -1,9 +1,9 @@
 //! The element traits the CPU kernels are generic over: [`Scalar`] for everything that is
 //! compared (relu, max pooling, argmax: every real dtype), [`Arith`] for the elementwise
-//! arithmetic PyTorch does on every real dtype (add), and [`Float`] for what is computed with
+//! arithmetic PyTorch does on every real dtype (add, mul), and [`Float`] for what is computed with
 //! floats only (convolution, linear, softmax: float32 and float64).
 
-use std::ops::{Add, AddAssign, Div, Mul, Sub};
+use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
 use crate::dtype::Element;
 
@@ -23,6 +23,8 @@ pub(crate) trait Scalar: Element + PartialOrd {
 pub(crate) trait Arith: Scalar {
     /// `self + other`.
     fn add(self, other: Self) -> Self;
+    /// `self · other`.
+    fn mul(self, other: Self) -> Self;
 }
 
 /// The float element types the CPU kernels compute in.
@@ -33,6 +35,7 @@ pub(crate) trait Float:
     + Sub<Output = Self>
     + Mul<Output = Self>
     + Div<Output = Self>
+    + Neg<Output = Self>
     + AddAssign
 {
     /// One.
@@ -41,10 +44,16 @@ pub(crate) trait Float:
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// `e^self`.
     fn exp(self) -> Self;
+    /// The error function (musl's, through the `libm` crate: `std` has none).
+    fn erf(self) -> Self;
+    /// The hyperbolic tangent.
+    fn tanh(self) -> Self;
+    /// `v` rounded to this type (to nearest, ties to even), as PyTorch's `Scalar::to<T>()`.
+    fn from_f64(v: f64) -> Self;
 }
 
 macro_rules! float {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $erf:path),*) => {$(
         impl Scalar for $t {
             const LOWEST: Self = <$t>::NEG_INFINITY;
             const ZERO: Self = 0.0;
@@ -58,6 +67,10 @@ macro_rules! float {
             fn add(self, other: Self) -> Self {
                 self + other
             }
+            #[inline(always)]
+            fn mul(self, other: Self) -> Self {
+                self * other
+            }
         }
         impl Float for $t {
             const ONE: Self = 1.0;
@@ -68,6 +81,19 @@ macro_rules! float {
             #[inline(always)]
             fn exp(self) -> Self {
                 <$t>::exp(self)
+            }
+            #[inline(always)]
+            fn erf(self) -> Self {
+                $erf(self)
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                // `as` from f64 rounds to nearest, ties to even (and keeps NaN and infinities).
+                v as $t
             }
         }
     )*};
@@ -88,11 +114,15 @@ macro_rules! int {
             fn add(self, other: Self) -> Self {
                 self.wrapping_add(other)
             }
+            #[inline(always)]
+            fn mul(self, other: Self) -> Self {
+                self.wrapping_mul(other)
+            }
         }
     )*};
 }
 
-float!(f32, f64);
+float!(f32 => libm::erff, f64 => libm::erf);
 int!(i64, i32, i16, i8, u8);
 
 /// PyTorch's running-max step, `if (val > max || isnan(val)) max = val`, with `cur` the max so

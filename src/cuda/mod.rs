@@ -24,6 +24,8 @@
 //! thread makes it does not matter.
 
 #[cfg(feature = "cuda")]
+pub(crate) mod activation;
+#[cfg(feature = "cuda")]
 pub(crate) mod add;
 #[cfg(feature = "cuda")]
 pub(crate) mod buffer;
@@ -44,9 +46,13 @@ pub(crate) mod linear;
 #[cfg(feature = "cuda")]
 pub(crate) mod max_pool2d;
 #[cfg(feature = "cuda")]
+pub(crate) mod mul;
+#[cfg(feature = "cuda")]
 mod peer;
 #[cfg(feature = "cuda")]
 pub(crate) mod relu;
+#[cfg(feature = "cuda")]
+pub(crate) mod scalar_arith;
 #[cfg(feature = "cuda")]
 mod staging;
 

@@ -29,6 +29,20 @@ kernels! {
             n: i64,
         }
 
+        /// A unary activation over `n` contiguous elements, `y[i] = f(x[i])`, `f` chosen by
+        /// `kind` (`Activation::code` in src/ops/activation.rs) with up to two scalar arguments.
+        ActivationParams {
+            /// Number of elements.
+            n: i64,
+            /// Which function: 0 hardtanh, 1 silu, 2 sigmoid, 3 hardswish, 4 hardsigmoid,
+            /// 5 gelu (erf), 6 gelu (tanh approximation).
+            kind: i64,
+            /// hardtanh's `min_val` as the bits of an f64 (`f64::to_bits`); 0 for the others.
+            lo: i64,
+            /// hardtanh's `max_val` as the bits of an f64; 0 for the others.
+            hi: i64,
+        }
+
         /// max_pool2d over NCHW input: `y[n, c, oh, ow] = max over (kh, kw) of
         /// x[n, c, oh·sh − ph + kh·dh, ow·sw − pw + kw·dw]`, over the taps inside the input
         /// (padding never wins); NaN propagates as in PyTorch. `ceil_mode` is already folded into
@@ -106,9 +120,10 @@ kernels! {
         }
 
         /// An elementwise binary op with broadcasting over an output of `ndim <= 8` dims:
-        /// `y[i] = act(a[Σ_d c_d·a_strides[d]] + b[Σ_d c_d·b_strides[d]])` where `c` is the
+        /// `y[i] = f(a[Σ_d c_d·a_strides[d]], b[Σ_d c_d·b_strides[d]])` where `c` is the
         /// output coordinate of flat index `i` (C order over `shape`); a broadcast dim has
         /// stride 0. `a` and `b` are contiguous buffers of `a_numel` and `b_numel` elements.
+        /// `f` is the kernel's: add's `act(a + alpha·b)`, mul's `a·b`.
         BroadcastParams {
             /// Output elements (the product of the first `ndim` sizes).
             n: i64,
@@ -116,8 +131,11 @@ kernels! {
             ndim: i64,
             /// 1 when `a`, `b` and the output all have the output's shape: `y[i] = a[i] + b[i]`.
             dense: i64,
-            /// 1 when relu is fused (`y = relu(a + b)`, a residual block's ending), else 0.
+            /// add: 1 when relu is fused (`y = relu(a + b)`, a residual block's ending), else 0.
             relu: i64,
+            /// add: the multiplier of `b` as the bits of an f64 (`f64::to_bits`; 1.0 for a
+            /// plain add), rounded to the kernel's dtype; `a + alpha·b` is one fused multiply-add.
+            alpha: i64,
             /// Elements of `a`.
             a_numel: i64,
             /// Elements of `b`.
@@ -128,6 +146,17 @@ kernels! {
             a_strides: [i64; 8],
             /// `b`'s element stride per output dim (0 where `b` is broadcast).
             b_strides: [i64; 8],
+        }
+
+        /// A float tensor with a scalar over `n` contiguous elements: `y[i] = x[i] + s`
+        /// (`op` 0) or `x[i] · s` (`op` 1), `s` rounded to the kernel's dtype.
+        ScalarArithParams {
+            /// Number of elements.
+            n: i64,
+            /// 0 for add, 1 for mul.
+            op: i64,
+            /// The scalar as the bits of an f64 (`f64::to_bits`).
+            s: i64,
         }
 
         /// linear: `y[m, o] = act(b[o] + Σ_k x[m, k] · w[o, k])`, all leading input dims folded
@@ -155,6 +184,16 @@ kernels! {
         }
     }
 
+    module activation {
+        /// `y = f(x)` for one of the activations of `ActivationParams::kind`, one element per
+        /// thread of a grid-stride loop.
+        kernel ActivationF32 = activation_f32 (p: ActivationParams) {
+            launch: grid_stride(p.n),
+            x: *const f32 [p.n],
+            y: *mut f32 [p.n],
+        }
+    }
+
     module max_pool2d {
         /// 2-D max pooling, one output per thread of a grid-stride loop.
         kernel MaxPool2dF32 = max_pool2d_f32 (p: Pool2dParams) {
@@ -165,12 +204,31 @@ kernels! {
     }
 
     module add {
-        /// `y = a + b` (or `relu(a + b)`) with broadcasting, one output per thread of a
+        /// `y = a + alpha·b` (or `relu(a + b)`) with broadcasting, one output per thread of a
         /// grid-stride loop.
         kernel AddF32 = add_f32 (p: BroadcastParams) {
             launch: grid_stride(p.n),
             a: *const f32 [p.a_numel],
             b: *const f32 [p.b_numel],
+            y: *mut f32 [p.n],
+        }
+    }
+
+    module mul {
+        /// `y = a · b` with broadcasting, one output per thread of a grid-stride loop.
+        kernel MulF32 = mul_f32 (p: BroadcastParams) {
+            launch: grid_stride(p.n),
+            a: *const f32 [p.a_numel],
+            b: *const f32 [p.b_numel],
+            y: *mut f32 [p.n],
+        }
+    }
+
+    module scalar_arith {
+        /// `y = x + s` or `y = x · s`, one element per thread of a grid-stride loop.
+        kernel ScalarArithF32 = scalar_arith_f32 (p: ScalarArithParams) {
+            launch: grid_stride(p.n),
+            x: *const f32 [p.n],
             y: *mut f32 [p.n],
         }
     }

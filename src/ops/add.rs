@@ -1,12 +1,13 @@
-//! `torch.add(a, b)` with broadcasting, and `add_relu(a, b) = relu(a + b)`, the end of a
-//! residual block in one pass. The broadcast geometry is [`BroadcastParams::new`]'s; the CPU
-//! kernel is `cpu/add.rs`, the CUDA one `cuda/add.rs` and `kernels/add.cu`.
+//! `torch.add(a, b)` with broadcasting, `torch.add(a, b, alpha=)` ([`add_scaled`]), and
+//! `add_relu(a, b) = relu(a + b)`, the end of a residual block in one pass. The broadcast
+//! geometry is [`BroadcastParams::new`]'s (mul shares it); the CPU kernel is `cpu/add.rs`, the
+//! CUDA one `cuda/add.rs` and `kernels/add.cu`.
 //!
 //! Both operands must have one dtype (PyTorch would promote mixed ones; tensorport refuses them
 //! with both dtypes named rather than convert behind the caller's back). float32/float64 and
 //! the integer dtypes on the CPU (integers wrap around, as in PyTorch), float32 on CUDA.
 
-use crate::cpu::{self, Arith};
+use crate::cpu::{self, Arith, Float};
 use crate::error::{Error, Result};
 use crate::kernels::BroadcastParams;
 use crate::ops::geometry::to_i64;
@@ -25,6 +26,48 @@ pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// `relu(a + b)` in one pass over memory, bit-for-bit equal to [`add`] then `relu`.
 pub fn add_relu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     add_act(a, b, true)
+}
+
+/// `torch.add(a, b, alpha=alpha)`: `a + alpha·b`, broadcast as [`add`], computed as PyTorch's
+/// CPU kernel does, with one rounding (a fused multiply-add, `alpha` first rounded to the
+/// dtype); `alpha = 1` gives exactly [`add`]'s bits. Floats only (PyTorch refuses a float alpha
+/// for integer tensors).
+pub fn add_scaled(a: &Tensor, b: &Tensor, alpha: f64) -> Result<Tensor> {
+    const OP: &str = "add";
+    let (dtype, _) = check(OP, &[("input", Some(a)), ("other", Some(b))])?;
+    let (mut p, shape) = BroadcastParams::new(OP, a.shape(), b.shape(), false)?;
+    p.alpha = alpha.to_bits().cast_signed();
+    #[cfg(feature = "cuda")]
+    if a.device().is_cuda() {
+        let ins = [("input", a), ("other", b)];
+        return crate::ops::operands::cuda::run(OP, ins, None, &shape, |dev, [x, z], _, y| {
+            crate::cuda::add::add_f32(dev, &p, x, z, y)
+        });
+    }
+    let mut out = Tensor::empty(dtype, &shape)?;
+    let out_ref = &mut out;
+    cpu::install(|| {
+        with_dtype!(
+            OP,
+            "input",
+            dtype,
+            float,
+            run_scaled::<T>(&p, alpha, a, b, out_ref)
+        )
+    })?;
+    Ok(out)
+}
+
+fn run_scaled<T: Float>(
+    p: &BroadcastParams,
+    alpha: f64,
+    a: &Tensor,
+    b: &Tensor,
+    out: &mut Tensor,
+) -> Result<()> {
+    let (x, y) = (host_elems::<T>(a)?, host_elems::<T>(b)?);
+    cpu::add::add_scaled(p, T::from_f64(alpha), &x, &y, out.as_mut_slice::<T>()?);
+    Ok(())
 }
 
 fn add_act(a: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
@@ -114,6 +157,8 @@ impl BroadcastParams {
             ndim: to_i64(op, "ndim", nd)?,
             dense: i64::from(a == b),
             relu: i64::from(relu),
+            // a + 1·b: exactly a + b (add_scaled sets its own).
+            alpha: 1f64.to_bits().cast_signed(),
             a_numel: to_i64(op, "input", numel(a)?)?,
             b_numel: to_i64(op, "other", numel(b)?)?,
             shape: out_shape,

@@ -7,20 +7,28 @@
 //! CPU code, the CUDA launch and the kernel share) and its dispatch; `operands.rs` is what
 //! every op does with its operands, `geometry.rs` the shape rules several share.
 
+pub(crate) mod activation;
 mod add;
 mod conv2d;
 mod geometry;
 mod linear;
 mod max_pool2d;
+mod mul;
 pub(crate) mod operands;
 mod relu;
+mod scalar_arith;
 mod shape;
 mod softmax;
 
-pub use add::{add, add_relu};
+pub use activation::{
+    gelu, hardsigmoid, hardswish, hardtanh, relu6, sigmoid, silu, GeluApproximate,
+};
+pub use add::{add, add_relu, add_scaled};
 pub use conv2d::{conv2d, conv2d_relu, Conv2dArgs};
 pub use linear::{linear, linear_relu};
 pub use max_pool2d::{max_pool2d, MaxPool2dArgs};
+pub use mul::mul;
 pub use relu::{relu, relu_, relu_into};
+pub use scalar_arith::{add_scalar, mul_scalar};
 pub use shape::{flatten, reshape, view};
 pub use softmax::{argmax, softmax};

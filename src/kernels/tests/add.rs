@@ -9,22 +9,24 @@ use crate::kernels::{AddF32, BroadcastParams};
 use crate::ops::{add, add_relu};
 use crate::tensor::Tensor;
 
+/// Every broadcast pattern the params express (mul.rs runs them too).
+pub(super) const SHAPES: [(&[usize], &[usize]); 10] = [
+    (&[2, 3, 5, 7], &[2, 3, 5, 7]),
+    (&[4, 6, 9], &[9]),
+    (&[2, 5, 4, 3], &[5, 1, 1]),
+    (&[3, 4], &[]),
+    (&[], &[3, 4]),
+    (&[4, 1, 6], &[1, 5, 1]),
+    (&[1, 3, 4, 4], &[2, 3, 4, 4]),
+    (&[], &[]),
+    (&[2, 1, 2, 1, 2, 1, 2, 3], &[1, 2, 1, 2, 1, 2, 1, 3]),
+    (&[300, 257], &[300, 257]),
+];
+
 #[test]
 fn add_matches_cpu_bit_for_bit() {
-    let shapes: [(&[usize], &[usize]); 10] = [
-        (&[2, 3, 5, 7], &[2, 3, 5, 7]),
-        (&[4, 6, 9], &[9]),
-        (&[2, 5, 4, 3], &[5, 1, 1]),
-        (&[3, 4], &[]),
-        (&[], &[3, 4]),
-        (&[4, 1, 6], &[1, 5, 1]),
-        (&[1, 3, 4, 4], &[2, 3, 4, 4]),
-        (&[], &[]),
-        (&[2, 1, 2, 1, 2, 1, 2, 3], &[1, 2, 1, 2, 1, 2, 1, 3]),
-        (&[300, 257], &[300, 257]),
-    ];
     let mut rng = Rng::new(9);
-    for (sa, sb) in shapes {
+    for (sa, sb) in SHAPES {
         let na: usize = sa.iter().product();
         let nb: usize = sb.iter().product();
         let (x, y) = (rng.vec_with_specials(na, 5), rng.vec_with_specials(nb, 5));
