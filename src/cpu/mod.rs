@@ -8,11 +8,14 @@
 //! small CNN takes in total.
 
 pub(crate) mod add;
+pub(crate) mod avg_pool2d;
+pub(crate) mod batch_norm;
 pub(crate) mod conv2d;
 mod gemm;
 pub(crate) mod linear;
 pub(crate) mod max_pool2d;
 mod parallel;
+pub(crate) mod reduce;
 pub(crate) mod relu;
 mod scalar;
 pub(crate) mod softmax;

@@ -41,6 +41,14 @@ pub(crate) trait Float:
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// `e^self`.
     fn exp(self) -> Self;
+    /// The natural logarithm.
+    fn ln(self) -> Self;
+    /// The correctly rounded square root (IEEE, as C's `sqrt`).
+    fn sqrt(self) -> Self;
+    /// `v` rounded once to this type (`static_cast` in C++, `as` in Rust).
+    fn from_f64(v: f64) -> Self;
+    /// `v` rounded once to this type (an int64 divisor turned into a float, as C++ does).
+    fn from_i64(v: i64) -> Self;
 }
 
 macro_rules! float {
@@ -68,6 +76,22 @@ macro_rules! float {
             #[inline(always)]
             fn exp(self) -> Self {
                 <$t>::exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn from_i64(v: i64) -> Self {
+                v as $t
             }
         }
     )*};

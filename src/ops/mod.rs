@@ -8,7 +8,10 @@
 //! every op does with its operands, `geometry.rs` the shape rules several share.
 
 mod add;
+mod avg_pool2d;
+mod batch_norm;
 mod conv2d;
+pub(crate) mod copy;
 mod geometry;
 mod linear;
 mod max_pool2d;
@@ -18,6 +21,8 @@ mod shape;
 mod softmax;
 
 pub use add::{add, add_relu};
+pub use avg_pool2d::{adaptive_avg_pool2d, avg_pool2d, AvgPool2dArgs};
+pub use batch_norm::batch_norm;
 pub use conv2d::{conv2d, conv2d_relu, Conv2dArgs};
 pub use linear::{linear, linear_relu};
 pub use max_pool2d::{max_pool2d, MaxPool2dArgs};

@@ -8,11 +8,13 @@
 //! - `eltwise.rs`: relu and max_pool2d, bit for bit against the CPU ops.
 //! - `gemm.rs`: conv2d and linear within a stated summation-order bound.
 //! - `add.rs`: add (and add + relu) with broadcasting, bit for bit against the CPU op.
+//! - `norm_pool.rs`: batch_norm, avg pools and the strided copy, bit for bit against the CPU.
 
 mod add;
 mod contract;
 mod eltwise;
 mod gemm;
+mod norm_pool;
 
 #[path = "../../../tests/common/closeness.rs"]
 pub(crate) mod closeness;
