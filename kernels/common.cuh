@@ -70,3 +70,23 @@ __device__ __forceinline__ long long tp_grid_stride() {
 #endif
 
 __device__ __forceinline__ long long tp_min_ll(long long a, long long b) { return a < b ? a : b; }
+
+// A double passed through a 64-bit params field (every params field is a long long, so a float
+// argument such as batch norm's eps travels as its IEEE bits, `f64::to_bits` on the host).
+#if defined(__CUDACC__)
+__device__ __forceinline__ double tp_bits_to_double(long long bits) { return __longlong_as_double(bits); }
+#else
+__device__ __forceinline__ double tp_bits_to_double(long long bits) {
+    double d;
+    __builtin_memcpy(&d, &bits, sizeof d);
+    return d;
+}
+// NVRTC contracts a * b + c into one FMA by default (--fmad=true); kernels that must match the
+// CPU bit for bit spell every rounding with the _rn intrinsics (never contracted) and every
+// fused multiply-add with __fmaf_rn. g++ on x86-64 without -mfma never fuses, so the plain
+// operators are the same thing here, and std::fma is the correctly rounded fused one.
+__device__ __forceinline__ float __fmul_rn(float a, float b) { return a * b; }
+__device__ __forceinline__ float __fadd_rn(float a, float b) { return a + b; }
+__device__ __forceinline__ float __fsub_rn(float a, float b) { return a - b; }
+__device__ __forceinline__ float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
+#endif

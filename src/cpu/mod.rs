@@ -10,12 +10,15 @@
 pub(crate) mod activation;
 pub(crate) mod add;
 mod broadcast;
+pub(crate) mod avg_pool2d;
+pub(crate) mod batch_norm;
 pub(crate) mod conv2d;
 mod gemm;
 pub(crate) mod linear;
 pub(crate) mod max_pool2d;
 pub(crate) mod mul;
 mod parallel;
+pub(crate) mod reduce;
 pub(crate) mod relu;
 mod scalar;
 pub(crate) mod scalar_arith;

@@ -48,8 +48,15 @@ pub(crate) trait Float:
     fn erf(self) -> Self;
     /// The hyperbolic tangent.
     fn tanh(self) -> Self;
-    /// `v` rounded to this type (to nearest, ties to even), as PyTorch's `Scalar::to<T>()`.
+    /// The natural logarithm.
+    fn ln(self) -> Self;
+    /// The correctly rounded square root (IEEE, as C's `sqrt`).
+    fn sqrt(self) -> Self;
+    /// `v` rounded to this type (to nearest, ties to even), as PyTorch's `Scalar::to<T>()` and
+    /// C++'s `static_cast`.
     fn from_f64(v: f64) -> Self;
+    /// `v` rounded once to this type (an int64 divisor turned into a float, as C++ does).
+    fn from_i64(v: i64) -> Self;
 }
 
 macro_rules! float {
@@ -91,8 +98,20 @@ macro_rules! float {
                 <$t>::tanh(self)
             }
             #[inline(always)]
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            #[inline(always)]
             fn from_f64(v: f64) -> Self {
                 // `as` from f64 rounds to nearest, ties to even (and keeps NaN and infinities).
+                v as $t
+            }
+            #[inline(always)]
+            fn from_i64(v: i64) -> Self {
                 v as $t
             }
         }

@@ -46,7 +46,7 @@ fn softmax_line<T: Float>(x: &[T], out: &mut [T]) {
 /// Sum in 16 interleaved partial sums combined as a tree, the order of a 512-bit vector
 /// reduction (PyTorch's `vec::reduce_all`): its rounding error grows like n/16 instead of n, it
 /// stays close to PyTorch's result on long rows, and LLVM vectorises it.
-fn lane_sum<T: Float>(x: &[T]) -> T {
+pub(crate) fn lane_sum<T: Float>(x: &[T]) -> T {
     const LANES: usize = 16;
     let mut acc = [T::ZERO; LANES];
     let chunks = x.chunks_exact(LANES);

@@ -16,7 +16,8 @@
 //! - `launch.rs`: every kernel launch, checked against the kernel registry (`crate::kernels`).
 //! - `fault.rs`: driver errors as [`crate::Error::Cuda`] or, when the device is lost,
 //!   [`crate::Error::CudaFault`].
-//! - `add.rs`, `relu.rs`, `max_pool2d.rs`, `conv2d.rs`, `linear.rs`: one launcher per op, over device
+//! - `add.rs`, `relu.rs`, `max_pool2d.rs`, `avg_pool2d.rs`, `batch_norm.rs`, `conv2d.rs`,
+//!   `linear.rs`, `copy.rs` (strided copies: `contiguous`, `cat`): one launcher per op, over device
 //!   buffers (this room knows nothing of tensors or storages; `crate::ops` bridges them).
 //!
 //! All work for a device goes to that device's one stream, in order; host-visible results
@@ -28,9 +29,15 @@ pub(crate) mod activation;
 #[cfg(feature = "cuda")]
 pub(crate) mod add;
 #[cfg(feature = "cuda")]
+pub(crate) mod avg_pool2d;
+#[cfg(feature = "cuda")]
+pub(crate) mod batch_norm;
+#[cfg(feature = "cuda")]
 pub(crate) mod buffer;
 #[cfg(feature = "cuda")]
 pub(crate) mod conv2d;
+#[cfg(feature = "cuda")]
+pub(crate) mod copy;
 #[cfg(feature = "cuda")]
 mod detect;
 #[cfg(feature = "cuda")]

@@ -173,6 +173,105 @@ kernels! {
             /// 1 when relu is fused into the epilogue, else 0.
             relu: i64,
         }
+
+        /// Inference batch norm over `[n, c, inner]` (channel dim 1, everything after it folded
+        /// into `inner`): `y = x · alpha[c] + beta[c]` with `alpha = w[c] / sqrt(var[c] + eps)`
+        /// and `beta = b[c] − mean[c] · alpha`, torch's CPU inference formula; `w` is 1 and `b`
+        /// is 0 when absent.
+        BatchNormParams {
+            /// Batch size (the product of the dims before the channel dim; 1 or dim 0).
+            n: i64,
+            /// Channels.
+            c: i64,
+            /// Elements per (batch, channel): the product of the dims after the channel dim.
+            inner: i64,
+            /// 1 when a weight is given, else 0.
+            has_weight: i64,
+            /// 1 when a bias is given, else 0.
+            has_bias: i64,
+            /// `eps` as the bits of an IEEE double (`f64::to_bits`): params fields are integers.
+            eps_bits: i64,
+        }
+
+        /// avg_pool2d over NCHW input: `y[n, c, oh, ow] = Σ x[n, c, ih, iw] / divide` over the
+        /// taps of the window inside the input, where the window is rows
+        /// `[oh·sh − ph, min(oh·sh − ph + kh, h + ph))` (likewise columns) and `divide` is
+        /// `divisor` when non-zero, else the window's size clipped to the padded input
+        /// (`count_include_pad`) or to the input. `ceil_mode` is folded into `h_out`/`w_out`.
+        AvgPool2dParams {
+            /// Batch size.
+            n: i64,
+            /// Channels.
+            c: i64,
+            /// Input height.
+            h: i64,
+            /// Input width.
+            w: i64,
+            /// Kernel height.
+            kh: i64,
+            /// Kernel width.
+            kw: i64,
+            /// Vertical stride.
+            stride_h: i64,
+            /// Horizontal stride.
+            stride_w: i64,
+            /// Padding above and below.
+            pad_h: i64,
+            /// Padding left and right.
+            pad_w: i64,
+            /// Output height.
+            h_out: i64,
+            /// Output width.
+            w_out: i64,
+            /// 1 when padded taps count in the divisor, else 0.
+            count_include_pad: i64,
+            /// `divisor_override`, or 0 when not given.
+            divisor: i64,
+        }
+
+        /// adaptive_avg_pool2d over NCHW input: `y[n, c, oh, ow]` is the mean of rows
+        /// `[floor(oh·h / h_out), ceil((oh + 1)·h / h_out))` and the columns likewise, summed in
+        /// row-major order and divided by the row count, then by the column count (torch's CPU
+        /// kernel divides twice).
+        AdaptivePool2dParams {
+            /// Batch size.
+            n: i64,
+            /// Channels.
+            c: i64,
+            /// Input height.
+            h: i64,
+            /// Input width.
+            w: i64,
+            /// Output height.
+            h_out: i64,
+            /// Output width.
+            w_out: i64,
+        }
+
+        /// A strided copy of `ndim <= 8` dims: for every coordinate `c` of `shape` (C order,
+        /// flat index `i < n`), `y[dst_offset + Σ c_d·dst_strides[d]] =
+        /// x[src_offset + Σ c_d·src_strides[d]]`. `x` holds `src_len` and `y` `dst_len` elements
+        /// (whole storages: a view's offset and strides index into them).
+        CopyParams {
+            /// Elements copied (the product of the first `ndim` sizes).
+            n: i64,
+            /// Dims used in `shape` and the strides (0 to 8).
+            ndim: i64,
+            /// Elements of the source buffer.
+            src_len: i64,
+            /// Elements of the destination buffer.
+            dst_len: i64,
+            /// The source view's first element.
+            src_offset: i64,
+            /// The destination view's first element.
+            dst_offset: i64,
+            /// Sizes, outermost first.
+            shape: [i64; 8],
+            /// Source element strides.
+            src_strides: [i64; 8],
+            /// Destination element strides.
+            dst_strides: [i64; 8],
+        }
     }
 
     module relu {
@@ -252,6 +351,61 @@ kernels! {
             w: *const f32 [p.n, p.k],
             b: *const f32 [p.n] if p.has_bias != 0,
             y: *mut f32 [p.m, p.n],
+        }
+    }
+
+    module batch_norm {
+        /// Inference batch norm, one output element per thread of a grid-stride loop.
+        kernel BatchNormF32 = batch_norm_f32 (p: BatchNormParams) {
+            launch: grid_stride_product(&[p.n, p.c, p.inner]),
+            x: *const f32 [p.n, p.c, p.inner],
+            w: *const f32 [p.c] if p.has_weight != 0,
+            b: *const f32 [p.c] if p.has_bias != 0,
+            mean: *const f32 [p.c],
+            var: *const f32 [p.c],
+            y: *mut f32 [p.n, p.c, p.inner],
+        }
+    }
+
+    module avg_pool2d {
+        /// 2-D average pooling, one output per thread of a grid-stride loop.
+        kernel AvgPool2dF32 = avg_pool2d_f32 (p: AvgPool2dParams) {
+            launch: grid_stride_product(&[p.n, p.c, p.h_out, p.w_out]),
+            x: *const f32 [p.n, p.c, p.h, p.w],
+            y: *mut f32 [p.n, p.c, p.h_out, p.w_out],
+        }
+        /// 2-D adaptive average pooling, one output per thread of a grid-stride loop.
+        kernel AdaptiveAvgPool2dF32 = adaptive_avg_pool2d_f32 (p: AdaptivePool2dParams) {
+            launch: grid_stride_product(&[p.n, p.c, p.h_out, p.w_out]),
+            x: *const f32 [p.n, p.c, p.h, p.w],
+            y: *mut f32 [p.n, p.c, p.h_out, p.w_out],
+        }
+    }
+
+    module copy {
+        /// Strided copy of 1-byte elements, one element per thread of a grid-stride loop.
+        kernel CopyB1 = copy_b1 (p: CopyParams) {
+            launch: grid_stride(p.n),
+            x: *const u8 [p.src_len],
+            y: *mut u8 [p.dst_len],
+        }
+        /// Strided copy of 2-byte elements.
+        kernel CopyB2 = copy_b2 (p: CopyParams) {
+            launch: grid_stride(p.n),
+            x: *const i16 [p.src_len],
+            y: *mut i16 [p.dst_len],
+        }
+        /// Strided copy of 4-byte elements.
+        kernel CopyB4 = copy_b4 (p: CopyParams) {
+            launch: grid_stride(p.n),
+            x: *const i32 [p.src_len],
+            y: *mut i32 [p.dst_len],
+        }
+        /// Strided copy of 8-byte elements.
+        kernel CopyB8 = copy_b8 (p: CopyParams) {
+            launch: grid_stride(p.n),
+            x: *const i64 [p.src_len],
+            y: *mut i64 [p.dst_len],
         }
     }
 }

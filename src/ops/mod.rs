@@ -9,7 +9,10 @@
 
 pub(crate) mod activation;
 mod add;
+mod avg_pool2d;
+mod batch_norm;
 mod conv2d;
+pub(crate) mod copy;
 mod geometry;
 mod linear;
 mod max_pool2d;
@@ -24,6 +27,8 @@ pub use activation::{
     gelu, hardsigmoid, hardswish, hardtanh, relu6, sigmoid, silu, GeluApproximate,
 };
 pub use add::{add, add_relu, add_scaled};
+pub use avg_pool2d::{adaptive_avg_pool2d, avg_pool2d, AvgPool2dArgs};
+pub use batch_norm::batch_norm;
 pub use conv2d::{conv2d, conv2d_relu, Conv2dArgs};
 pub use linear::{linear, linear_relu};
 pub use max_pool2d::{max_pool2d, MaxPool2dArgs};

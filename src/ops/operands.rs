@@ -117,7 +117,7 @@ pub(crate) mod cuda {
     }
 
     /// The device `t` lives on (a CUDA tensor's).
-    fn device_of(t: &Tensor) -> Result<Arc<CudaDevice>> {
+    pub(crate) fn device_of(t: &Tensor) -> Result<Arc<CudaDevice>> {
         match t.storage().cuda_buf() {
             Some(buf) => Ok(buf.device().clone()),
             None => Err(Error::NotOnHost { device: t.device() }),
@@ -155,7 +155,11 @@ pub(crate) mod cuda {
 
     /// A fresh (uninitialised) buffer on `dev` for a contiguous `dtype` tensor of `shape`;
     /// the kernel writing it must cover every element.
-    fn output(dev: &Arc<CudaDevice>, dtype: DType, shape: &[usize]) -> Result<DeviceBuf> {
+    pub(crate) fn output(
+        dev: &Arc<CudaDevice>,
+        dtype: DType,
+        shape: &[usize],
+    ) -> Result<DeviceBuf> {
         let bytes = shape
             .iter()
             .try_fold(dtype.size(), |a, &d| a.checked_mul(d))
@@ -205,8 +209,43 @@ pub(crate) mod cuda {
         tensor(y, first.dtype(), shape)
     }
 
+    /// [`run`] for ops with several optional operands (batch norm's weight and bias): each
+    /// present input as a device view, an absent one as `None`. The first input must be
+    /// present; it sets the dtype and the device.
+    pub(crate) fn run_opt<const N: usize>(
+        op: &'static str,
+        inputs: [(&'static str, Option<&Tensor>); N],
+        shape: &[usize],
+        launch: impl FnOnce(&CudaDevice, [Option<DevView<'_>>; N], DevViewMut<'_>) -> Result<()>,
+    ) -> Result<Tensor> {
+        let Some((name, Some(first))) = inputs.first().copied() else {
+            return Err(Error::InvalidArgument {
+                op,
+                name: "input",
+                reason: "no operands".into(),
+            });
+        };
+        f32_only(op, name, first.dtype())?;
+        let dev = device_of(first)?;
+        let mut y = output(&dev, first.dtype(), shape)?;
+        if let Some(ys) = y.view_mut() {
+            let mut views = Vec::with_capacity(N);
+            for (name, t) in inputs {
+                views.push(t.map(|t| view(op, name, t)).transpose()?);
+            }
+            let views: [Option<DevView<'_>>; N] =
+                views.try_into().map_err(|_| Error::InvalidArgument {
+                    op,
+                    name: "input",
+                    reason: "operand count changed".into(),
+                })?;
+            launch(&dev, views, ys)?;
+        }
+        tensor(y, first.dtype(), shape)
+    }
+
     /// The contiguous tensor over a finished output buffer.
-    fn tensor(buf: DeviceBuf, dtype: DType, shape: &[usize]) -> Result<Tensor> {
+    pub(crate) fn tensor(buf: DeviceBuf, dtype: DType, shape: &[usize]) -> Result<Tensor> {
         Tensor::from_storage(
             Storage::from_cuda(buf),
             dtype,

@@ -278,10 +278,19 @@ impl Tensor {
         Ok(Cow::Owned(out))
     }
 
-    /// A C-contiguous tensor with the same values: `self` when it already is one.
+    /// A C-contiguous tensor with the same values, on the same device: `self` when it already
+    /// is one. A CUDA tensor is copied on its GPU (a strided-copy kernel, views of up to 8
+    /// dims of size > 1).
     pub fn contiguous(&self) -> Result<Tensor> {
         if self.is_contiguous() && self.offset == 0 {
             return Ok(self.clone());
+        }
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() {
+            let mut t = crate::ops::copy::cuda::contiguous(self)?;
+            t.requires_grad = self.requires_grad;
+            t.is_parameter = self.is_parameter;
+            return Ok(t);
         }
         let bytes = self.contiguous_bytes()?;
         let mut t = Tensor::from_raw_bytes(self.dtype, &self.shape, &bytes)?;

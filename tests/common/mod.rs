@@ -6,6 +6,7 @@ pub mod devices;
 pub mod eltwise_fixtures;
 pub mod gpu;
 pub mod net;
+pub mod op_fixtures;
 pub mod rng;
 
 use std::path::{Path, PathBuf};

@@ -10,6 +10,7 @@
 //! - `add.rs`: add (and add + relu) with broadcasting, bit for bit against the CPU op.
 //! - `activation.rs`: every activation, bit for bit or within a few ulp (libm functions).
 //! - `mul.rs`: mul, add with alpha and tensor-with-scalar add/mul, bit for bit.
+//! - `norm_pool.rs`: batch_norm, avg pools and the strided copy, bit for bit against the CPU.
 
 mod activation;
 mod add;
@@ -17,6 +18,7 @@ mod contract;
 mod eltwise;
 mod gemm;
 mod mul;
+mod norm_pool;
 
 #[path = "../../../tests/common/closeness.rs"]
 pub(crate) mod closeness;

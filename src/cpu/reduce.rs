@@ -1,0 +1,22 @@
+//! Means over contiguous lines on the CPU: `mean_dim` (after the op moved the reduced dims
+//! last) and adaptive_avg_pool2d's 1×1 case (torch's `mean` over H and W).
+//!
+//! Math: `dst[i] = (Σ_j src[i·len + j]) / len`, the sum in 16 interleaved partial sums combined
+//! as a tree (`softmax::lane_sum`, the order of a 512-bit vector reduction), then one division by
+//! the count, as torch's `mean` divides its sum (`sum(...).div_(n)`). torch's cascade sum groups
+//! the additions differently, so results agree to a few ulps rather than bit for bit (the bound
+//! is derived in `tests/ops_norm_pool.rs`). An empty line gives NaN (0 / 0), as in torch.
+//!
+//! Threading: a piece of work is one output element (one line).
+
+use super::parallel::for_each_piece;
+use super::scalar::Float;
+use super::softmax::lane_sum;
+
+/// `dst[i]` = mean of the `i`-th run of `len` elements of `src` (`src.len() == dst.len()·len`).
+pub(crate) fn mean_lines<T: Float>(src: &[T], dst: &mut [T], len: usize) {
+    let count = T::from_i64(len as i64);
+    for_each_piece(dst, 1, src.len(), |i, out| {
+        out[0] = lane_sum(&src[i * len..][..len]) / count;
+    });
+}
