@@ -16,12 +16,18 @@ use tensorport::{load, Device, MapLocation, Tensor};
 fn cache() -> Option<PathBuf> {
     let dir = std::env::var_os("TENSORPORT_PT2_CACHE")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/tensorport/pt2-models")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/tensorport/pt2-models"))
+        })?;
     if dir.join("resnet18.pt2").is_file() {
         return Some(dir);
     }
     let required = std::env::var("TENSORPORT_REQUIRE_TORCH").is_ok_and(|v| v == "1");
-    assert!(!required, "TENSORPORT_REQUIRE_TORCH=1 but no exported models in {}", dir.display());
+    assert!(
+        !required,
+        "TENSORPORT_REQUIRE_TORCH=1 but no exported models in {}",
+        dir.display()
+    );
     common::skip_notice(&format!(
         "real models: no exports in {} (run tests/fixtures/pt2/gen_models.py --out DIR)",
         dir.display()
@@ -57,7 +63,10 @@ fn ratio(name: &str, ours: &[f32], io: &Io) -> f64 {
     for (i, ((&o, &t32), &t64)) in ours.iter().zip(&io.y32).zip(&io.y64).enumerate() {
         let torch_err = (f64::from(t32) - t64).abs().max(floor);
         let err = (f64::from(o) - t64).abs();
-        assert!(err <= 10.0 * torch_err, "{name}[{i}]: ours {o} vs float64 {t64}: {err:.3e} > 10 x {torch_err:.3e}");
+        assert!(
+            err <= 10.0 * torch_err,
+            "{name}[{i}]: ours {o} vs float64 {t64}: {err:.3e} > 10 x {torch_err:.3e}"
+        );
         worst = worst.max(err / torch_err);
     }
     worst
@@ -87,14 +96,23 @@ fn run(name: &str, dev: &Device) {
     let path = dir.join(format!("{name}.pt2"));
     let p = Program::load(&path, &MapLocation::To(*dev)).unwrap_or_else(|e| panic!("{name}: {e}"));
     let io = io(&dir, name);
-    let out = p.run(&[io.x.clone()]).unwrap_or_else(|e| panic!("{name} on {dev}: {e}"));
-    let ours = out[0].to(&Device::Cpu).expect("host").to_vec::<f32>().expect("f32");
+    let out = p
+        .run(&[io.x.clone()])
+        .unwrap_or_else(|e| panic!("{name} on {dev}: {e}"));
+    let ours = out[0]
+        .to(&Device::Cpu)
+        .expect("host")
+        .to_vec::<f32>()
+        .expect("f32");
     let worst = ratio(name, &ours, &io);
     println!("{name} on {dev}: worst error / torch's float32 error = {worst:.2}");
     if let Some(hz) = &io.hz {
         for (got, want) in pitch_hz(&ours).iter().zip(hz) {
             let cents = 1200.0 * (got / f64::from(*want)).log2();
-            assert!(cents.abs() <= 10.0, "{name} on {dev}: {want} Hz decoded as {got:.2} Hz ({cents:+.1} cents)");
+            assert!(
+                cents.abs() <= 10.0,
+                "{name} on {dev}: {want} Hz decoded as {got:.2} Hz ({cents:+.1} cents)"
+            );
             println!("  {want} Hz -> {got:.2} Hz ({cents:+.2} cents)");
         }
     }

@@ -9,9 +9,9 @@
 
 pub(crate) mod activation;
 pub(crate) mod add;
-mod broadcast;
 pub(crate) mod avg_pool2d;
 pub(crate) mod batch_norm;
+mod broadcast;
 pub(crate) mod conv2d;
 mod gemm;
 pub(crate) mod linear;

@@ -8,23 +8,51 @@ use std::collections::HashMap;
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
-use crate::graph::ir::{Op, SizeArg, ValueId};
+use crate::graph::ir::{Arith, Op, Other, SizeArg, Unary, ValueId};
 use crate::graph::json::{bad, At};
-use crate::ops::{Conv2dArgs, MaxPool2dArgs};
+use crate::ops::{AvgPool2dArgs, Conv2dArgs, GeluApproximate, MaxPool2dArgs};
 
 /// Every ATen target the loader turns into an op.
 pub(crate) const SUPPORTED: &[&str] = &[
     "aten.conv2d.default",
     "aten.conv2d.padding",
     "aten.linear.default",
+    "aten.batch_norm.default",
+    "aten.layer_norm.default",
     "aten.relu.default",
     "aten.relu_.default",
+    "aten.hardtanh.default",
+    "aten.hardtanh_.default",
+    "aten.silu.default",
+    "aten.silu_.default",
+    "aten.sigmoid.default",
+    "aten.sigmoid_.default",
+    "aten.hardswish.default",
+    "aten.hardswish_.default",
+    "aten.hardsigmoid.default",
+    "aten.hardsigmoid_.default",
+    "aten.gelu.default",
+    "aten.gelu_.default",
+    "aten.add.Tensor",
+    "aten.add_.Tensor",
+    "aten.add.Scalar",
+    "aten.mul.Tensor",
+    "aten.mul_.Tensor",
+    "aten.mul.Scalar",
     "aten.max_pool2d.default",
+    "aten.avg_pool2d.default",
+    "aten.adaptive_avg_pool2d.default",
+    "aten.mean.dim",
+    "aten.cat.default",
+    "aten.chunk.default",
+    "aten.permute.default",
+    "aten.transpose.int",
+    "aten.unsqueeze.default",
+    "aten.pad.default",
+    "aten.constant_pad_nd.default",
     "aten.flatten.using_ints",
     "aten.view.default",
     "aten.reshape.default",
-    "aten.add.Tensor",
-    "aten.add_.Tensor",
     "aten.softmax.int",
     "aten._softmax.default",
     "aten.dropout.default",
@@ -32,6 +60,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "aten.contiguous.default",
     "aten.clone.default",
     "aten.alias.default",
+    "aten.detach.default",
 ];
 
 /// A node's named arguments, resolving tensor names to values.
@@ -113,6 +142,37 @@ impl<'a> NodeArgs<'a> {
         };
         let (n, np) = At::new(v, &p).field("name")?;
         (self.resolve)(At::new(n, &np).str()?, self.node).map(Some)
+    }
+
+    /// A list of tensors (`cat`'s `tensors`).
+    pub(crate) fn tensors(&self, name: &str) -> Result<Vec<ValueId>> {
+        let p = self.at(name);
+        match self.get(name)? {
+            Some(("as_tensors", v)) => At::new(v, &p)
+                .arr()?
+                .iter()
+                .map(|t| {
+                    let (n, np) = At::new(t, &p).field("name")?;
+                    (self.resolve)(At::new(n, &np).str()?, self.node)
+                })
+                .collect(),
+            Some((tag, _)) => Err(self.wrong(name, "a list of tensors", tag)),
+            None => Err(self.refuse(name, "missing (a list of tensors is required)")),
+        }
+    }
+
+    /// A tensor or a number (`add`/`mul`'s `other`).
+    pub(crate) fn other(&self, name: &str) -> Result<Other> {
+        match self.get(name)? {
+            Some(("as_tensor", _)) | Some(("as_optional_tensor", _)) => {
+                Ok(Other::Tensor(self.tensor(name)?))
+            }
+            Some(("as_float", _)) | Some(("as_int", _)) => {
+                Ok(Other::Scalar(self.float(name, 0.0)?))
+            }
+            Some((tag, _)) => Err(self.wrong(name, "a tensor or a number", tag)),
+            None => Err(self.refuse(name, "missing")),
+        }
     }
 
     /// An int argument, or `default`.
@@ -207,6 +267,13 @@ impl<'a> NodeArgs<'a> {
     }
 }
 
+fn unary(a: &NodeArgs<'_>, f: Unary) -> Result<Op> {
+    Ok(Op::Unary {
+        x: a.tensor("self")?,
+        f,
+    })
+}
+
 /// `n` non-negative ints of a list as `usize` pairs (`[2]` means `[2, 2]`, as torch's
 /// `_pair`).
 fn pair(a: &NodeArgs<'_>, name: &str, v: &[i64]) -> Result<[usize; 2]> {
@@ -272,9 +339,54 @@ pub(crate) fn op(target: &str, a: &NodeArgs<'_>) -> Result<Op> {
             b: a.opt_tensor("bias")?,
             relu: false,
         },
-        "aten.relu.default" | "aten.relu_.default" => Op::Relu {
-            x: a.tensor("self")?,
+        "aten.batch_norm.default" => {
+            if a.bool("training", false)? {
+                return Err(a.refuse(
+                    "training",
+                    "batch norm in training mode; export the model in eval mode (model.eval())",
+                ));
+            }
+            Op::BatchNorm {
+                x: a.tensor("input")?,
+                w: a.opt_tensor("weight")?,
+                b: a.opt_tensor("bias")?,
+                mean: a.opt_tensor("running_mean")?.ok_or_else(|| {
+                    a.refuse(
+                        "running_mean",
+                        "missing: inference needs running statistics",
+                    )
+                })?,
+                var: a.opt_tensor("running_var")?.ok_or_else(|| {
+                    a.refuse("running_var", "missing: inference needs running statistics")
+                })?,
+                eps: a.float("eps", 1e-5)?,
+            }
+        }
+        "aten.layer_norm.default" => Op::LayerNorm {
+            x: a.tensor("input")?,
+            shape: a
+                .ints("normalized_shape", &[])?
+                .into_iter()
+                .map(|d| usize::try_from(d).map_err(|_| a.refuse("normalized_shape", "negative")))
+                .collect::<Result<_>>()?,
+            w: a.opt_tensor("weight")?,
+            b: a.opt_tensor("bias")?,
+            eps: a.float("eps", 1e-5)?,
         },
+        "aten.relu.default" | "aten.relu_.default" => unary(a, Unary::Relu)?,
+        "aten.hardtanh.default" | "aten.hardtanh_.default" => unary(
+            a,
+            Unary::Hardtanh(a.float("min_val", -1.0)?, a.float("max_val", 1.0)?),
+        )?,
+        "aten.silu.default" | "aten.silu_.default" => unary(a, Unary::Silu)?,
+        "aten.sigmoid.default" | "aten.sigmoid_.default" => unary(a, Unary::Sigmoid)?,
+        "aten.hardswish.default" | "aten.hardswish_.default" => unary(a, Unary::Hardswish)?,
+        "aten.hardsigmoid.default" | "aten.hardsigmoid_.default" => unary(a, Unary::Hardsigmoid)?,
+        "aten.gelu.default" | "aten.gelu_.default" => {
+            let approx = GeluApproximate::from_name(a.string("approximate")?.unwrap_or("none"))
+                .map_err(|e| a.refuse("approximate", e.to_string()))?;
+            unary(a, Unary::Gelu(approx))?
+        }
         "aten.max_pool2d.default" => {
             let kernel = pair(a, "kernel_size", &a.ints("kernel_size", &[])?)?;
             let stride = a.ints("stride", &[])?;
@@ -294,6 +406,77 @@ pub(crate) fn op(target: &str, a: &NodeArgs<'_>) -> Result<Op> {
                 },
             }
         }
+        "aten.avg_pool2d.default" => {
+            let stride = a.ints("stride", &[])?;
+            let divisor = a.int("divisor_override", 0)?;
+            Op::AvgPool2d {
+                x: a.tensor("self")?,
+                args: AvgPool2dArgs {
+                    kernel_size: pair(a, "kernel_size", &a.ints("kernel_size", &[])?)?,
+                    stride: if stride.is_empty() {
+                        None
+                    } else {
+                        Some(pair(a, "stride", &stride)?)
+                    },
+                    padding: pair(a, "padding", &a.ints("padding", &[0, 0])?)?,
+                    ceil_mode: a.bool("ceil_mode", false)?,
+                    count_include_pad: a.bool("count_include_pad", true)?,
+                    divisor_override: (divisor != 0).then_some(divisor),
+                },
+            }
+        }
+        "aten.adaptive_avg_pool2d.default" => Op::AdaptiveAvgPool2d {
+            x: a.tensor("self")?,
+            size: pair(a, "output_size", &a.ints("output_size", &[])?)?,
+        },
+        "aten.mean.dim" => {
+            if a.string("dtype")?.is_some() || a.int("dtype", -1)? != -1 {
+                return Err(a.refuse("dtype", "mean with a dtype= is not supported"));
+            }
+            Op::Mean {
+                x: a.tensor("self")?,
+                dims: a.ints("dim", &[])?,
+                keepdim: a.bool("keepdim", false)?,
+            }
+        }
+        "aten.cat.default" => Op::Cat {
+            xs: a.tensors("tensors")?,
+            dim: a.int("dim", 0)?,
+        },
+        "aten.chunk.default" => Op::Chunk {
+            x: a.tensor("self")?,
+            chunks: usize::try_from(a.int("chunks", 1)?)
+                .map_err(|_| a.refuse("chunks", "negative"))?,
+            dim: a.int("dim", 0)?,
+        },
+        "aten.permute.default" => Op::Permute {
+            x: a.tensor("self")?,
+            dims: a.ints("dims", &[])?,
+        },
+        "aten.transpose.int" => Op::Transpose {
+            x: a.tensor("self")?,
+            d0: a.int("dim0", 0)?,
+            d1: a.int("dim1", 0)?,
+        },
+        "aten.unsqueeze.default" => Op::Unsqueeze {
+            x: a.tensor("self")?,
+            dim: a.int("dim", 0)?,
+        },
+        "aten.pad.default" | "aten.constant_pad_nd.default" => {
+            if let Some(mode) = a.string("mode")? {
+                if mode != "constant" {
+                    return Err(a.refuse(
+                        "mode",
+                        format!("mode={mode:?}: only constant padding is supported"),
+                    ));
+                }
+            }
+            Op::Pad {
+                x: a.tensor("self")?,
+                pad: a.ints("pad", &[])?,
+                value: a.float("value", 0.0)?,
+            }
+        }
         "aten.flatten.using_ints" => Op::Flatten {
             x: a.tensor("self")?,
             start: isize_of(a, "start_dim", a.int("start_dim", 0)?)?,
@@ -307,17 +490,18 @@ pub(crate) fn op(target: &str, a: &NodeArgs<'_>) -> Result<Op> {
                 "shape"
             })?,
         },
-        "aten.add.Tensor" | "aten.add_.Tensor" => {
-            let alpha = a.float("alpha", 1.0)?;
-            if alpha != 1.0 {
-                return Err(a.refuse("alpha", format!("alpha={alpha}: only alpha=1 is supported")));
-            }
-            Op::Add {
-                a: a.tensor("self")?,
-                b: a.tensor("other")?,
-                relu: false,
-            }
-        }
+        "aten.add.Tensor" | "aten.add_.Tensor" | "aten.add.Scalar" => Op::Binary {
+            a: a.tensor("self")?,
+            b: a.other("other")?,
+            f: Arith::Add(a.float("alpha", 1.0)?),
+            relu: false,
+        },
+        "aten.mul.Tensor" | "aten.mul_.Tensor" | "aten.mul.Scalar" => Op::Binary {
+            a: a.tensor("self")?,
+            b: a.other("other")?,
+            f: Arith::Mul,
+            relu: false,
+        },
         "aten.softmax.int" | "aten._softmax.default" => {
             if a.bool("half_to_float", false)? {
                 return Err(a.refuse("half_to_float", "half_to_float=True is not supported"));
@@ -335,10 +519,18 @@ pub(crate) fn op(target: &str, a: &NodeArgs<'_>) -> Result<Op> {
                 ));
             }
             Op::Identity {
-                x: a.tensor("input")?,
+                // dropout(input, p, train); the in-place dropout_(self, p, train).
+                x: match a.opt_tensor("input")? {
+                    Some(x) => x,
+                    None => a.tensor("self")?,
+                },
             }
         }
-        "aten.contiguous.default" | "aten.clone.default" | "aten.alias.default" => Op::Identity {
+        "aten.contiguous.default" => Op::Contiguous {
+            x: a.tensor("self")?,
+        },
+        // Our values are never written in place, so a clone or alias can share its input.
+        "aten.clone.default" | "aten.alias.default" | "aten.detach.default" => Op::Identity {
             x: a.tensor("self")?,
         },
         _ => {

@@ -3,7 +3,7 @@
 //! activation bytes and the work done counted as it goes.
 
 use crate::error::{Error, Result};
-use crate::graph::ir::{Graph, Node, Op, SizeArg, ValueId};
+use crate::graph::ir::{Arith, Graph, Node, Op, Other, SizeArg, Unary, ValueId};
 use crate::ops;
 use crate::tensor::Tensor;
 
@@ -70,17 +70,29 @@ pub(crate) fn run(
             .into_iter()
             .map(|v| get(&values, v, node, &g.names))
             .collect::<Result<_>>()?;
-        let y = eval(&node.op, &ins, &mut stats).map_err(|e| Error::Program {
+        let ys = eval(&node.op, &ins, &mut stats).map_err(|e| Error::Program {
             at: format!("node {} ({})", node.name, node.target),
             reason: e.to_string(),
         })?;
-        sizes[node.output] = own_bytes(&y, &ins);
-        live += sizes[node.output];
-        stats.peak_activation_bytes = stats.peak_activation_bytes.max(live);
-        if let Some(m) = node.mutates {
-            values[m] = Some(y.clone());
+        if ys.len() != node.outputs.len() {
+            return Err(Error::Program {
+                at: format!("node {} ({})", node.name, node.target),
+                reason: format!(
+                    "computed {} outputs, the graph names {}",
+                    ys.len(),
+                    node.outputs.len()
+                ),
+            });
         }
-        values[node.output] = Some(y);
+        for (y, &out) in ys.into_iter().zip(&node.outputs) {
+            sizes[out] = own_bytes(&y, &ins);
+            live += sizes[out];
+            stats.peak_activation_bytes = stats.peak_activation_bytes.max(live);
+            if let Some(m) = node.mutates {
+                values[m] = Some(y.clone());
+            }
+            values[out] = Some(y);
+        }
         for v in node.op.inputs() {
             if last[v] == i && values[v].take().is_some() {
                 live -= sizes[v];
@@ -101,35 +113,82 @@ pub(crate) fn run(
     Ok((outs, stats))
 }
 
-fn eval(op: &Op, ins: &[Tensor], stats: &mut RunStats) -> Result<Tensor> {
+fn eval(op: &Op, ins: &[Tensor], stats: &mut RunStats) -> Result<Vec<Tensor>> {
     let t = |i: usize| &ins[i];
-    let opt = |present: bool, i: usize| present.then(|| &ins[i]);
-    Ok(match op {
+    // Optional operands follow the required ones in `Op::inputs` order.
+    let mut next = 0;
+    let mut opt = |present: bool, first: usize| {
+        if present {
+            let i = first + next;
+            next += 1;
+            Some(&ins[i])
+        } else {
+            None
+        }
+    };
+    let one = |y: Tensor| Ok(vec![y]);
+    match op {
         Op::Conv2d { b, args, relu, .. } => {
+            let b = opt(b.is_some(), 2);
             let y = if *relu {
-                ops::conv2d_relu(t(0), t(1), opt(b.is_some(), 2), args)?
+                ops::conv2d_relu(t(0), t(1), b, args)?
             } else {
-                ops::conv2d(t(0), t(1), opt(b.is_some(), 2), args)?
+                ops::conv2d(t(0), t(1), b, args)?
             };
             // 2 · N · C_out · H_out · W_out · (C_in / groups) · kh · kw
-            let w = t(1).shape();
-            let per_out: usize = w.get(1..).map_or(0, |s| s.iter().product());
+            let per_out: usize = t(1).shape().get(1..).map_or(0, |s| s.iter().product());
             stats.flops += 2 * (y.numel() as u64) * per_out as u64;
-            y
+            one(y)
         }
         Op::Linear { b, relu, .. } => {
+            let b = opt(b.is_some(), 2);
             let y = if *relu {
-                ops::linear_relu(t(0), t(1), opt(b.is_some(), 2))?
+                ops::linear_relu(t(0), t(1), b)?
             } else {
-                ops::linear(t(0), t(1), opt(b.is_some(), 2))?
+                ops::linear(t(0), t(1), b)?
             };
             stats.flops +=
                 2 * (y.numel() as u64) * t(1).shape().last().copied().unwrap_or(0) as u64;
-            y
+            one(y)
         }
-        Op::Relu { .. } => ops::relu(t(0))?,
-        Op::MaxPool2d { args, .. } => ops::max_pool2d(t(0), args)?,
-        Op::Flatten { start, end, .. } => ops::flatten(t(0), *start, *end)?,
+        Op::BatchNorm { w, b, eps, .. } => {
+            let (w, b) = (opt(w.is_some(), 3), opt(b.is_some(), 3));
+            one(ops::batch_norm(t(0), w, b, t(1), t(2), *eps)?)
+        }
+        Op::Unary { f, .. } => one(match f {
+            Unary::Relu => ops::relu(t(0))?,
+            Unary::Hardtanh(lo, hi) => ops::hardtanh(t(0), *lo, *hi)?,
+            Unary::Silu => ops::silu(t(0))?,
+            Unary::Sigmoid => ops::sigmoid(t(0))?,
+            Unary::Hardswish => ops::hardswish(t(0))?,
+            Unary::Hardsigmoid => ops::hardsigmoid(t(0))?,
+            Unary::Gelu(a) => ops::gelu(t(0), *a)?,
+        }),
+        Op::Binary { b, f, relu, .. } => {
+            let y = match (f, b) {
+                (Arith::Add(alpha), Other::Tensor(_)) if *alpha == 1.0 && *relu => {
+                    ops::add_relu(t(0), t(1))?
+                }
+                (Arith::Add(alpha), Other::Tensor(_)) if *alpha == 1.0 => ops::add(t(0), t(1))?,
+                (Arith::Add(alpha), Other::Tensor(_)) => ops::add_scaled(t(0), t(1), *alpha)?,
+                (Arith::Add(alpha), Other::Scalar(s)) => ops::add_scalar(t(0), alpha * s)?,
+                (Arith::Mul, Other::Tensor(_)) => ops::mul(t(0), t(1))?,
+                (Arith::Mul, Other::Scalar(s)) => ops::mul_scalar(t(0), *s)?,
+            };
+            // Only add(a, b) fuses a relu (the planner checks); anything else here is a bug.
+            if *relu && !matches!((f, b), (Arith::Add(a), Other::Tensor(_)) if *a == 1.0) {
+                return Err(Error::InvalidArgument {
+                    op: "graph",
+                    name: "relu",
+                    reason: "a fused relu on an op without one".into(),
+                });
+            }
+            one(y)
+        }
+        Op::MaxPool2d { args, .. } => one(ops::max_pool2d(t(0), args)?),
+        Op::AvgPool2d { args, .. } => one(ops::avg_pool2d(t(0), args)?),
+        Op::AdaptiveAvgPool2d { size, .. } => one(ops::adaptive_avg_pool2d(t(0), *size)?),
+        Op::Flatten { start, end, .. } => one(ops::flatten(t(0), *start, *end)?),
         Op::Reshape { shape, .. } => {
             // Symbolic entries read their tensor's size now; they follow x in `ins`.
             let mut next = 1;
@@ -155,11 +214,22 @@ fn eval(op: &Op, ins: &[Tensor], stats: &mut RunStats) -> Result<Tensor> {
                     }
                 });
             }
-            ops::reshape(t(0), &dims)?
+            one(ops::reshape(t(0), &dims)?)
         }
-        Op::Add { relu: false, .. } => ops::add(t(0), t(1))?,
-        Op::Add { relu: true, .. } => ops::add_relu(t(0), t(1))?,
-        Op::Softmax { dim, .. } => ops::softmax(t(0), *dim)?,
-        Op::Identity { .. } => t(0).clone(),
-    })
+        Op::Softmax { dim, .. } => one(ops::softmax(t(0), *dim)?),
+        Op::Contiguous { .. } => one(t(0).contiguous()?),
+        Op::Identity { .. } => one(t(0).clone()),
+        Op::LayerNorm { .. }
+        | Op::Mean { .. }
+        | Op::Cat { .. }
+        | Op::Chunk { .. }
+        | Op::Permute { .. }
+        | Op::Transpose { .. }
+        | Op::Unsqueeze { .. }
+        | Op::Pad { .. } => Err(Error::InvalidArgument {
+            op: "graph",
+            name: "op",
+            reason: format!("{} is not wired yet", op.kind()),
+        }),
+    }
 }

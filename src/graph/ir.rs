@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use crate::dtype::DType;
-use crate::ops::{Conv2dArgs, MaxPool2dArgs};
+use crate::ops::{AvgPool2dArgs, Conv2dArgs, GeluApproximate, MaxPool2dArgs};
 
 /// A value of the graph, by index.
 pub(crate) type ValueId = usize;
@@ -49,6 +49,33 @@ pub(crate) enum SizeArg {
     DimOf(ValueId, usize),
 }
 
+/// An elementwise function of one tensor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Unary {
+    Relu,
+    Hardtanh(f64, f64),
+    Silu,
+    Sigmoid,
+    Hardswish,
+    Hardsigmoid,
+    Gelu(GeluApproximate),
+}
+
+/// The second operand of `add`/`mul`: a tensor or a number.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Other {
+    Tensor(ValueId),
+    Scalar(f64),
+}
+
+/// A broadcasting arithmetic op.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Arith {
+    /// `a + alpha * b`.
+    Add(f64),
+    Mul,
+}
+
 /// What a node computes, with its arguments parsed and checked at load.
 #[derive(Clone, Debug)]
 pub(crate) enum Op {
@@ -66,12 +93,76 @@ pub(crate) enum Op {
         b: Option<ValueId>,
         relu: bool,
     },
-    Relu {
+    /// Inference batch norm over dimension 1.
+    BatchNorm {
         x: ValueId,
+        w: Option<ValueId>,
+        b: Option<ValueId>,
+        mean: ValueId,
+        var: ValueId,
+        eps: f64,
+    },
+    LayerNorm {
+        x: ValueId,
+        shape: Vec<usize>,
+        w: Option<ValueId>,
+        b: Option<ValueId>,
+        eps: f64,
+    },
+    Unary {
+        x: ValueId,
+        f: Unary,
+    },
+    Binary {
+        a: ValueId,
+        b: Other,
+        f: Arith,
+        relu: bool,
     },
     MaxPool2d {
         x: ValueId,
         args: MaxPool2dArgs,
+    },
+    AvgPool2d {
+        x: ValueId,
+        args: AvgPool2dArgs,
+    },
+    AdaptiveAvgPool2d {
+        x: ValueId,
+        size: [usize; 2],
+    },
+    Mean {
+        x: ValueId,
+        dims: Vec<i64>,
+        keepdim: bool,
+    },
+    Cat {
+        xs: Vec<ValueId>,
+        dim: i64,
+    },
+    /// `chunk`: one output per piece.
+    Chunk {
+        x: ValueId,
+        chunks: usize,
+        dim: i64,
+    },
+    Permute {
+        x: ValueId,
+        dims: Vec<i64>,
+    },
+    Transpose {
+        x: ValueId,
+        d0: i64,
+        d1: i64,
+    },
+    Unsqueeze {
+        x: ValueId,
+        dim: i64,
+    },
+    Pad {
+        x: ValueId,
+        pad: Vec<i64>,
+        value: f64,
     },
     Flatten {
         x: ValueId,
@@ -82,16 +173,15 @@ pub(crate) enum Op {
         x: ValueId,
         shape: Vec<SizeArg>,
     },
-    Add {
-        a: ValueId,
-        b: ValueId,
-        relu: bool,
-    },
     Softmax {
         x: ValueId,
         dim: isize,
     },
-    /// Dropout in eval mode, `contiguous`, `clone`, `alias`, ...: the input itself.
+    /// `contiguous`: a contiguous copy when the input is a strided view.
+    Contiguous {
+        x: ValueId,
+    },
+    /// Dropout in eval mode, `clone`, `alias`: the input itself.
     Identity {
         x: ValueId,
     },
@@ -100,13 +190,24 @@ pub(crate) enum Op {
 impl Op {
     /// The values this op reads.
     pub(crate) fn inputs(&self) -> Vec<ValueId> {
+        let with = |first: &[ValueId], opt: &[Option<ValueId>]| {
+            let mut v = first.to_vec();
+            v.extend(opt.iter().flatten());
+            v
+        };
         match self {
-            Op::Conv2d { x, w, b, .. } | Op::Linear { x, w, b, .. } => {
-                let mut v = vec![*x, *w];
-                v.extend(*b);
-                v
-            }
-            Op::Add { a, b, .. } => vec![*a, *b],
+            Op::Conv2d { x, w, b, .. } | Op::Linear { x, w, b, .. } => with(&[*x, *w], &[*b]),
+            Op::BatchNorm {
+                x, w, b, mean, var, ..
+            } => with(&[*x, *mean, *var], &[*w, *b]),
+            Op::LayerNorm { x, w, b, .. } => with(&[*x], &[*w, *b]),
+            Op::Binary {
+                a,
+                b: Other::Tensor(b),
+                ..
+            } => vec![*a, *b],
+            Op::Binary { a, .. } => vec![*a],
+            Op::Cat { xs, .. } => xs.clone(),
             Op::Reshape { x, shape } => {
                 let mut v = vec![*x];
                 v.extend(shape.iter().filter_map(|s| match s {
@@ -115,10 +216,19 @@ impl Op {
                 }));
                 v
             }
-            Op::Relu { x }
+            Op::Unary { x, .. }
             | Op::MaxPool2d { x, .. }
+            | Op::AvgPool2d { x, .. }
+            | Op::AdaptiveAvgPool2d { x, .. }
+            | Op::Mean { x, .. }
+            | Op::Chunk { x, .. }
+            | Op::Permute { x, .. }
+            | Op::Transpose { x, .. }
+            | Op::Unsqueeze { x, .. }
+            | Op::Pad { x, .. }
             | Op::Flatten { x, .. }
             | Op::Softmax { x, .. }
+            | Op::Contiguous { x }
             | Op::Identity { x } => vec![*x],
         }
     }
@@ -126,24 +236,65 @@ impl Op {
     /// Whether the op has a CUDA kernel (checked at load for a program placed on a GPU, so a
     /// missing kernel is never found halfway through a run).
     pub(crate) fn runs_on_cuda(&self) -> bool {
-        !matches!(self, Op::Softmax { .. })
+        !matches!(
+            self,
+            Op::Softmax { .. }
+                | Op::Mean { .. }
+                | Op::LayerNorm { .. }
+                | Op::Cat { .. }
+                | Op::Pad { .. }
+        )
     }
 
     /// A short name for summaries (`conv2d`, `conv2d+relu`, ...).
-    pub(crate) fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> String {
+        let plus = |base: &str, relu: bool| {
+            if relu {
+                format!("{base}+relu")
+            } else {
+                base.to_string()
+            }
+        };
         match self {
-            Op::Conv2d { relu: false, .. } => "conv2d",
-            Op::Conv2d { relu: true, .. } => "conv2d+relu",
-            Op::Linear { relu: false, .. } => "linear",
-            Op::Linear { relu: true, .. } => "linear+relu",
-            Op::Relu { .. } => "relu",
-            Op::MaxPool2d { .. } => "max_pool2d",
-            Op::Flatten { .. } => "flatten",
-            Op::Reshape { .. } => "reshape",
-            Op::Add { relu: false, .. } => "add",
-            Op::Add { relu: true, .. } => "add+relu",
-            Op::Softmax { .. } => "softmax",
-            Op::Identity { .. } => "identity",
+            Op::Conv2d { relu, .. } => plus("conv2d", *relu),
+            Op::Linear { relu, .. } => plus("linear", *relu),
+            Op::BatchNorm { .. } => "batch_norm".into(),
+            Op::LayerNorm { .. } => "layer_norm".into(),
+            Op::Unary { f, .. } => match f {
+                Unary::Relu => "relu",
+                Unary::Hardtanh(..) => "hardtanh",
+                Unary::Silu => "silu",
+                Unary::Sigmoid => "sigmoid",
+                Unary::Hardswish => "hardswish",
+                Unary::Hardsigmoid => "hardsigmoid",
+                Unary::Gelu(_) => "gelu",
+            }
+            .into(),
+            Op::Binary {
+                f: Arith::Add(_),
+                relu,
+                ..
+            } => plus("add", *relu),
+            Op::Binary {
+                f: Arith::Mul,
+                relu,
+                ..
+            } => plus("mul", *relu),
+            Op::MaxPool2d { .. } => "max_pool2d".into(),
+            Op::AvgPool2d { .. } => "avg_pool2d".into(),
+            Op::AdaptiveAvgPool2d { .. } => "adaptive_avg_pool2d".into(),
+            Op::Mean { .. } => "mean".into(),
+            Op::Cat { .. } => "cat".into(),
+            Op::Chunk { .. } => "chunk".into(),
+            Op::Permute { .. } => "permute".into(),
+            Op::Transpose { .. } => "transpose".into(),
+            Op::Unsqueeze { .. } => "unsqueeze".into(),
+            Op::Pad { .. } => "pad".into(),
+            Op::Flatten { .. } => "flatten".into(),
+            Op::Reshape { .. } => "reshape".into(),
+            Op::Softmax { .. } => "softmax".into(),
+            Op::Contiguous { .. } => "contiguous".into(),
+            Op::Identity { .. } => "identity".into(),
         }
     }
 }
@@ -155,7 +306,8 @@ pub(crate) struct Node {
     pub(crate) name: String,
     pub(crate) target: String,
     pub(crate) op: Op,
-    pub(crate) output: ValueId,
+    /// The values it defines (one, except for `chunk`).
+    pub(crate) outputs: Vec<ValueId>,
     /// An in-place op (`relu_`, `add_`): the input it mutates. Our ops are functional, so the
     /// executor rebinds that value to the result, and later readers of either see it.
     pub(crate) mutates: Option<ValueId>,

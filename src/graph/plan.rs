@@ -1,27 +1,158 @@
-//! Rewrites made once at load, before any run: a relu whose only input is a convolution's,
-//! a linear layer's or an addition's output, read by nothing else, runs inside that op (our CPU
-//! kernels apply it as they store the result) and the relu node becomes an identity.
+//! Rewrites made once at load, before any run:
+//! - a batch norm whose input is a convolution's output, read by nothing else, is folded into
+//!   that convolution's weights (computed in float64 and rounded once), and becomes an
+//!   identity;
+//! - a relu whose only input is a convolution's, a linear layer's or an addition's output,
+//!   read by nothing else, runs inside that op (our CPU kernels apply it as they store the
+//!   result) and the relu node becomes an identity.
 
-use crate::graph::ir::{Graph, Op};
+use std::collections::HashMap;
 
-/// Fuses relus into their producers; returns how many.
-pub(crate) fn fuse_relu(g: &mut Graph) -> usize {
-    let mut readers = vec![0usize; g.names.len()];
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::graph::ir::{Arith, Graph, Op, Other, Unary, ValueId};
+use crate::tensor::Tensor;
+
+/// How many nodes read each value (graph outputs count as a reader).
+fn readers(g: &Graph) -> Vec<usize> {
+    let mut r = vec![0usize; g.names.len()];
     for n in &g.nodes {
         for v in n.op.inputs() {
-            readers[v] += 1;
+            r[v] += 1;
         }
     }
     for (v, _) in &g.outputs {
-        readers[*v] += 1;
+        r[*v] += 1;
     }
-    let mut producer = vec![None; g.names.len()];
+    r
+}
+
+/// The node defining each value.
+fn producers(g: &Graph) -> Vec<Option<usize>> {
+    let mut p = vec![None; g.names.len()];
     for (i, n) in g.nodes.iter().enumerate() {
-        producer[n.output] = Some(i);
+        for &o in &n.outputs {
+            p[o] = Some(i);
+        }
     }
+    p
+}
+
+/// `t` (float32) as float64 values.
+fn f64s(t: &Tensor) -> Result<Vec<f64>> {
+    Ok(t.to_vec::<f32>()?.into_iter().map(f64::from).collect())
+}
+
+/// Folds `batch_norm(conv(x, w, b))` into `conv(x, w', b')`: with s = γ / sqrt(var + eps),
+/// w'[o] = w[o] · s[o] and b'[o] = (b[o] - mean[o]) · s[o] + β[o]. `fed` holds the host
+/// tensors of the archive's weights, by value; the folded ones are added as new values.
+/// Returns how many were folded.
+pub(crate) fn fold_batch_norm(g: &mut Graph, fed: &mut HashMap<ValueId, Tensor>) -> Result<usize> {
+    let readers = readers(g);
+    let producer = producers(g);
+    let mut folded = 0;
+    for i in 0..g.nodes.len() {
+        let Op::BatchNorm {
+            x,
+            w: gamma,
+            b: beta,
+            mean,
+            var,
+            eps,
+        } = g.nodes[i].op.clone()
+        else {
+            continue;
+        };
+        let Some(p) = producer[x].filter(|&p| readers[x] == 1 && g.nodes[p].mutates.is_none())
+        else {
+            continue;
+        };
+        let Op::Conv2d {
+            w, b, relu: false, ..
+        } = g.nodes[p].op.clone()
+        else {
+            continue;
+        };
+        let get = |v: Option<ValueId>| v.map(|v| fed.get(&v).cloned());
+        let (Some(wt), Some(mt), Some(vt)) = (
+            fed.get(&w).cloned(),
+            fed.get(&mean).cloned(),
+            fed.get(&var).cloned(),
+        ) else {
+            continue;
+        };
+        let (gt, bt, cb) = (get(gamma), get(beta), get(b));
+        // Every operand must be an archive tensor (not computed), float32, on the host.
+        if [&gt, &bt, &cb].iter().any(|o| matches!(o, Some(None))) {
+            continue;
+        }
+        let all = [
+            Some(&wt),
+            Some(&mt),
+            Some(&vt),
+            gt.as_ref().and_then(Option::as_ref),
+            bt.as_ref().and_then(Option::as_ref),
+            cb.as_ref().and_then(Option::as_ref),
+        ];
+        if all
+            .iter()
+            .flatten()
+            .any(|t| t.dtype() != DType::F32 || t.device().is_cuda())
+        {
+            continue;
+        }
+        let c_out = wt.shape().first().copied().unwrap_or(0);
+        let per = if c_out == 0 { 0 } else { wt.numel() / c_out };
+        let (mv, vv) = (f64s(&mt)?, f64s(&vt)?);
+        let gv = match gt.flatten() {
+            Some(t) => f64s(&t)?,
+            None => vec![1.0; c_out],
+        };
+        let bv = match bt.flatten() {
+            Some(t) => f64s(&t)?,
+            None => vec![0.0; c_out],
+        };
+        let cv = match cb.flatten() {
+            Some(t) => f64s(&t)?,
+            None => vec![0.0; c_out],
+        };
+        if [mv.len(), vv.len(), gv.len(), bv.len(), cv.len()]
+            .iter()
+            .any(|&n| n != c_out)
+        {
+            continue;
+        }
+        let wv = f64s(&wt.contiguous()?)?;
+        let mut new_w = Vec::with_capacity(wv.len());
+        let mut new_b = Vec::with_capacity(c_out);
+        for o in 0..c_out {
+            let s = gv[o] / (vv[o] + eps).sqrt();
+            new_w.extend(wv[o * per..(o + 1) * per].iter().map(|&x| (x * s) as f32));
+            new_b.push(((cv[o] - mv[o]) * s + bv[o]) as f32);
+        }
+        let wid = g.names.len();
+        g.names.push(format!("{}+{}", g.names[w], g.nodes[i].name));
+        let bid = g.names.len();
+        g.names.push(format!("{}.bias", g.nodes[i].name));
+        fed.insert(wid, Tensor::from_vec(new_w, wt.shape())?);
+        fed.insert(bid, Tensor::from_vec(new_b, &[c_out])?);
+        if let Op::Conv2d { w, b, .. } = &mut g.nodes[p].op {
+            *w = wid;
+            *b = Some(bid);
+        }
+        g.nodes[i].op = Op::Identity { x };
+        folded += 1;
+    }
+    Ok(folded)
+}
+
+/// Fuses relus into their producers; returns how many.
+pub(crate) fn fuse_relu(g: &mut Graph) -> usize {
+    let readers = readers(g);
+    let producer = producers(g);
     let mut fused = 0;
     for i in 0..g.nodes.len() {
-        let Op::Relu { x } = g.nodes[i].op else {
+        let Op::Unary { x, f: Unary::Relu } = g.nodes[i].op else {
             continue;
         };
         // An in-place producer's output is also its input's new value: leave it alone.
@@ -30,7 +161,14 @@ pub(crate) fn fuse_relu(g: &mut Graph) -> usize {
             continue;
         };
         let done = match &mut g.nodes[p].op {
-            Op::Conv2d { relu, .. } | Op::Linear { relu, .. } | Op::Add { relu, .. } if !*relu => {
+            Op::Conv2d { relu, .. }
+            | Op::Linear { relu, .. }
+            | Op::Binary {
+                f: Arith::Add(1.0),
+                b: Other::Tensor(_),
+                relu,
+                ..
+            } if !*relu => {
                 *relu = true;
                 true
             }

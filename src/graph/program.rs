@@ -29,6 +29,7 @@ pub struct Program {
     fed: Vec<(usize, Tensor)>,
     device: Device,
     fused: usize,
+    folded: usize,
     samples: Option<Vec<Tensor>>,
 }
 
@@ -57,6 +58,8 @@ pub struct ProgramSummary {
     pub weight_bytes: usize,
     /// Relus fused into their producers.
     pub fused: usize,
+    /// Batch norms folded into the convolutions before them.
+    pub folded_batch_norms: usize,
 }
 
 impl Program {
@@ -111,8 +114,9 @@ impl Program {
         let doc = archive.json(&doc_name)?;
         let mut graph = pt2::graph(&doc, &doc_name)?;
         drop(doc);
-        let fed = weights::load(&archive, &graph, map_location)?;
-        let mut devices: Vec<Device> = fed.iter().map(|(_, t)| t.device()).collect();
+        let loaded = weights::load(&archive, &graph, map_location)?;
+        let mut devices: Vec<Device> = loaded.iter().map(|(_, _, d)| *d).collect();
+        devices.sort_by_key(|d| d.location_tag());
         devices.dedup();
         let device = match devices.as_slice() {
             [] => match map_location {
@@ -145,8 +149,22 @@ impl Program {
                 Some(sample_tensors(ck.value()))
             }
         };
+        // Plan on the host (folding reads the weights), then place every weight once.
+        let mut host: HashMap<usize, Tensor> =
+            loaded.into_iter().map(|(id, t, _)| (id, t)).collect();
+        let folded = plan::fold_batch_norm(&mut graph, &mut host)?;
         let fused = plan::fuse_relu(&mut graph);
         let last = exec::last_uses(&graph);
+        // Only what the plan still reads is placed (a folded batch norm's statistics are not).
+        let read: std::collections::HashSet<usize> =
+            graph.nodes.iter().flat_map(|n| n.op.inputs()).collect();
+        let mut fed = Vec::with_capacity(host.len());
+        for (id, t) in host {
+            if read.contains(&id) {
+                fed.push((id, t.to(&device)?));
+            }
+        }
+        fed.sort_by_key(|(id, _)| *id);
         Ok(Program {
             path: path.to_path_buf(),
             graph,
@@ -154,6 +172,7 @@ impl Program {
             fed,
             device,
             fused,
+            folded,
             samples,
         })
     }
@@ -211,6 +230,7 @@ impl Program {
                 .map(|(_, t)| t.numel() * t.dtype().size())
                 .sum(),
             fused: self.fused,
+            folded_batch_norms: self.folded,
         }
     }
 

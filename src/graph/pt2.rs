@@ -329,7 +329,7 @@ impl Builder {
             return Err(bad(
                 &op,
                 format!(
-                    "{} outputs; only single-tensor ops are supported",
+                    "{} outputs; nodes define one tensor or one list of tensors",
                     outs.len()
                 ),
             ));
@@ -349,16 +349,28 @@ impl Builder {
             }
             return Ok(());
         }
-        if tag != "as_tensor" {
-            return Err(bad(
-                &op,
-                format!("a {tag} output; only tensor outputs are supported"),
-            ));
-        }
-        let (on, onp) = At::new(o, &op).field("name")?;
-        let out_name = At::new(on, &onp).str()?;
+        let out_names: Vec<String> = match tag {
+            "as_tensor" => {
+                let (on, onp) = At::new(o, &op).field("name")?;
+                vec![At::new(on, &onp).str()?.to_string()]
+            }
+            "as_tensors" => At::new(o, &op)
+                .arr()?
+                .iter()
+                .map(|t| {
+                    let (on, onp) = At::new(t, &op).field("name")?;
+                    At::new(on, &onp).str().map(str::to_string)
+                })
+                .collect::<Result<_>>()?,
+            other => {
+                return Err(bad(
+                    &op,
+                    format!("a {other} output; only tensor outputs are supported"),
+                ))
+            }
+        };
         let node_name = if name.is_empty() {
-            out_name.to_string()
+            out_names.first().cloned().unwrap_or_default()
         } else {
             name
         };
@@ -369,12 +381,29 @@ impl Builder {
             (Some(op), p) if op.ends_with('_') => p.inputs().first().copied(),
             _ => None,
         };
-        let output = self.define(out_name, &onp)?;
+        let multi = matches!(parsed, crate::graph::ir::Op::Chunk { .. });
+        if multi != (tag == "as_tensors") {
+            return Err(bad(&op, format!("{target} does not define {tag}")));
+        }
+        if let crate::graph::ir::Op::Chunk { chunks, .. } = parsed {
+            // chunk gives at most `chunks` pieces (fewer when the dimension is small); the
+            // graph names the ones the export saw, which the run must produce exactly.
+            if out_names.len() > chunks {
+                return Err(bad(
+                    &op,
+                    format!("{} outputs of a chunk into {chunks}", out_names.len()),
+                ));
+            }
+        }
+        let outputs = out_names
+            .iter()
+            .map(|n| self.define(n, &op))
+            .collect::<Result<Vec<_>>>()?;
         self.g.nodes.push(Node {
             name: node_name,
             target: target.to_string(),
             op: parsed,
-            output,
+            outputs,
             mutates,
         });
         Ok(())

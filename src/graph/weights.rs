@@ -12,6 +12,7 @@ use crate::checkpoint::records::host_storage;
 use crate::checkpoint::zip::read::Method;
 use crate::checkpoint::OpenOptions;
 use crate::checkpoint::{Checkpoint, MapLocation};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::graph::ir::{Feed, Graph};
 use crate::graph::json::{bad, At};
@@ -23,12 +24,13 @@ use crate::tensor::Tensor;
 /// The largest pickled weight file read into memory (raw weights are mapped, not read).
 const MAX_PICKLED_WEIGHT: u64 = 1 << 34;
 
-/// Every fed value of `g`, by value id, placed as `map_location` says.
+/// Every fed value of `g`, by value id, on the host, with the device `map_location` sends it
+/// to (the caller places it, after the planner has folded what it folds).
 pub(crate) fn load(
     a: &Archive,
     g: &Graph,
     map_location: &MapLocation,
-) -> Result<Vec<(usize, Tensor)>> {
+) -> Result<Vec<(usize, Tensor, Device)>> {
     let m = &a.model;
     let configs = [
         (
@@ -139,8 +141,7 @@ pub(crate) fn load(
         let target = placer
             .target(&tag)?
             .ok_or_else(|| bad(&at, "saved on the meta device: it holds no data"))?;
-        let t = t.to(&target)?;
-        out.push((*id, t));
+        out.push((*id, t, target));
     }
     Ok(out)
 }
