@@ -32,6 +32,8 @@ pub(crate) mod buffer;
 #[cfg(feature = "cuda")]
 pub(crate) mod conv2d;
 #[cfg(feature = "cuda")]
+pub(crate) mod convert;
+#[cfg(feature = "cuda")]
 mod detect;
 #[cfg(feature = "cuda")]
 mod device;

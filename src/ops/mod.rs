@@ -19,6 +19,7 @@ mod relu;
 mod scalar_arith;
 mod shape;
 mod softmax;
+mod to_dtype;
 
 pub use activation::{
     gelu, hardsigmoid, hardswish, hardtanh, relu6, sigmoid, silu, GeluApproximate,
