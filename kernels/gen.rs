@@ -101,6 +101,8 @@ fn c_elem(rust: &str) -> Result<&'static str, String> {
         "i16" => "short",
         "i8" => "signed char",
         "u8" => "unsigned char",
+        // The 16-bit floats travel as their bits; the kernels do the arithmetic in integers.
+        "f16" | "bf16" => "unsigned short",
         other => return Err(format!("src/kernels/decl.rs: no C type for element type {other}")),
     })
 }

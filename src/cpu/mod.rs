@@ -13,6 +13,7 @@ pub(crate) mod avg_pool2d;
 pub(crate) mod batch_norm;
 mod broadcast;
 pub(crate) mod conv2d;
+pub(crate) mod convert;
 mod gemm;
 pub(crate) mod linear;
 pub(crate) mod max_pool2d;
@@ -27,6 +28,7 @@ mod threads;
 
 use std::cell::RefCell;
 
+pub(crate) use convert::Convert;
 pub(crate) use scalar::{Arith, Float, Scalar};
 pub(crate) use threads::{install, pool_threads, serial};
 pub use threads::{num_threads, set_num_threads};

@@ -37,6 +37,7 @@ pub(crate) mod buffer;
 #[cfg(feature = "cuda")]
 pub(crate) mod conv2d;
 #[cfg(feature = "cuda")]
+pub(crate) mod convert;
 pub(crate) mod copy;
 #[cfg(feature = "cuda")]
 mod detect;

@@ -332,6 +332,45 @@ kernels! {
         }
     }
 
+    module convert {
+        /// float32 to float16, round to nearest even (`Tensor::to_dtype`).
+        kernel ConvertF32F16 = convert_f32_f16 (p: EltwiseParams) {
+            launch: grid_stride(p.n),
+            x: *const f32 [p.n],
+            y: *mut f16 [p.n],
+        }
+        /// float16 to float32 (exact).
+        kernel ConvertF16F32 = convert_f16_f32 (p: EltwiseParams) {
+            launch: grid_stride(p.n),
+            x: *const f16 [p.n],
+            y: *mut f32 [p.n],
+        }
+        /// float32 to bfloat16, round to nearest even.
+        kernel ConvertF32Bf16 = convert_f32_bf16 (p: EltwiseParams) {
+            launch: grid_stride(p.n),
+            x: *const f32 [p.n],
+            y: *mut bf16 [p.n],
+        }
+        /// bfloat16 to float32 (exact).
+        kernel ConvertBf16F32 = convert_bf16_f32 (p: EltwiseParams) {
+            launch: grid_stride(p.n),
+            x: *const bf16 [p.n],
+            y: *mut f32 [p.n],
+        }
+        /// float32 to float64 (exact).
+        kernel ConvertF32F64 = convert_f32_f64 (p: EltwiseParams) {
+            launch: grid_stride(p.n),
+            x: *const f32 [p.n],
+            y: *mut f64 [p.n],
+        }
+        /// float64 to float32, round to nearest even.
+        kernel ConvertF64F32 = convert_f64_f32 (p: EltwiseParams) {
+            launch: grid_stride(p.n),
+            x: *const f64 [p.n],
+            y: *mut f32 [p.n],
+        }
+    }
+
     module conv2d {
         /// Direct convolution, one output pixel per thread, the filter staged in shared memory.
         kernel Conv2dF32 = conv2d_f32 (p: Conv2dParams) {

@@ -23,6 +23,9 @@ pub(crate) use contract::{check_args, operand_len, per_group, ArgInfo, KernelDef
 pub(crate) use shapes::LaunchShape;
 
 use crate::dtype::Element;
+// Operand element types `decl.rs` names (`*const f16`), in scope for the expansion.
+#[allow(unused_imports)]
+use half::{bf16, f16};
 
 /// Expands `decl.rs`: see there for the grammar, and `kernels/gen.rs` for the C side.
 macro_rules! kernels {

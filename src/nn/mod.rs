@@ -26,6 +26,7 @@
 //! # Ok::<(), tensorport::Error>(())
 //! ```
 
+mod activation;
 mod conv;
 pub mod init;
 mod linear;
@@ -44,6 +45,9 @@ use crate::device::Device;
 use crate::error::Result;
 use crate::tensor::Tensor;
 
+pub use activation::{
+    Dropout, Hardsigmoid, Hardswish, Hardtanh, Identity, ReLU6, SiLU, Sigmoid, GELU,
+};
 pub use conv::{Conv2d, Conv2dBuilder, Padding};
 pub use init::{manual_seed, Init};
 pub use linear::{Linear, LinearBuilder};

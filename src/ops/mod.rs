@@ -22,6 +22,7 @@ mod relu;
 mod scalar_arith;
 mod shape;
 mod softmax;
+mod to_dtype;
 
 pub use activation::{
     gelu, hardsigmoid, hardswish, hardtanh, relu6, sigmoid, silu, GeluApproximate,

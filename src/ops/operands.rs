@@ -191,8 +191,31 @@ pub(crate) mod cuda {
             reason: "no operands".into(),
         })?;
         f32_only(op, name, first.dtype())?;
+        run_as(op, inputs, extra, first.dtype(), shape, launch)
+    }
+
+    /// [`run`] for a kernel whose dtypes the caller has already matched to the operands (a
+    /// conversion): no float32 check, and the output has `dtype`.
+    pub(crate) fn run_as<const N: usize>(
+        op: &'static str,
+        inputs: [(&'static str, &Tensor); N],
+        extra: Option<(&'static str, &Tensor)>,
+        dtype: DType,
+        shape: &[usize],
+        launch: impl FnOnce(
+            &CudaDevice,
+            [DevView<'_>; N],
+            Option<DevView<'_>>,
+            DevViewMut<'_>,
+        ) -> Result<()>,
+    ) -> Result<Tensor> {
+        let (_, first) = inputs.first().copied().ok_or(Error::InvalidArgument {
+            op,
+            name: "input",
+            reason: "no operands".into(),
+        })?;
         let dev = device_of(first)?;
-        let mut y = output(&dev, first.dtype(), shape)?;
+        let mut y = output(&dev, dtype, shape)?;
         if let Some(ys) = y.view_mut() {
             let mut views = Vec::with_capacity(N);
             for (name, t) in inputs {
@@ -206,7 +229,7 @@ pub(crate) mod cuda {
             let extra = extra.map(|(name, t)| view(op, name, t)).transpose()?;
             launch(&dev, views, extra, ys)?;
         }
-        tensor(y, first.dtype(), shape)
+        tensor(y, dtype, shape)
     }
 
     /// [`run`] for ops with several optional operands (batch norm's weight and bias): each

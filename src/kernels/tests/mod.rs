@@ -11,10 +11,12 @@
 //! - `activation.rs`: every activation, bit for bit or within a few ulp (libm functions).
 //! - `mul.rs`: mul, add with alpha and tensor-with-scalar add/mul, bit for bit.
 //! - `norm_pool.rs`: batch_norm, avg pools and the strided copy, bit for bit against the CPU.
+//! - `convert.rs`: the dtype conversions, bit for bit (every float16 and bfloat16 value).
 
 mod activation;
 mod add;
 mod contract;
+mod convert;
 mod eltwise;
 mod gemm;
 mod mul;
@@ -37,6 +39,10 @@ pub(crate) enum EmuArg<'a> {
     In(&'a [f32]),
     /// A buffer the kernel writes.
     Out(&'a mut [f32]),
+    /// A buffer of another element type the kernel reads, as bytes (a conversion's input).
+    InRaw(&'a [u8]),
+    /// A buffer of another element type the kernel writes, as bytes.
+    OutRaw(&'a mut [u8]),
     /// An optional operand the params leave out (a null pointer).
     Absent,
 }
@@ -68,6 +74,14 @@ pub(crate) fn run<K: KernelDef>(
                 writes: true,
                 bytes: Some(std::mem::size_of_val(&**s)),
             },
+            EmuArg::InRaw(s) => ArgInfo {
+                writes: false,
+                bytes: Some(s.len()),
+            },
+            EmuArg::OutRaw(s) => ArgInfo {
+                writes: true,
+                bytes: Some(s.len()),
+            },
             EmuArg::Absent => ArgInfo {
                 writes: false,
                 bytes: None,
@@ -83,6 +97,8 @@ pub(crate) fn run<K: KernelDef>(
         .map(|a| match a {
             EmuArg::In(s) => s.as_ptr() as *mut c_void,
             EmuArg::Out(s) => s.as_mut_ptr().cast(),
+            EmuArg::InRaw(s) => s.as_ptr() as *mut c_void,
+            EmuArg::OutRaw(s) => s.as_mut_ptr().cast(),
             EmuArg::Absent => std::ptr::null_mut(),
         })
         .collect();
