@@ -53,7 +53,11 @@ pub(crate) mod max_pool2d;
 #[cfg(feature = "cuda")]
 mod peer;
 #[cfg(feature = "cuda")]
+pub(crate) mod reduce;
+#[cfg(feature = "cuda")]
 pub(crate) mod relu;
+#[cfg(feature = "cuda")]
+pub(crate) mod softmax;
 #[cfg(feature = "cuda")]
 mod staging;
 
