@@ -8,6 +8,9 @@
 //! reduced line makes the whole line NaN, as in PyTorch. Along the last dim the sum is applied
 //! as a multiplication by its reciprocal, elsewhere as a division, mirroring PyTorch's two kernels.
 //!
+//! log_softmax: `out = (x − m) − log(Σ_d exp(x − m))`, torch's CPU order (subtract the max,
+//! then the log of the sum).
+//!
 //! argmax: `out[o, i]` is the first `d` holding the maximum; a NaN is greater than everything,
 //! so the first NaN wins (PyTorch). Output is int64 `[outer, inner]`.
 //!
@@ -41,6 +44,43 @@ fn softmax_line<T: Float>(x: &[T], out: &mut [T]) {
     for o in out.iter_mut() {
         *o = *o * r;
     }
+}
+
+/// log_softmax of `src` into `dst` (both `outer · dim · inner` elements) along the middle axis.
+pub(crate) fn log_softmax<T: Float>(src: &[T], dst: &mut [T], dim: usize, inner: usize) {
+    let block = dim * inner;
+    let work = dst.len().saturating_mul(8);
+    for_each_piece(dst, block, work, |o, out| {
+        let x = &src[o * block..(o + 1) * block];
+        // Per column of the block: the max, then Σ exp(x − max) (exp kept in `out` meanwhile).
+        let mut m = vec![T::LOWEST; inner];
+        for row in x.chunks_exact(inner) {
+            for (mj, &v) in m.iter_mut().zip(row) {
+                *mj = max_step(*mj, v);
+            }
+        }
+        for (orow, row) in out.chunks_exact_mut(inner).zip(x.chunks_exact(inner)) {
+            for ((o, &v), &mj) in orow.iter_mut().zip(row).zip(&m) {
+                *o = (v - mj).exp();
+            }
+        }
+        let log_sum: Vec<T> = if inner == 1 {
+            vec![lane_sum(out).ln()]
+        } else {
+            let mut sum = vec![T::ZERO; inner];
+            for orow in out.chunks_exact(inner) {
+                for (s, &e) in sum.iter_mut().zip(orow) {
+                    *s += e;
+                }
+            }
+            sum.into_iter().map(T::ln).collect()
+        };
+        for (orow, row) in out.chunks_exact_mut(inner).zip(x.chunks_exact(inner)) {
+            for (((o, &v), &mj), &ls) in orow.iter_mut().zip(row).zip(&m).zip(&log_sum) {
+                *o = (v - mj) - ls;
+            }
+        }
+    });
 }
 
 /// Sum in 16 interleaved partial sums combined as a tree, the order of a 512-bit vector

@@ -58,9 +58,12 @@ pub(crate) mod mul;
 #[cfg(feature = "cuda")]
 mod peer;
 #[cfg(feature = "cuda")]
+pub(crate) mod reduce;
+#[cfg(feature = "cuda")]
 pub(crate) mod relu;
 #[cfg(feature = "cuda")]
 pub(crate) mod scalar_arith;
+pub(crate) mod softmax;
 #[cfg(feature = "cuda")]
 mod staging;
 

@@ -219,17 +219,19 @@ fn eval(op: &Op, ins: &[Tensor], stats: &mut RunStats) -> Result<Vec<Tensor>> {
         Op::Softmax { dim, .. } => one(ops::softmax(t(0), *dim)?),
         Op::Contiguous { .. } => one(t(0).contiguous()?),
         Op::Identity { .. } => one(t(0).clone()),
-        Op::LayerNorm { .. }
-        | Op::Mean { .. }
-        | Op::Cat { .. }
-        | Op::Chunk { .. }
-        | Op::Permute { .. }
-        | Op::Transpose { .. }
-        | Op::Unsqueeze { .. }
-        | Op::Pad { .. } => Err(Error::InvalidArgument {
-            op: "graph",
-            name: "op",
-            reason: format!("{} is not wired yet", op.kind()),
-        }),
+        Op::LayerNorm { shape, w, b, eps, .. } => {
+            let (w, b) = (opt(w.is_some(), 1), opt(b.is_some(), 1));
+            one(ops::layer_norm(t(0), shape, w, b, *eps)?)
+        }
+        Op::Mean { dims, keepdim, .. } => one(ops::mean_dim(t(0), dims, *keepdim)?),
+        Op::Cat { dim, .. } => {
+            let refs: Vec<&Tensor> = ins.iter().collect();
+            one(ops::cat(&refs, *dim)?)
+        }
+        Op::Chunk { chunks, dim, .. } => Ok(ops::chunk(t(0), *chunks, *dim)?),
+        Op::Permute { dims, .. } => one(ops::permute(t(0), dims)?),
+        Op::Transpose { d0, d1, .. } => one(ops::transpose(t(0), *d0, *d1)?),
+        Op::Unsqueeze { dim, .. } => one(ops::unsqueeze(t(0), *dim)?),
+        Op::Pad { pad, value, .. } => one(ops::pad(t(0), pad, *value)?),
     }
 }

@@ -272,6 +272,52 @@ kernels! {
             /// Destination element strides.
             dst_strides: [i64; 8],
         }
+
+        /// softmax / log_softmax along the middle axis of `[outer, dim, inner]`:
+        /// `m = max_d x`, `s = Σ_d exp(x − m)`, `y = exp(x − m) / s` or `y = (x − m) − log(s)`.
+        SoftmaxParams {
+            /// Product of the dims before the reduced one.
+            outer: i64,
+            /// Size of the reduced dim.
+            dim: i64,
+            /// Product of the dims after it.
+            inner: i64,
+            /// 1 for log_softmax, 0 for softmax.
+            log: i64,
+        }
+
+        /// A mean over contiguous lines: `y[r] = (Σ_j x[r·len + j]) / len` for `r < rows`.
+        MeanParams {
+            /// Lines (outputs).
+            rows: i64,
+            /// Elements per line.
+            len: i64,
+        }
+
+        /// layer_norm over the trailing `len` elements of each of `rows` rows:
+        /// `μ = Σx/len`, `σ² = Σ(x − μ)²/len` (biased), `rstd = 1/sqrt(σ² + eps)`,
+        /// `y = (x − μ)·rstd·w + b` (`w` is 1 and `b` 0 when absent).
+        LayerNormParams {
+            /// Rows (the product of the leading dims).
+            rows: i64,
+            /// Elements normalised together (the product of normalized_shape).
+            len: i64,
+            /// 1 when a weight is given, else 0.
+            has_weight: i64,
+            /// 1 when a bias is given, else 0.
+            has_bias: i64,
+            /// `eps` as the bits of an IEEE double (`f64::to_bits`).
+            eps_bits: i64,
+        }
+
+        /// A fill: `y[i] = value` for every `i < n`, `value` the element's bits in the low bytes
+        /// of `value_bits` (constant padding's background).
+        FillParams {
+            /// Elements.
+            n: i64,
+            /// The element's bit pattern (only the element's size of low bytes is used).
+            value_bits: i64,
+        }
     }
 
     module relu {
@@ -445,6 +491,52 @@ kernels! {
             launch: grid_stride(p.n),
             x: *const i64 [p.src_len],
             y: *mut i64 [p.dst_len],
+        }
+        /// Fill of 1-byte elements, one element per thread of a grid-stride loop.
+        kernel FillB1 = fill_b1 (p: FillParams) {
+            launch: grid_stride(p.n),
+            y: *mut u8 [p.n],
+        }
+        /// Fill of 2-byte elements.
+        kernel FillB2 = fill_b2 (p: FillParams) {
+            launch: grid_stride(p.n),
+            y: *mut i16 [p.n],
+        }
+        /// Fill of 4-byte elements.
+        kernel FillB4 = fill_b4 (p: FillParams) {
+            launch: grid_stride(p.n),
+            y: *mut i32 [p.n],
+        }
+        /// Fill of 8-byte elements.
+        kernel FillB8 = fill_b8 (p: FillParams) {
+            launch: grid_stride(p.n),
+            y: *mut i64 [p.n],
+        }
+    }
+
+    module softmax {
+        /// softmax or log_softmax, one reduced line per thread of a grid-stride loop.
+        kernel SoftmaxF32 = softmax_f32 (p: SoftmaxParams) {
+            launch: grid_stride_product(&[p.outer, p.inner]),
+            x: *const f32 [p.outer, p.dim, p.inner],
+            y: *mut f32 [p.outer, p.dim, p.inner],
+        }
+    }
+
+    module reduce {
+        /// Means of contiguous lines, one line per thread of a grid-stride loop.
+        kernel MeanF32 = mean_f32 (p: MeanParams) {
+            launch: grid_stride(p.rows),
+            x: *const f32 [p.rows, p.len],
+            y: *mut f32 [p.rows],
+        }
+        /// layer_norm, one row per thread of a grid-stride loop.
+        kernel LayerNormF32 = layer_norm_f32 (p: LayerNormParams) {
+            launch: grid_stride(p.rows),
+            x: *const f32 [p.rows, p.len],
+            w: *const f32 [p.len] if p.has_weight != 0,
+            b: *const f32 [p.len] if p.has_bias != 0,
+            y: *mut f32 [p.rows, p.len],
         }
     }
 }

@@ -104,7 +104,7 @@ pub(crate) mod cuda {
     const CUDA_DTYPES: &str = "float32 (CUDA kernels exist for float32 only)";
 
     /// Refuses a dtype without CUDA kernels.
-    fn f32_only(op: &'static str, operand: &'static str, dtype: DType) -> Result<()> {
+    pub(crate) fn f32_only(op: &'static str, operand: &'static str, dtype: DType) -> Result<()> {
         if dtype != DType::F32 {
             return Err(Error::DType {
                 op,

@@ -1,13 +1,14 @@
-//! `torch.softmax(t, dim)` and `torch.argmax(t, dim)` (keepdim=False).
+//! `torch.softmax(t, dim)`, `torch.log_softmax(t, dim)` and `torch.argmax(t, dim, keepdim)`.
 
 use crate::cpu::{self, Float, Scalar};
 use crate::error::{Error, Result};
 use crate::ops::operands::{host_elems, with_dtype};
 use crate::ops::shape::wrap_dim;
+use crate::ops::views::wrap;
 use crate::tensor::Tensor;
 
-/// softmax and argmax have no CUDA kernels yet: a GPU tensor is refused (never copied to the
-/// host behind the caller's back).
+/// argmax has no CUDA kernel yet: a GPU tensor is refused (never copied to the host behind the
+/// caller's back).
 fn host_only(op: &'static str, t: &Tensor) -> Result<()> {
     if t.device().is_cuda() {
         return Err(Error::InvalidArgument {
@@ -33,42 +34,113 @@ fn split_at_dim(shape: &[usize], d: usize) -> (usize, usize, usize) {
 }
 
 /// Softmax along `dim` (negative counts from the end), max-subtracted so large inputs do not
-/// overflow. float32/float64 only; the result is a new contiguous tensor of the input's shape.
-/// Agrees with PyTorch to a few ulps (exp and summation order differ; see the tests).
+/// overflow. float32/float64 on the CPU (any strides), contiguous float32 on CUDA; the result
+/// is a new contiguous tensor of the input's shape. Agrees with PyTorch to a few ulps (exp and
+/// summation order differ; see the tests).
 pub fn softmax(t: &Tensor, dim: isize) -> Result<Tensor> {
-    const OP: &str = "softmax";
-    host_only(OP, t)?;
-    let d = wrap_dim(OP, dim, t.ndim())?;
-    let (_, len, inner) = split_at_dim(t.shape(), d);
-    cpu::install(|| with_dtype!(OP, "input", t.dtype(), float, softmax_t::<T>(t, len, inner)))
+    softmax_any("softmax", t, dim, false)
 }
 
-fn softmax_t<T: Float>(t: &Tensor, len: usize, inner: usize) -> Result<Tensor> {
+/// log_softmax along `dim` (negative counts from the end): `(x − max) − log(Σ exp(x − max))`,
+/// PyTorch's order. float32/float64 on the CPU (any strides), contiguous float32 on CUDA;
+/// agrees with PyTorch to a few ulps.
+pub fn log_softmax(t: &Tensor, dim: isize) -> Result<Tensor> {
+    softmax_any("log_softmax", t, dim, true)
+}
+
+fn softmax_any(op: &'static str, t: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
+    let d = wrap_dim(op, dim, t.ndim())?;
+    let (outer, len, inner) = split_at_dim(t.shape(), d);
+    #[cfg(feature = "cuda")]
+    if t.device().is_cuda() {
+        use crate::ops::geometry::to_i64;
+        let p = crate::kernels::SoftmaxParams {
+            outer: to_i64(op, "input", outer)?,
+            dim: to_i64(op, "input", len)?,
+            inner: to_i64(op, "input", inner)?,
+            log: i64::from(log),
+        };
+        let ins = [("input", t)];
+        return crate::ops::operands::cuda::run(op, ins, None, t.shape(), |dev, [x], _, y| {
+            crate::cuda::softmax::softmax_f32(dev, &p, x, y)
+        });
+    }
+    #[cfg(not(feature = "cuda"))]
+    let _ = outer; // only the CUDA params need it
+    cpu::install(|| {
+        with_dtype!(
+            op,
+            "input",
+            t.dtype(),
+            float,
+            softmax_t::<T>(t, len, inner, log)
+        )
+    })
+}
+
+fn softmax_t<T: Float>(t: &Tensor, len: usize, inner: usize, log: bool) -> Result<Tensor> {
     let src = host_elems::<T>(t)?;
     let mut out = Tensor::empty(T::DTYPE, t.shape())?;
-    cpu::softmax::softmax(&src, out.as_mut_slice::<T>()?, len, inner);
+    let dst = out.as_mut_slice::<T>()?;
+    if log {
+        cpu::softmax::log_softmax(&src, dst, len, inner);
+    } else {
+        cpu::softmax::softmax(&src, dst, len, inner);
+    }
     Ok(out)
 }
 
 /// Index (int64) of the first maximum along `dim`, which is removed from the shape. A NaN counts
 /// as the maximum, so the first NaN wins, as in PyTorch. Accepts float32/float64 and
-/// int64/int32/int16/int8/uint8. An empty reduced dimension is an error, as in PyTorch.
+/// int64/int32/int16/int8/uint8. An empty reduced dimension is an error, as in PyTorch. CPU
+/// only (a CUDA input is refused with [`Error::InvalidArgument`]).
 pub fn argmax(t: &Tensor, dim: isize) -> Result<Tensor> {
+    argmax_with(t, Some(dim as i64), false)
+}
+
+/// `torch.argmax(t, dim, keepdim)`: with `dim = None`, the index into the flattened tensor
+/// (refused for an empty tensor, as in PyTorch), shaped `[]` or, with `keepdim`, all ones;
+/// with a dim, as [`argmax`], the reduced dim kept as size 1 when `keepdim`. CPU only.
+pub fn argmax_with(t: &Tensor, dim: Option<i64>, keepdim: bool) -> Result<Tensor> {
     const OP: &str = "argmax";
     host_only(OP, t)?;
-    let d = wrap_dim(OP, dim, t.ndim())?;
-    let (_, len, inner) = split_at_dim(t.shape(), d);
-    if len == 0 {
-        return Err(Error::Shape {
-            op: OP,
-            expected: format!("reduction dim {d} to have non-zero size"),
-            got: format!("{:?}", t.shape()),
-        });
-    }
-    let mut out_shape = t.shape().to_vec();
-    if !out_shape.is_empty() {
-        out_shape.remove(d);
-    }
+    let (len, inner, out_shape) = match dim {
+        None => {
+            if t.numel() == 0 {
+                return Err(Error::Shape {
+                    op: OP,
+                    expected: "argmax(): Expected reduction dim to be specified for \
+                               input.numel() == 0."
+                        .into(),
+                    got: format!("{:?}", t.shape()),
+                });
+            }
+            let shape = if keepdim { vec![1; t.ndim()] } else { vec![] };
+            (t.numel(), 1, shape)
+        }
+        Some(dim) => {
+            let d = wrap(OP, dim, t.ndim())?;
+            let (_, len, inner) = split_at_dim(t.shape(), d);
+            if len == 0 {
+                return Err(Error::Shape {
+                    op: OP,
+                    expected: format!(
+                        "argmax(): Expected reduction dim {d} to have non-zero size."
+                    ),
+                    got: format!("{:?}", t.shape()),
+                });
+            }
+            let mut shape = t.shape().to_vec();
+            if !shape.is_empty() {
+                if keepdim {
+                    shape[d] = 1;
+                } else {
+                    shape.remove(d);
+                }
+            }
+            (len, inner, shape)
+        }
+    };
     cpu::install(|| {
         with_dtype!(
             OP,
