@@ -70,6 +70,22 @@ pub(crate) fn run(
             .into_iter()
             .map(|v| get(&values, v, node, &g.names))
             .collect::<Result<_>>()?;
+        // Our CUDA kernels take contiguous operands; a view (permute, chunk, transpose) read by
+        // one is copied on the device first, as torch's kernels do internally. Views of views,
+        // and the CPU kernels (which take any strides), need nothing.
+        let ins = if node.op.is_view() {
+            ins
+        } else {
+            ins.into_iter()
+                .map(|t| {
+                    if t.device().is_cuda() && !t.is_contiguous() {
+                        t.contiguous()
+                    } else {
+                        Ok(t)
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
         let ys = eval(&node.op, &ins, &mut stats).map_err(|e| Error::Program {
             at: format!("node {} ({})", node.name, node.target),
             reason: e.to_string(),
@@ -219,7 +235,9 @@ fn eval(op: &Op, ins: &[Tensor], stats: &mut RunStats) -> Result<Vec<Tensor>> {
         Op::Softmax { dim, .. } => one(ops::softmax(t(0), *dim)?),
         Op::Contiguous { .. } => one(t(0).contiguous()?),
         Op::Identity { .. } => one(t(0).clone()),
-        Op::LayerNorm { shape, w, b, eps, .. } => {
+        Op::LayerNorm {
+            shape, w, b, eps, ..
+        } => {
             let (w, b) = (opt(w.is_some(), 1), opt(b.is_some(), 1));
             one(ops::layer_norm(t(0), shape, w, b, *eps)?)
         }

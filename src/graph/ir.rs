@@ -233,16 +233,19 @@ impl Op {
         }
     }
 
-    /// Whether the op has a CUDA kernel (checked at load for a program placed on a GPU, so a
-    /// missing kernel is never found halfway through a run).
-    pub(crate) fn runs_on_cuda(&self) -> bool {
-        !matches!(
+    /// Whether the op only rearranges metadata (its result shares the input's storage, and it
+    /// takes any strides).
+    pub(crate) fn is_view(&self) -> bool {
+        matches!(
             self,
-            Op::Softmax { .. }
-                | Op::Mean { .. }
-                | Op::LayerNorm { .. }
-                | Op::Cat { .. }
-                | Op::Pad { .. }
+            Op::Chunk { .. }
+                | Op::Permute { .. }
+                | Op::Transpose { .. }
+                | Op::Unsqueeze { .. }
+                | Op::Flatten { .. }
+                | Op::Reshape { .. }
+                | Op::Identity { .. }
+                | Op::Contiguous { .. }
         )
     }
 
