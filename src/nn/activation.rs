@@ -65,8 +65,9 @@ impl Hardtanh {
     /// `nn.Hardtanh(min_val, max_val)`; PyTorch's constructor asserts `max_val > min_val`
     /// (strictly, unlike `F.hardtanh`), and this refuses the same with its message.
     pub fn new(min_val: f64, max_val: f64) -> Result<Hardtanh> {
-        // Written so that a NaN bound is refused too, as torch's assert refuses it.
-        if !(max_val > min_val) {
+        // `partial_cmp` so that a NaN bound (no ordering) is refused too, as torch's assert
+        // refuses it.
+        if max_val.partial_cmp(&min_val) != Some(std::cmp::Ordering::Greater) {
             return Err(Error::InvalidArgument {
                 op: "Hardtanh",
                 name: "max_val",
