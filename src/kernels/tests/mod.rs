@@ -9,12 +9,14 @@
 //! - `gemm.rs`: conv2d and linear within a stated summation-order bound.
 //! - `add.rs`: add (and add + relu) with broadcasting, bit for bit against the CPU op.
 //! - `norm_pool.rs`: batch_norm, avg pools and the strided copy, bit for bit against the CPU.
+//! - `reduce.rs`: softmax/log_softmax (bit for bit), mean and layer_norm (stated bounds), fill.
 
 mod add;
 mod contract;
 mod eltwise;
 mod gemm;
 mod norm_pool;
+mod reduce;
 
 #[path = "../../../tests/common/closeness.rs"]
 pub(crate) mod closeness;
