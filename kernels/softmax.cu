@@ -2,12 +2,13 @@
 //
 // Math: for each line (o, i) of the reduced dim d in [0, D):
 //     m = max_d x[o, d, i]            (a NaN anywhere makes the line NaN, through the sum)
-//     s = sum_d exp(x[o, d, i] - m)   (serial, in d order)
-//     softmax:     y = exp(x - m) / s
-//     log_softmax: y = (x - m) - log(s)   (torch's CPU order: subtract the max, then log s)
-//   expf/logf are CUDA's (within 2 ulps and 1 ulp), PyTorch's CPU uses Sleef's vectorised ones
-//   (1 ulp) and a vectorised (tree) sum: results agree to a few ulps, not bit for bit (the bound
-//   is derived in tests/ops_structure.rs).
+//     s = sum_d exp(x[o, d, i] - m)
+//     softmax:     y = exp(x - m) * (1 / s)   when inner == 1, else exp(x - m) / s
+//     log_softmax: y = (x - m) - log(s)       (torch's CPU order: subtract the max, then log s)
+//   The sum is in our CPU op's order (src/cpu/softmax.rs): for inner == 1, 16 interleaved
+//   partial sums (term d into lane d % 16) combined as a tree (8, 4, 2, 1); otherwise serial in
+//   d. So only expf/logf separate the two: CUDA's are within 2 ulps and 1 ulp, the CPU's libm
+//   within 1 ulp (PyTorch's Sleef too): results agree to a few ulps (tests/ops_structure.rs).
 // Layout: x, y [outer, D, inner] contiguous; y does not alias x.
 // Threads: one line (o, i) per thread per iteration of a grid-stride loop over
 //   outer * inner lines; each thread reads its line three times (max, sum, write), D elements
@@ -36,13 +37,37 @@ __device__ __forceinline__ void softmax_body(const SoftmaxParams p, const float*
             if (v > m || tp_isnan(v)) m = v;  // NaN wins, as torch's max
         }
         float s = 0.0f;
-        for (long long d = 0; d < p.dim; ++d) s += tp_exp(x[base + d * p.inner] - m);
+        if (p.inner == 1) {
+            float lane[16];  // constant-indexed after unrolling: registers, not local memory
+            TP_UNROLL
+            for (int k = 0; k < 16; ++k) lane[k] = 0.0f;
+            long long d = 0;
+            for (; d + 16 <= p.dim; d += 16) {
+                TP_UNROLL
+                for (int k = 0; k < 16; ++k) lane[k] += tp_exp(x[base + d + k] - m);
+            }
+            TP_UNROLL
+            for (int k = 0; k < 16; ++k) {
+                if (d + k < p.dim) lane[k] += tp_exp(x[base + d + k] - m);  // the tail, lanes 0..
+            }
+            TP_UNROLL
+            for (int w = 8; w > 0; w /= 2) {
+                TP_UNROLL
+                for (int k = 0; k < w; ++k) lane[k] += lane[k + w];
+            }
+            s = lane[0];
+        } else {
+            for (long long d = 0; d < p.dim; ++d) s += tp_exp(x[base + d * p.inner] - m);
+        }
         if (p.log) {
             const float ls = tp_log(s);
             for (long long d = 0; d < p.dim; ++d) {
                 const long long k = base + d * p.inner;
                 y[k] = (x[k] - m) - ls;
             }
+        } else if (p.inner == 1) {
+            const float r = 1.0f / s;  // the CPU multiplies by the reciprocal along the last dim
+            for (long long d = 0; d < p.dim; ++d) y[base + d] = tp_exp(x[base + d] - m) * r;
         } else {
             for (long long d = 0; d < p.dim; ++d) {
                 const long long k = base + d * p.inner;

@@ -1,7 +1,8 @@
-//! `nn.MaxPool2d` (no parameters).
+//! `nn.MaxPool2d`, `nn.AvgPool2d` and `nn.AdaptiveAvgPool2d` (no parameters).
 
 use crate::error::Result;
 use crate::nn::{Module, Size2, TensorKind};
+use crate::ops::{adaptive_avg_pool2d, avg_pool2d, AvgPool2dArgs};
 use crate::ops::{max_pool2d, MaxPool2dArgs};
 use crate::tensor::Tensor;
 
@@ -69,6 +70,58 @@ impl MaxPool2dBuilder {
 impl Module for MaxPool2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         max_pool2d(x, &self.args)
+    }
+    fn visit(&self, _: &mut dyn FnMut(&str, TensorKind, &Tensor)) {}
+    fn visit_mut(&mut self, _: &mut dyn FnMut(&str, TensorKind, &mut Tensor)) {}
+}
+
+/// `nn.AvgPool2d` (no tensors): the arguments of [`avg_pool2d`].
+#[derive(Clone, Debug)]
+pub struct AvgPool2d {
+    /// Kernel, stride, padding, ceil_mode, count_include_pad, divisor_override.
+    pub args: AvgPool2dArgs,
+}
+
+impl AvgPool2d {
+    /// `nn.AvgPool2d(kernel_size)`: stride = kernel, no padding, floor mode,
+    /// `count_include_pad=True`, no divisor override.
+    pub fn new(kernel: impl Into<Size2>) -> AvgPool2d {
+        AvgPool2d {
+            args: AvgPool2dArgs {
+                kernel_size: kernel.into().0,
+                ..AvgPool2dArgs::new(1)
+            },
+        }
+    }
+}
+
+impl Module for AvgPool2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        avg_pool2d(x, &self.args)
+    }
+    fn visit(&self, _: &mut dyn FnMut(&str, TensorKind, &Tensor)) {}
+    fn visit_mut(&mut self, _: &mut dyn FnMut(&str, TensorKind, &mut Tensor)) {}
+}
+
+/// `nn.AdaptiveAvgPool2d(output_size)` (no tensors; [`adaptive_avg_pool2d`]).
+#[derive(Clone, Copy, Debug)]
+pub struct AdaptiveAvgPool2d {
+    /// `[H_out, W_out]`.
+    pub output_size: [usize; 2],
+}
+
+impl AdaptiveAvgPool2d {
+    /// `nn.AdaptiveAvgPool2d(output_size)`.
+    pub fn new(output_size: impl Into<Size2>) -> AdaptiveAvgPool2d {
+        AdaptiveAvgPool2d {
+            output_size: output_size.into().0,
+        }
+    }
+}
+
+impl Module for AdaptiveAvgPool2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        adaptive_avg_pool2d(x, self.output_size)
     }
     fn visit(&self, _: &mut dyn FnMut(&str, TensorKind, &Tensor)) {}
     fn visit_mut(&mut self, _: &mut dyn FnMut(&str, TensorKind, &mut Tensor)) {}

@@ -53,7 +53,10 @@ pub fn cat(tensors: &[&Tensor], dim: i64) -> Result<Tensor> {
             return Err(Error::Shape {
                 op: OP,
                 expected: "Tensors must have same number of dimensions".into(),
-                got: format!("got {nd} and {}", t.ndim()),
+                got: format!(
+                    "Tensors must have same number of dimensions: got {nd} and {}",
+                    t.ndim()
+                ),
             });
         }
         for k in (0..nd).filter(|&k| k != d) {

@@ -12,6 +12,7 @@
 //! - `mul.rs`: mul, add with alpha and tensor-with-scalar add/mul, bit for bit.
 //! - `norm_pool.rs`: batch_norm, avg pools and the strided copy, bit for bit against the CPU.
 //! - `convert.rs`: the dtype conversions, bit for bit (every float16 and bfloat16 value).
+//! - `reduce.rs`: softmax/log_softmax (bit for bit), mean and layer_norm (stated bounds), fill.
 
 mod activation;
 mod add;
@@ -21,6 +22,7 @@ mod eltwise;
 mod gemm;
 mod mul;
 mod norm_pool;
+mod reduce;
 
 #[path = "../../../tests/common/closeness.rs"]
 pub(crate) mod closeness;
