@@ -82,7 +82,7 @@ fn pitch_hz(probs: &[f32]) -> Vec<f64> {
             let (lo, hi) = (peak.saturating_sub(4), (peak + 5).min(360));
             let (mut num, mut den) = (0f64, 0f64);
             for (i, &p) in row.iter().enumerate().take(hi).skip(lo) {
-                let cents = 20.0 * i as f64 + 1997.379_408_437_619_1;
+                let cents = 20.0 * i as f64 + 1_997.379_408_437_62;
                 num += f64::from(p) * cents;
                 den += f64::from(p);
             }
@@ -97,7 +97,7 @@ fn run(name: &str, dev: &Device) {
     let p = Program::load(&path, &MapLocation::To(*dev)).unwrap_or_else(|e| panic!("{name}: {e}"));
     let io = io(&dir, name);
     let out = p
-        .run(&[io.x.clone()])
+        .run(std::slice::from_ref(&io.x))
         .unwrap_or_else(|e| panic!("{name} on {dev}: {e}"));
     let ours = out[0]
         .to(&Device::Cpu)

@@ -72,16 +72,6 @@ fn net_matches_torch(dev: &Device) {
 }
 
 fn tinyres_matches_torch(dev: &Device) {
-    if dev.is_cuda() {
-        // softmax has no CUDA kernel yet: refused when loading, not halfway through a run.
-        let err = Program::load(fixture("tinyres.pt2"), &MapLocation::To(*dev))
-            .expect_err("softmax on a GPU");
-        assert!(
-            matches!(&err, Error::UnsupportedOp { target, .. } if target == "aten.softmax.int"),
-            "{err}"
-        );
-        return;
-    }
     run_fixture("tinyres", dev);
 }
 

@@ -102,7 +102,7 @@ pub(crate) fn fold_batch_norm(g: &mut Graph, fed: &mut HashMap<ValueId, Tensor>)
             continue;
         }
         let c_out = wt.shape().first().copied().unwrap_or(0);
-        let per = if c_out == 0 { 0 } else { wt.numel() / c_out };
+        let per = wt.numel().checked_div(c_out).unwrap_or(0);
         let (mv, vv) = (f64s(&mt)?, f64s(&vt)?);
         let gv = match gt.flatten() {
             Some(t) => f64s(&t)?,
