@@ -140,7 +140,9 @@ fn argmax_matches_torch(dev: &Device) {
         let x = tensor(c["input"].as_str().unwrap());
         let dim = c["args"]["dim"].as_i64().unwrap() as isize;
         let ctx = format!("argmax dim {dim} of {} on {dev}", c["input"]);
-        let Some(ours) = run_on(dev, Cuda::NoKernel, &[&x], |i| argmax(&i[0], dim)) else {
+        let Some(ours) = run_on(dev, common::devices::CUDA_F32, &[&x], |i| {
+            argmax(&i[0], dim)
+        }) else {
             continue;
         };
         let ours = ours.unwrap_or_else(|e| panic!("{ctx}: {e}"));
@@ -187,13 +189,22 @@ fn refusals_match_torch(dev: &Device) {
 fn non_float_and_device_errors(dev: &Device) {
     let on = |t: Tensor| t.to(dev).unwrap();
     if dev.is_cuda() {
-        // softmax has a float32 kernel (other dtypes refused); argmax has none: a GPU input is
-        // refused, whatever its dtype (never copied silently).
+        // softmax and argmax have float32 kernels; other dtypes are refused (never copied to
+        // the host silently).
         let t = on(Tensor::zeros(DType::F32, &[2, 3]).unwrap());
         assert!(softmax(&t, 1).is_ok());
+        assert_eq!(
+            argmax(&t, 1)
+                .unwrap()
+                .to(&Device::Cpu)
+                .unwrap()
+                .to_vec::<i64>()
+                .unwrap(),
+            [0, 0]
+        );
         let i = on(Tensor::zeros(DType::I64, &[2, 3]).unwrap());
         assert!(matches!(softmax(&i, 1), Err(Error::DType { .. })));
-        assert!(matches!(argmax(&t, 1), Err(Error::InvalidArgument { .. })));
+        assert!(matches!(argmax(&i, 1), Err(Error::DType { .. })));
         return;
     }
     for d in [DType::F16, DType::BF16, DType::I64, DType::Bool] {
@@ -225,13 +236,14 @@ fn large_softmax_and_argmax_are_consistent(dev: &Device) {
     let data: Vec<f32> = (0..rows * n)
         .map(|i| ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44) as f32 / 1e4 - 50.0)
         .collect();
-    if dev.is_cuda() {
-        return; // no CUDA softmax or argmax: their refusal is non_float_and_device_errors'
-    }
-    let x = Tensor::from_slice(&data, &[rows, n]).unwrap();
+    let x = Tensor::from_slice(&data, &[rows, n])
+        .unwrap()
+        .to(dev)
+        .unwrap();
     for dim in [0isize, 1] {
-        let sm = softmax(&x, dim).unwrap().to_vec::<f32>().unwrap();
-        let am = argmax(&x, dim).unwrap().to_vec::<i64>().unwrap();
+        let host = |t: Tensor| t.to(&Device::Cpu).unwrap();
+        let sm = host(softmax(&x, dim).unwrap()).to_vec::<f32>().unwrap();
+        let am = host(argmax(&x, dim).unwrap()).to_vec::<i64>().unwrap();
         let (outer, len, inner) = if dim == 1 { (rows, n, 1) } else { (1, rows, n) };
         for o in 0..outer {
             for i in 0..inner {

@@ -29,6 +29,8 @@ pub(crate) mod activation;
 #[cfg(feature = "cuda")]
 pub(crate) mod add;
 #[cfg(feature = "cuda")]
+pub(crate) mod argmax;
+#[cfg(feature = "cuda")]
 pub(crate) mod avg_pool2d;
 #[cfg(feature = "cuda")]
 pub(crate) mod batch_norm;

@@ -523,6 +523,16 @@ kernels! {
         }
     }
 
+    module argmax {
+        /// The index of the first maximum of each line (a NaN counts as the maximum), one line
+        /// per thread of a grid-stride loop; `p.log` is unused.
+        kernel ArgmaxF32 = argmax_f32 (p: SoftmaxParams) {
+            launch: grid_stride_product(&[p.outer, p.inner]),
+            x: *const f32 [p.outer, p.dim, p.inner],
+            y: *mut i64 [p.outer, p.inner],
+        }
+    }
+
     module reduce {
         /// Means of contiguous lines, one line per thread of a grid-stride loop.
         kernel MeanF32 = mean_f32 (p: MeanParams) {

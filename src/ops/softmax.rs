@@ -7,22 +7,6 @@ use crate::ops::shape::wrap_dim;
 use crate::ops::views::wrap;
 use crate::tensor::Tensor;
 
-/// argmax has no CUDA kernel yet: a GPU tensor is refused (never copied to the host behind the
-/// caller's back).
-fn host_only(op: &'static str, t: &Tensor) -> Result<()> {
-    if t.device().is_cuda() {
-        return Err(Error::InvalidArgument {
-            op,
-            name: "input",
-            reason: format!(
-                "{op} has no CUDA kernel yet; the input lives on {}: move it to the CPU first",
-                t.device()
-            ),
-        });
-    }
-    Ok(())
-}
-
 /// `[outer, dim, inner]` around the reduced dimension `d` (a 0-d tensor is `[1, 1, 1]`).
 fn split_at_dim(shape: &[usize], d: usize) -> (usize, usize, usize) {
     if shape.is_empty() {
@@ -92,18 +76,17 @@ fn softmax_t<T: Float>(t: &Tensor, len: usize, inner: usize, log: bool) -> Resul
 
 /// Index (int64) of the first maximum along `dim`, which is removed from the shape. A NaN counts
 /// as the maximum, so the first NaN wins, as in PyTorch. Accepts float32/float64 and
-/// int64/int32/int16/int8/uint8. An empty reduced dimension is an error, as in PyTorch. CPU
-/// only (a CUDA input is refused with [`Error::InvalidArgument`]).
+/// int64/int32/int16/int8/uint8 on the CPU, float32 on CUDA (contiguous). An empty reduced
+/// dimension is an error, as in PyTorch.
 pub fn argmax(t: &Tensor, dim: isize) -> Result<Tensor> {
     argmax_with(t, Some(dim as i64), false)
 }
 
 /// `torch.argmax(t, dim, keepdim)`: with `dim = None`, the index into the flattened tensor
 /// (refused for an empty tensor, as in PyTorch), shaped `[]` or, with `keepdim`, all ones;
-/// with a dim, as [`argmax`], the reduced dim kept as size 1 when `keepdim`. CPU only.
+/// with a dim, as [`argmax`], the reduced dim kept as size 1 when `keepdim`.
 pub fn argmax_with(t: &Tensor, dim: Option<i64>, keepdim: bool) -> Result<Tensor> {
     const OP: &str = "argmax";
-    host_only(OP, t)?;
     let (len, inner, out_shape) = match dim {
         None => {
             if t.numel() == 0 {
@@ -141,6 +124,39 @@ pub fn argmax_with(t: &Tensor, dim: Option<i64>, keepdim: bool) -> Result<Tensor
             (len, inner, shape)
         }
     };
+    #[cfg(feature = "cuda")]
+    if t.device().is_cuda() {
+        use crate::ops::geometry::to_i64;
+        let outer = if len == 0 || inner == 0 {
+            0
+        } else {
+            t.numel() / (len * inner)
+        };
+        let p = crate::kernels::SoftmaxParams {
+            outer: to_i64(OP, "input", outer)?,
+            dim: to_i64(OP, "input", len)?,
+            inner: to_i64(OP, "input", inner)?,
+            log: 0,
+        };
+        if t.dtype() != crate::dtype::DType::F32 {
+            return Err(Error::DType {
+                op: OP,
+                operand: "input",
+                got: t.dtype(),
+                supported: "float32 (CUDA kernels exist for float32 only)".into(),
+            });
+        }
+        let ins = [("input", t)];
+        let i64_ = crate::dtype::DType::I64;
+        return crate::ops::operands::cuda::run_as(
+            OP,
+            ins,
+            None,
+            i64_,
+            &out_shape,
+            |dev, [x], _, y| crate::cuda::argmax::argmax_f32(dev, &p, x, y),
+        );
+    }
     cpu::install(|| {
         with_dtype!(
             OP,
