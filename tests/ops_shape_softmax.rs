@@ -5,7 +5,7 @@
 mod common;
 
 use common::closeness::{assert_tensor_close, Tol};
-use common::devices::{run_on, Cuda};
+use common::devices::{run_on, CUDA_F32};
 use common::eltwise_fixtures::{fixtures, tensor};
 
 use serde_json::Value as Json;
@@ -112,9 +112,7 @@ fn softmax_matches_torch(dev: &Device) {
         let x = tensor(c["input"].as_str().unwrap());
         let dim = c["args"]["dim"].as_i64().unwrap() as isize;
         let ctx = format!("softmax dim {dim} of {} on {dev}", c["input"]);
-        let Some(ours) = run_on(dev, common::devices::CUDA_F32, &[&x], |i| {
-            softmax(&i[0], dim)
-        }) else {
+        let Some(ours) = run_on(dev, CUDA_F32, &[&x], |i| softmax(&i[0], dim)) else {
             continue;
         };
         let ours = ours.unwrap_or_else(|e| panic!("{ctx}: {e}"));
@@ -140,9 +138,7 @@ fn argmax_matches_torch(dev: &Device) {
         let x = tensor(c["input"].as_str().unwrap());
         let dim = c["args"]["dim"].as_i64().unwrap() as isize;
         let ctx = format!("argmax dim {dim} of {} on {dev}", c["input"]);
-        let Some(ours) = run_on(dev, common::devices::CUDA_F32, &[&x], |i| {
-            argmax(&i[0], dim)
-        }) else {
+        let Some(ours) = run_on(dev, CUDA_F32, &[&x], |i| argmax(&i[0], dim)) else {
             continue;
         };
         let ours = ours.unwrap_or_else(|e| panic!("{ctx}: {e}"));
