@@ -262,9 +262,7 @@ fn argmax_with_matches_torch(dev: &Device) {
         let keep = c["keepdim"].as_bool().unwrap();
         let ctx = format!("argmax {} dim {dim:?} keepdim {keep} on {dev}", c["input"]);
         n += 1;
-        let Some(ours) = run_on(dev, Cuda::NoKernel, &[&x], |t| {
-            argmax_with(&t[0], dim, keep)
-        }) else {
+        let Some(ours) = run_on(dev, CUDA_F32, &[&x], |t| argmax_with(&t[0], dim, keep)) else {
             continue;
         };
         let ours = ours.unwrap_or_else(|e| panic!("{ctx}: {e}"));

@@ -142,3 +142,43 @@ fn layer_norm_and_fill_match_cpu() {
     run::<FillB4>(&p, GRIDS[1], &mut [EmuArg::Out(&mut y)]).unwrap();
     assert_eq!(y, vec![1.5f32; 7]);
 }
+
+/// argmax through the emulator against the CPU op: indices are exact (the first maximum, the
+/// first NaN when there is one), lines along the middle axis of `[outer, dim, inner]`.
+#[test]
+fn argmax_matches_cpu() {
+    use crate::kernels::ArgmaxF32;
+    use crate::ops::argmax;
+    let mut rng = Rng::new(32);
+    for (outer, dim, inner) in [
+        (3usize, 10usize, 1usize),
+        (2, 37, 1),
+        (4, 5, 3),
+        (1, 1000, 1),
+        (2, 1, 4),
+    ] {
+        let shape = [outer, dim, inner];
+        let mut x: Vec<f32> = rng.vec_with_specials(outer * dim * inner, 40);
+        // Ties: the first of equal maxima wins.
+        if x.len() > 6 {
+            x[5] = 1e30;
+            x[6] = 1e30;
+        }
+        let want = argmax(&Tensor::from_slice(&x, &shape).unwrap(), 1)
+            .unwrap()
+            .to_vec::<i64>()
+            .unwrap();
+        let p = SoftmaxParams {
+            outer: outer as i64,
+            dim: dim as i64,
+            inner: inner as i64,
+            log: 0,
+        };
+        for grid in GRIDS {
+            let mut y = vec![-1i64; outer * inner];
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut y);
+            run::<ArgmaxF32>(&p, grid, &mut [EmuArg::In(&x), EmuArg::OutRaw(bytes)]).unwrap();
+            assert_eq!(y, want, "argmax {shape:?} grid {grid:?}");
+        }
+    }
+}
