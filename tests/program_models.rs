@@ -153,3 +153,18 @@ model_tests!(
     crepe_tiny,
     crepe_full,
 );
+
+/// The plan of a real model: every batch norm folded into its convolution, the relus after
+/// them fused, and the parameter count torch reports (`sum(p.numel())` = 11,689,512 for
+/// resnet18), counted from the archive, not from the folded weights.
+#[test]
+fn resnet18_is_planned_as_expected() {
+    let Some(dir) = cache() else { return };
+    let p = Program::load(dir.join("resnet18.pt2"), &MapLocation::Keep).expect("load");
+    let s = p.summary();
+    assert_eq!(s.parameters, 11_689_512);
+    assert_eq!(s.folded_batch_norms, 20);
+    assert_eq!(s.op_counts.get("batch_norm"), None, "{s:?}");
+    assert!(s.fused >= 9, "{s:?}");
+    assert_eq!(s.aten_counts.get("aten.batch_norm.default"), Some(&20));
+}

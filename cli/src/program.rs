@@ -143,6 +143,7 @@ pub fn inspect(model: &Path, as_json: bool) -> Result<()> {
             "parameters": s.parameters,
             "weight_bytes": s.weight_bytes,
             "fused_relus": s.fused,
+            "folded_batch_norms": s.folded_batch_norms,
             "sample_inputs": p.sample_inputs().map(|x| x.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>()),
             "flops": stats.map(|x| x.flops),
             "peak_activation_bytes": stats.map(|x| x.peak_activation_bytes),
@@ -162,7 +163,10 @@ pub fn inspect(model: &Path, as_json: bool) -> Result<()> {
         s.parameters,
         s.weight_bytes as f64 / 1e6
     );
-    println!("  ops (as planned; {} relus fused):", s.fused);
+    println!(
+        "  ops (as planned; {} batch norms folded into convolutions, {} relus fused):",
+        s.folded_batch_norms, s.fused
+    );
     for (k, n) in &s.op_counts {
         println!("    {n:5}  {k}");
     }

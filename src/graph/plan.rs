@@ -155,9 +155,22 @@ pub(crate) fn fuse_relu(g: &mut Graph) -> usize {
         let Op::Unary { x, f: Unary::Relu } = g.nodes[i].op else {
             continue;
         };
-        // An in-place producer's output is also its input's new value: leave it alone.
-        let Some(p) = producer[x].filter(|&p| readers[x] == 1 && g.nodes[p].mutates.is_none())
-        else {
+        // Through the identities a folded batch norm or an eval dropout left, to the op that
+        // computes the value; every value on the way must have this one reader. An in-place
+        // producer's output is also its input's new value: leave it alone.
+        let mut v = x;
+        let mut found = None;
+        while let Some(p) = producer[v].filter(|&p| readers[v] == 1 && g.nodes[p].mutates.is_none())
+        {
+            match g.nodes[p].op {
+                Op::Identity { x: up } => v = up,
+                _ => {
+                    found = Some(p);
+                    break;
+                }
+            }
+        }
+        let Some(p) = found else {
             continue;
         };
         let done = match &mut g.nodes[p].op {

@@ -30,6 +30,10 @@ pub struct Program {
     device: Device,
     fused: usize,
     folded: usize,
+    /// Elements of the archive's parameters and bytes of all its fed tensors, counted before
+    /// planning (folding replaces some of them).
+    parameters: usize,
+    weight_bytes: usize,
     samples: Option<Vec<Tensor>>,
 }
 
@@ -144,6 +148,21 @@ impl Program {
             }
         };
         // Plan on the host (folding reads the weights), then place every weight once.
+        let params: std::collections::HashSet<usize> = graph
+            .feeds
+            .iter()
+            .filter(|(_, _, f)| *f == crate::graph::ir::Feed::Parameter)
+            .map(|(id, _, _)| *id)
+            .collect();
+        let parameters = loaded
+            .iter()
+            .filter(|(id, _, _)| params.contains(id))
+            .map(|(_, t, _)| t.numel())
+            .sum();
+        let weight_bytes = loaded
+            .iter()
+            .map(|(_, t, _)| t.numel() * t.dtype().size())
+            .sum();
         let mut host: HashMap<usize, Tensor> =
             loaded.into_iter().map(|(id, t, _)| (id, t)).collect();
         let folded = plan::fold_batch_norm(&mut graph, &mut host)?;
@@ -167,6 +186,8 @@ impl Program {
             device,
             fused,
             folded,
+            parameters,
+            weight_bytes,
             samples,
         })
     }
@@ -202,27 +223,11 @@ impl Program {
             }
             *aten_counts.entry(n.target.clone()).or_insert(0) += 1;
         }
-        let params: std::collections::HashSet<usize> = self
-            .graph
-            .feeds
-            .iter()
-            .filter(|(_, _, f)| *f == crate::graph::ir::Feed::Parameter)
-            .map(|(id, _, _)| *id)
-            .collect();
         ProgramSummary {
             op_counts,
             aten_counts,
-            parameters: self
-                .fed
-                .iter()
-                .filter(|(id, _)| params.contains(id))
-                .map(|(_, t)| t.numel())
-                .sum(),
-            weight_bytes: self
-                .fed
-                .iter()
-                .map(|(_, t)| t.numel() * t.dtype().size())
-                .sum(),
+            parameters: self.parameters,
+            weight_bytes: self.weight_bytes,
             fused: self.fused,
             folded_batch_norms: self.folded,
         }
