@@ -54,24 +54,6 @@ fn io(dir: &std::path::Path, name: &str) -> Io {
     }
 }
 
-/// As tests/program_pt2.rs: |ours - y64| <= 10 |y32 - y64|, floored at 8 ulps of the scale.
-fn ratio(name: &str, ours: &[f32], io: &Io) -> f64 {
-    assert_eq!(ours.len(), io.y64.len(), "{name}: output length");
-    let scale = io.y64.iter().fold(0f64, |m, v| m.max(v.abs()));
-    let floor = 8.0 * f64::from(f32::EPSILON) * scale;
-    let mut worst = 0f64;
-    for (i, ((&o, &t32), &t64)) in ours.iter().zip(&io.y32).zip(&io.y64).enumerate() {
-        let torch_err = (f64::from(t32) - t64).abs().max(floor);
-        let err = (f64::from(o) - t64).abs();
-        assert!(
-            err <= 10.0 * torch_err,
-            "{name}[{i}]: ours {o} vs float64 {t64}: {err:.3e} > 10 x {torch_err:.3e}"
-        );
-        worst = worst.max(err / torch_err);
-    }
-    worst
-}
-
 /// CREPE's pitch for each frame: torchcrepe's weighted argmax (the probability-weighted mean
 /// of the cents of the 9 bins around the peak), in Hz.
 fn pitch_hz(probs: &[f32]) -> Vec<f64> {
@@ -104,7 +86,7 @@ fn run(name: &str, dev: &Device) {
         .expect("host")
         .to_vec::<f32>()
         .expect("f32");
-    let worst = ratio(name, &ours, &io);
+    let worst = common::rule::assert_rule(name, &ours, &io.y32, &io.y64);
     println!("{name} on {dev}: worst error / torch's float32 error = {worst:.2}");
     if let Some(hz) = &io.hz {
         for (got, want) in pitch_hz(&ours).iter().zip(hz) {

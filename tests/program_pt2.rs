@@ -6,6 +6,7 @@
 mod common;
 
 use common::fixtures_dir;
+use common::rule::assert_rule;
 use tensorport::graph::{Dim, Program};
 use tensorport::{load, Device, Error, MapLocation, Tensor};
 
@@ -27,28 +28,6 @@ fn io(name: &str) -> (Tensor, Vec<f32>, Vec<f64>) {
         t("y32").to_vec::<f32>().expect("f32"),
         t("y64").to_vec::<f64>().expect("f64"),
     )
-}
-
-/// The whole-model rule: our error against torch's float64 forward is at most 10 times
-/// torch's own float32 error, elementwise, with a floor of 8 float32 ulps of the output's
-/// largest magnitude (where torch's float32 happens to round exactly, its error is 0 and any
-/// reordering of a sum would fail a pure ratio). Returns the worst ratio of our error to
-/// torch's (with the floor in the denominator).
-fn assert_rule(what: &str, ours: &[f32], y32: &[f32], y64: &[f64]) -> f64 {
-    assert_eq!(ours.len(), y64.len(), "{what}: output length");
-    let scale = y64.iter().fold(0f64, |m, v| m.max(v.abs()));
-    let floor = 8.0 * f64::from(f32::EPSILON) * scale;
-    let mut worst = 0f64;
-    for (i, ((&o, &t32), &t64)) in ours.iter().zip(y32).zip(y64).enumerate() {
-        let torch_err = (f64::from(t32) - t64).abs().max(floor);
-        let err = (f64::from(o) - t64).abs();
-        assert!(
-            err <= 10.0 * torch_err,
-            "{what}[{i}]: ours {o} vs float64 {t64}: error {err:.3e} > 10 x torch's {torch_err:.3e}"
-        );
-        worst = worst.max(err / torch_err);
-    }
-    worst
 }
 
 fn run_fixture(name: &str, dev: &Device) {
@@ -284,6 +263,13 @@ fn hostile_weights_are_typed_errors_without_huge_allocations() {
     });
     let e = load_err(&p);
     assert!(e.to_string().contains("conv1.weight"), "{e}");
+    // Sizes whose product overflows 64 bits: an error, not an overflow panic.
+    let p = with_weights(&|d| {
+        let m = &mut d["config"]["conv1.weight"]["tensor_meta"];
+        m["sizes"] = serde_json::json!([{"as_int": 1u64 << 40}, {"as_int": 1u64 << 40}]);
+        m["strides"] = serde_json::json!([{"as_int": 1}, {"as_int": 1}]);
+    });
+    assert!(load_err(&p).to_string().contains("conv1.weight"));
     // A weight the program reads but the config does not list.
     let p = with_weights(&|d| {
         d["config"]

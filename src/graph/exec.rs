@@ -153,7 +153,9 @@ fn eval(op: &Op, ins: &[Tensor], stats: &mut RunStats) -> Result<Vec<Tensor>> {
             };
             // 2 · N · C_out · H_out · W_out · (C_in / groups) · kh · kw
             let per_out: usize = t(1).shape().get(1..).map_or(0, |s| s.iter().product());
-            stats.flops += 2 * (y.numel() as u64) * per_out as u64;
+            stats.flops = stats
+                .flops
+                .saturating_add((2 * y.numel() as u64).saturating_mul(per_out as u64));
             one(y)
         }
         Op::Linear { b, relu, .. } => {
@@ -163,8 +165,10 @@ fn eval(op: &Op, ins: &[Tensor], stats: &mut RunStats) -> Result<Vec<Tensor>> {
             } else {
                 ops::linear(t(0), t(1), b)?
             };
-            stats.flops +=
-                2 * (y.numel() as u64) * t(1).shape().last().copied().unwrap_or(0) as u64;
+            let k = t(1).shape().last().copied().unwrap_or(0) as u64;
+            stats.flops = stats
+                .flops
+                .saturating_add((2 * y.numel() as u64).saturating_mul(k));
             one(y)
         }
         Op::BatchNorm { w, b, eps, .. } => {

@@ -126,7 +126,16 @@ pub(crate) fn load(
                     s
                 }
             };
-            let numel: usize = shape.iter().product();
+            // Checked: the sizes are the file's word (from_storage checks the view below).
+            let numel = shape
+                .iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .ok_or_else(|| {
+                    bad(
+                        &at,
+                        format!("{shape:?} has more elements than fit in memory"),
+                    )
+                })?;
             if storage.nbytes() == 0 && numel > 0 {
                 // torch.load fills such a tensor with zeros; a program silently running on
                 // zeros is the failure we refuse.

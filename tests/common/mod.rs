@@ -8,6 +8,7 @@ pub mod gpu;
 pub mod net;
 pub mod op_fixtures;
 pub mod rng;
+pub mod rule;
 
 use std::path::{Path, PathBuf};
 
