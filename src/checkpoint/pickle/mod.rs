@@ -21,6 +21,10 @@ pub struct Limits {
     pub max_string_bytes: u64,
     /// Largest memo index (sparse indices would otherwise allocate a huge table).
     pub max_memo: u64,
+    /// Working memory the reader may spend on one pickle, in bytes: the pickle record itself
+    /// when it has to be inflated, and the machine's objects, stack, memo and frozen values.
+    /// A hostile file of a few KB can describe gigabytes of objects; this is what stops it.
+    pub max_bytes: u64,
 }
 
 impl Default for Limits {
@@ -30,6 +34,7 @@ impl Default for Limits {
             max_objects: 20_000_000,
             max_string_bytes: 1 << 30,
             max_memo: 50_000_000,
+            max_bytes: 512 << 20,
         }
     }
 }
