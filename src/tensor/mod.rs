@@ -148,6 +148,10 @@ impl Tensor {
                 got: format!("stride {:?}", self.strides),
             });
         }
+        if self.numel() == 0 {
+            // Empty views may carry any offset (see `contiguous_bytes`).
+            return Ok((0, 0));
+        }
         let item = self.dtype.size();
         Ok((self.offset * item, self.numel() * item))
     }
@@ -262,11 +266,20 @@ impl Tensor {
         let bytes = self.storage.host_bytes()?;
         let item = self.dtype.size();
         let n = self.numel();
+        if n == 0 {
+            // An empty view may sit at any storage offset (torch checks none), even past the end.
+            return Ok(Cow::Borrowed(&[]));
+        }
+        let len = n.checked_mul(item).ok_or_else(|| Error::Overflow {
+            what: format!("bytes of a {} tensor of shape {:?}", self.dtype, self.shape),
+        })?;
         if self.is_contiguous() {
             let start = self.offset * item;
-            return Ok(Cow::Borrowed(&bytes[start..start + n * item]));
+            return Ok(Cow::Borrowed(&bytes[start..start + len]));
         }
-        let mut out = Vec::with_capacity(n * item);
+        // A broadcast (stride-0) view can describe far more bytes than its storage holds, so
+        // the copy is allocated fallibly.
+        let mut out = try_bytes(len, "a contiguous copy of a strided view")?;
         gather(
             bytes,
             item,
@@ -311,7 +324,13 @@ impl Tensor {
         }
         let bytes = self.contiguous_bytes()?;
         // Copy through a fresh Vec<T> so alignment of the source does not matter.
-        let mut v = vec![T::zeroed(); self.numel()];
+        let mut v: Vec<T> = Vec::new();
+        v.try_reserve_exact(self.numel())
+            .map_err(|_| Error::OutOfMemory {
+                what: format!("Tensor::to_vec of {} elements", self.numel()),
+                bytes: bytes.len(),
+            })?;
+        v.resize(self.numel(), T::zeroed());
         bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(&bytes);
         Ok(v)
     }
@@ -371,6 +390,16 @@ impl Tensor {
         t.strides = contiguous_strides(shape);
         Ok(t)
     }
+}
+
+/// An empty byte vector with room for `len` bytes, or `OutOfMemory` instead of an abort.
+pub(crate) fn try_bytes(len: usize, what: &str) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| Error::OutOfMemory {
+        what: what.to_string(),
+        bytes: len,
+    })?;
+    Ok(v)
 }
 
 fn checked_numel(shape: &[usize]) -> Result<usize> {

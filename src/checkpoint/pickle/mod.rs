@@ -15,12 +15,11 @@ use crate::storage::Storage;
 pub struct Limits {
     /// Deepest container nesting in the result (also bounds cycles).
     pub max_depth: usize,
-    /// Most objects the machine may create (memo bombs, huge containers).
+    /// Most objects the machine may create, and most objects its result may expand to when
+    /// shared objects are counted at every reference (memo bombs).
     pub max_objects: u64,
     /// Most bytes of strings and byte strings the machine may hold.
     pub max_string_bytes: u64,
-    /// Largest memo index (sparse indices would otherwise allocate a huge table).
-    pub max_memo: u64,
     /// Working memory the reader may spend on one pickle, in bytes: the pickle record itself
     /// when it has to be inflated, and the machine's objects, stack, memo and frozen values.
     /// A hostile file of a few KB can describe gigabytes of objects; this is what stops it.
@@ -33,7 +32,6 @@ impl Default for Limits {
             max_depth: 1000,
             max_objects: 20_000_000,
             max_string_bytes: 1 << 30,
-            max_memo: 50_000_000,
             max_bytes: 512 << 20,
         }
     }

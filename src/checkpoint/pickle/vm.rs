@@ -54,6 +54,7 @@ pub fn unpickle(
         arena: Arena::new(),
         stack: Vec::new(),
         marks: Vec::new(),
+        used: 0,
         memo: Memo::default(),
         storages: HashMap::new(),
         string_bytes: 0,
@@ -62,7 +63,8 @@ pub fn unpickle(
         op: 0,
     };
     let (root, end) = m.run()?;
-    let value = freeze::freeze(&m.arena, root, record, limits)?;
+    let budget = limits.max_bytes.saturating_sub(m.used);
+    let value = freeze::freeze(&m.arena, root, record, limits, budget)?;
     Ok((value, end))
 }
 
@@ -79,6 +81,9 @@ struct Machine<'a> {
     /// Storages already resolved, by key.
     storages: HashMap<String, arena::StorageRef>,
     string_bytes: u64,
+    /// Bytes charged against `limits.max_bytes` for what the machine keeps until STOP (objects,
+    /// container slots, memo entries, strings); the live stack is counted on top of this.
+    used: u64,
     /// Tensors rebuilt so far (numbers them in messages).
     tensors: usize,
     /// Offset and byte of the opcode being run.
@@ -114,8 +119,20 @@ impl Machine<'_> {
             PROTO if uint > 5 => {
                 return Err(self.malformed(format!("unsupported pickle protocol {uint}")))
             }
-            PROTO | FRAME => {}
-            MARK => self.marks.push(self.stack.len()),
+            PROTO => {}
+            // The frame must be there: CPython's unpickler reads it whole before running it.
+            FRAME => {
+                let left = self.data.len().saturating_sub(ins.next);
+                if uint > left as u64 {
+                    return Err(CheckpointError::Truncated {
+                        what: format!("{}: pickle FRAME", self.record),
+                        offset: self.at as u64,
+                        needed: uint,
+                        available: left as u64,
+                    });
+                }
+            }
+            MARK => self.push_mark()?,
             NONE => self.push_leaf(Value::None)?,
             NEWTRUE => self.push_leaf(Value::Bool(true))?,
             NEWFALSE => self.push_leaf(Value::Bool(false))?,
@@ -133,8 +150,16 @@ impl Machine<'_> {
                 self.push_leaf(Value::Float(f))?
             }
             INT | LONG => {
-                let v = scalars::text_int(bytes, ins.op.code == INT)
-                    .ok_or_else(|| self.malformed("invalid integer literal"))?;
+                let v = scalars::text_int(bytes, ins.op.code == INT).map_err(|e| {
+                    self.malformed(match e {
+                        scalars::TextIntError::Invalid => "invalid integer literal".to_string(),
+                        scalars::TextIntError::TooLong(n) => format!(
+                            "integer literal of {n} digits: Python refuses more than {} \
+                             (sys.get_int_max_str_digits)",
+                            scalars::MAX_INT_DIGITS
+                        ),
+                    })
+                })?;
                 self.push_leaf(v)?
             }
             LONG1 | LONG4 => {
@@ -235,7 +260,7 @@ impl Machine<'_> {
             }
             DUP => {
                 let t = self.top()?;
-                self.stack.push(t)
+                self.push_id(t)?
             }
             BINPUT | LONG_BINPUT => self.memo_put(uint)?,
             MEMOIZE => self.memo_put(self.memo.len())?,
@@ -275,20 +300,20 @@ impl Machine<'_> {
                 let args = self.pop()?;
                 let func = self.pop()?;
                 let id = self.reduce(func, args)?;
-                self.stack.push(id)
+                self.push_id(id)?
             }
             NEWOBJ => {
                 let args = self.pop()?;
                 let cls = self.pop()?;
                 let id = self.newobj(cls, args, None)?;
-                self.stack.push(id)
+                self.push_id(id)?
             }
             NEWOBJ_EX => {
                 let kwargs = self.pop()?;
                 let args = self.pop()?;
                 let cls = self.pop()?;
                 let id = self.newobj(cls, args, Some(kwargs))?;
-                self.stack.push(id)
+                self.push_id(id)?
             }
             BUILD => {
                 let state = self.pop()?;
@@ -298,7 +323,7 @@ impl Machine<'_> {
             BINPERSID => {
                 let pid = self.pop()?;
                 let id = self.persistent_load(pid)?;
-                self.stack.push(id)
+                self.push_id(id)?
             }
             PERSID => {
                 return Err(self

@@ -14,18 +14,26 @@ use crate::checkpoint::pickle::Limits;
 use crate::checkpoint::value::{Dict, Value};
 use crate::error::CheckpointError;
 
+const VALUE_BYTES: u64 = std::mem::size_of::<Value>() as u64;
+/// A `done` entry: id, value, height and size, with hash-map slack.
+const DONE_ENTRY_BYTES: u64 = 96;
+/// A dict's index entry (its key identity and position), with slack.
+const INDEX_ENTRY_BYTES: u64 = 64;
+
 struct Frame {
     id: Id,
     children: Vec<Id>,
     next: usize,
 }
 
-/// Freezes `root`.
+/// Freezes `root`, spending at most `budget` bytes on the frozen values (what is left of
+/// `limits.max_bytes` after the machine's own objects).
 pub(super) fn freeze(
     arena: &Arena,
     root: Id,
     record: &str,
     limits: &Limits,
+    budget: u64,
 ) -> Result<Value, CheckpointError> {
     let too_deep = |value: usize| CheckpointError::ResourceLimit {
         record: record.to_string(),
@@ -39,6 +47,7 @@ pub(super) fn freeze(
     let mut done: HashMap<Id, (Value, usize, u64)> = HashMap::new();
     let mut on_path: HashSet<Id> = HashSet::new();
     let mut frames: Vec<Frame> = Vec::new();
+    let mut spent = 0u64;
     if let Some(v) = leaf(arena, root, record)? {
         return Ok(v);
     }
@@ -51,8 +60,14 @@ pub(super) fn freeze(
                     return Err(too_deep(frames.len() + h));
                 }
             } else if on_path.contains(&child) {
-                // A container that contains itself cannot become a tree.
-                return Err(too_deep(limits.max_depth.saturating_add(1)));
+                // Python builds such objects happily; a tree cannot hold one.
+                return Err(CheckpointError::UnsupportedFormat {
+                    detail: format!(
+                        "{record}: a {} that contains itself (a reference cycle through the \
+                         pickle memo): torch builds it, tensorport's value tree cannot hold a cycle",
+                        arena.get(child).type_name()
+                    ),
+                });
             } else if leaf(arena, child, record)?.is_none() {
                 push_frame(arena, child, &mut frames, &mut on_path, limits, &too_deep)?;
             }
@@ -76,6 +91,25 @@ pub(super) fn freeze(
                     vals.push(leaf(arena, c, record)?.unwrap_or(Value::None));
                 }
             }
+        }
+        // The frozen children, the cache entry, and for dicts their index.
+        let per_child = VALUE_BYTES
+            + if matches!(arena.get(frame.id), Obj::Dict { .. }) {
+                INDEX_ENTRY_BYTES
+            } else {
+                0
+            };
+        spent = spent.saturating_add(DONE_ENTRY_BYTES + per_child * vals.len() as u64);
+        if spent > budget {
+            return Err(CheckpointError::ResourceLimit {
+                record: record.to_string(),
+                limit: super::stack::MAX_BYTES,
+                max: limits.max_bytes,
+                value: limits
+                    .max_bytes
+                    .saturating_sub(budget)
+                    .saturating_add(spent),
+            });
         }
         if expanded > limits.max_objects {
             return Err(CheckpointError::ResourceLimit {

@@ -26,13 +26,25 @@ pub(super) fn int_from_le(bytes: &[u8]) -> Value {
     Value::BigInt(Arc::from(b))
 }
 
+/// CPython's default limit on the digits of an int parsed from text (`sys.int_info`'s
+/// `default_max_str_digits`): `int()` and the protocol-0 INT/LONG opcodes refuse longer literals.
+/// It also keeps the quadratic multiply-add below bounded.
+pub(super) const MAX_INT_DIGITS: usize = 4300;
+
+/// Why a protocol-0 integer literal was refused.
+#[derive(Debug)]
+pub(super) enum TextIntError {
+    Invalid,
+    TooLong(usize),
+}
+
 /// Parses a decimal integer of any size (protocol 0 INT and LONG). `I00`/`I01` are False/True in
 /// INT. LONG carries a trailing `L`.
-pub(super) fn text_int(text: &[u8], is_int: bool) -> Option<Value> {
+pub(super) fn text_int(text: &[u8], is_int: bool) -> Result<Value, TextIntError> {
     if is_int {
         match text {
-            b"00" => return Some(Value::Bool(false)),
-            b"01" => return Some(Value::Bool(true)),
+            b"00" => return Ok(Value::Bool(false)),
+            b"01" => return Ok(Value::Bool(true)),
             _ => {}
         }
     }
@@ -43,21 +55,31 @@ pub(super) fn text_int(text: &[u8], is_int: bool) -> Option<Value> {
         _ => (false, text),
     };
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
+        return Err(TextIntError::Invalid);
     }
-    // Magnitude as little-endian bytes, built by multiply-add.
-    let mut mag: Vec<u8> = vec![0];
-    for &d in digits {
-        let mut carry = u32::from(d - b'0');
-        for byte in mag.iter_mut() {
-            let x = u32::from(*byte) * 10 + carry;
-            *byte = x as u8;
-            carry = x >> 8;
+    if digits.len() > MAX_INT_DIGITS {
+        return Err(TextIntError::TooLong(digits.len()));
+    }
+    // Magnitude as little-endian 64-bit limbs, built 19 digits at a time (10^19 < 2^64), so a
+    // literal at the digit limit costs a few thousand limb operations, not millions.
+    let mut limbs: Vec<u64> = vec![0];
+    for chunk in digits.chunks(19) {
+        let (mut scale, mut add) = (1u64, 0u64);
+        for &d in chunk {
+            scale *= 10;
+            add = add * 10 + u64::from(d - b'0');
+        }
+        let mut carry = u128::from(add);
+        for limb in limbs.iter_mut() {
+            let x = u128::from(*limb) * u128::from(scale) + carry;
+            *limb = x as u64;
+            carry = x >> 64;
         }
         if carry != 0 {
-            mag.push(carry as u8);
+            limbs.push(carry as u64);
         }
     }
+    let mut mag: Vec<u8> = limbs.iter().flat_map(|l| l.to_le_bytes()).collect();
     mag.push(0); // room for the sign bit
     if negative {
         let mut carry = 1u16;
@@ -67,7 +89,7 @@ pub(super) fn text_int(text: &[u8], is_int: bool) -> Option<Value> {
             carry = x >> 8;
         }
     }
-    Some(int_from_le(&mag))
+    Ok(int_from_le(&mag))
 }
 
 /// A non-negative decimal (PUT/GET indices).
@@ -178,7 +200,7 @@ mod tests {
         assert_eq!(&*b, &[0, 0, 0, 0, 0, 0, 0, 0, 0x40]);
         assert_eq!(int(&text_int(b"-1099511627776", true).unwrap()), -(1 << 40));
         assert_eq!(int(&text_int(b"12L", false).unwrap()), 12);
-        assert!(matches!(text_int(b"01", true), Some(Value::Bool(true))));
+        assert!(matches!(text_int(b"01", true), Ok(Value::Bool(true))));
         let Value::BigInt(b) = text_int(b"1180591620717411303424L", false).unwrap() else {
             panic!()
         };
@@ -191,7 +213,13 @@ mod tests {
             int(&text_int(b"-9223372036854775808", true).unwrap()),
             i64::MIN
         );
-        assert!(text_int(b"1x", true).is_none());
+        assert!(text_int(b"1x", true).is_err());
+        // CPython's digit limit: 4300 digits parse, 4301 do not (and are never multiplied out).
+        assert!(text_int("7".repeat(4300).as_bytes(), true).is_ok());
+        assert!(matches!(
+            text_int("7".repeat(1_000_000).as_bytes(), true),
+            Err(TextIntError::TooLong(1_000_000))
+        ));
     }
 
     #[test]

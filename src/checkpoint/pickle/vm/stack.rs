@@ -56,18 +56,52 @@ impl Machine<'_> {
         }
     }
 
-    /// Adds a new object to the arena (counted against `max_objects`) without pushing it.
+    /// Adds a new object to the arena (counted against `max_objects` and `max_bytes`) without
+    /// pushing it.
     pub(super) fn alloc(&mut self, obj: Obj) -> R<Id> {
         let n = self.arena.len() as u64;
         if n >= self.limits.max_objects {
             return Err(self.limit("max_objects", self.limits.max_objects, n + 1));
         }
+        self.charge(obj_bytes(&obj))?;
         Ok(self.arena.push(obj))
     }
 
     pub(super) fn push_new(&mut self, obj: Obj) -> R<()> {
         let id = self.alloc(obj)?;
+        self.push_id(id)
+    }
+
+    /// Bytes the live stack and mark stack occupy (they shrink again, so they are not `used`).
+    fn live_bytes(&self) -> u64 {
+        (self.stack.len() as u64 + self.marks.len() as u64 + 1) * ID_BYTES
+    }
+
+    /// Charges `bytes` that stay allocated until STOP against `max_bytes`.
+    pub(super) fn charge(&mut self, bytes: u64) -> R<()> {
+        self.used = self.used.saturating_add(bytes);
+        self.check_budget()
+    }
+
+    fn check_budget(&self) -> R<()> {
+        let total = self.used.saturating_add(self.live_bytes());
+        if total > self.limits.max_bytes {
+            return Err(self.limit(MAX_BYTES, self.limits.max_bytes, total));
+        }
+        Ok(())
+    }
+
+    /// Every push is counted: DUP, BINGET and MARK add no object but still grow the stack, so a
+    /// record of them is a memory bomb of its own.
+    pub(super) fn push_id(&mut self, id: Id) -> R<()> {
+        self.check_budget()?;
         self.stack.push(id);
+        Ok(())
+    }
+
+    pub(super) fn push_mark(&mut self) -> R<()> {
+        self.check_budget()?;
+        self.marks.push(self.stack.len());
         Ok(())
     }
 
@@ -75,8 +109,9 @@ impl Machine<'_> {
         self.push_new(Obj::Leaf(v))
     }
 
-    /// Counts `n` bytes of string data against `max_string_bytes`.
+    /// Counts `n` bytes of string data against `max_string_bytes` (and `max_bytes`).
     pub(super) fn count_bytes(&mut self, n: usize) -> R<()> {
+        self.charge(n as u64)?;
         self.string_bytes = self.string_bytes.saturating_add(n as u64);
         if self.string_bytes > self.limits.max_string_bytes {
             return Err(self.limit(
@@ -115,13 +150,12 @@ impl Machine<'_> {
         Ok(self.stack.split_off(m.min(self.stack.len())))
     }
 
+    /// Any index up to 2^64 is allowed (Python's memo is a dict): indices past the dense range
+    /// cost one map entry each, charged like everything else.
     pub(super) fn memo_put(&mut self, index: u64) -> R<()> {
-        if index > self.limits.max_memo {
-            return Err(self.limit("max_memo", self.limits.max_memo, index));
-        }
         let top = self.top()?;
-        self.memo.insert(index, top);
-        Ok(())
+        let grown = self.memo.insert(index, top);
+        self.charge(grown)
     }
 
     pub(super) fn memo_get(&mut self, index: u64) -> R<()> {
@@ -129,8 +163,7 @@ impl Machine<'_> {
             .memo
             .get(index)
             .ok_or_else(|| self.malformed(format!("memo index {index} was never set")))?;
-        self.stack.push(id);
-        Ok(())
+        self.push_id(id)
     }
 
     pub(super) fn check_hashable(&self, id: Id) -> R<()> {
@@ -153,6 +186,7 @@ impl Machine<'_> {
         }
         let target = self.top()?;
         let type_name = self.arena.get(target).type_name();
+        self.charge(pairs.len() as u64 * ID_BYTES)?;
         match self.arena.get_mut(target) {
             Some(Obj::Dict { items, .. }) => {
                 items.extend(pairs.chunks_exact(2).map(|c| (c[0], c[1])));
@@ -167,6 +201,7 @@ impl Machine<'_> {
     pub(super) fn append(&mut self, new: Vec<Id>) -> R<()> {
         let target = self.top()?;
         let type_name = self.arena.get(target).type_name();
+        self.charge(new.len() as u64 * ID_BYTES)?;
         match self.arena.get_mut(target) {
             Some(Obj::List(items)) => {
                 items.extend(new);
@@ -182,6 +217,7 @@ impl Machine<'_> {
         }
         let target = self.top()?;
         let type_name = self.arena.get(target).type_name();
+        self.charge(new.len() as u64 * ID_BYTES)?;
         match self.arena.get_mut(target) {
             Some(Obj::Set(items)) => {
                 items.extend(new);
@@ -205,9 +241,9 @@ impl Machine<'_> {
         if n >= self.limits.max_objects {
             return Err(self.limit("max_objects", self.limits.max_objects, n + 1));
         }
+        self.charge(OBJ_BYTES + items.len() as u64 * ID_BYTES)?;
         let id = self.arena.tuple(items);
-        self.stack.push(id);
-        Ok(())
+        self.push_id(id)
     }
 
     pub(super) fn push_text(&mut self, bytes: &[u8]) -> R<()> {
@@ -232,6 +268,28 @@ impl Machine<'_> {
     }
 }
 
+/// The `limit` name of the working-memory budget in messages.
+pub(super) const MAX_BYTES: &str = "working memory in bytes (Limits::max_bytes)";
+
+/// One stack slot, mark or container item.
+const ID_BYTES: u64 = std::mem::size_of::<Id>() as u64;
+/// One arena object, before its payload.
+pub(super) const OBJ_BYTES: u64 = std::mem::size_of::<Obj>() as u64;
+const DENSE_SLOT_BYTES: u64 = std::mem::size_of::<Option<Id>>() as u64;
+/// A hash-map entry with its control byte and load-factor slack, rounded up.
+const SPARSE_ENTRY_BYTES: u64 = 48;
+
+/// What an object costs in the arena: the slot plus the heap payload it owns.
+fn obj_bytes(obj: &Obj) -> u64 {
+    let payload = match obj {
+        Obj::Leaf(Value::Tensor(t)) => 2 * ID_BYTES * t.shape().len() as u64,
+        Obj::Leaf(_) | Obj::Global(_) | Obj::Storage(_) => 0,
+        Obj::List(v) | Obj::Set(v) | Obj::Tuple { items: v, .. } => v.len() as u64 * ID_BYTES,
+        Obj::Dict { items, attrs, .. } => (items.len() + attrs.len()) as u64 * 2 * ID_BYTES,
+    };
+    OBJ_BYTES + payload
+}
+
 /// The pickle memo. Writers number entries densely from 0, so small indices live in a vector
 /// (no hashing on the hot path); a sparse or hostile index above `DENSE` goes to a map, so a
 /// single huge index costs one entry, not a huge table.
@@ -245,17 +303,23 @@ pub(super) struct Memo {
 impl Memo {
     const DENSE: u64 = 1 << 20;
 
-    pub(super) fn insert(&mut self, index: u64, id: Id) {
+    /// Sets entry `index`; returns the bytes the memo grew by (for the budget).
+    pub(super) fn insert(&mut self, index: u64, id: Id) -> u64 {
+        let mut grown = 0;
         let fresh = if index < Self::DENSE {
             let i = index as usize;
             if self.dense.len() <= i {
+                grown = (i + 1 - self.dense.len()) as u64 * DENSE_SLOT_BYTES;
                 self.dense.resize(i + 1, None);
             }
             self.dense[i].replace(id).is_none()
         } else {
-            self.sparse.insert(index, id).is_none()
+            let fresh = self.sparse.insert(index, id).is_none();
+            grown = u64::from(fresh) * SPARSE_ENTRY_BYTES;
+            fresh
         };
         self.count += fresh as u64;
+        grown
     }
 
     pub(super) fn get(&self, index: u64) -> Option<Id> {

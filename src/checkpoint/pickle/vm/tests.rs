@@ -282,12 +282,16 @@ fn protocol_4_and_5_opcodes() {
         "{\"a\": [1, 2], \"b\": {1, 2}, \"c\": b'xy', \"od\": OrderedDict{\"k\": None}}"
     );
     // pickle.dumps([bytearray(b'ab'), b'z' * 300], 5) (BINBYTES for 300 bytes), shortened by hand
-    // to 3 bytes with SHORT_BINBYTES and a FRAME length that no longer matches (frames are hints).
-    let p = hex("80059543010000000000005d942896020000000000000061629443037a7a7a94652e");
+    // to 3 bytes with SHORT_BINBYTES and its FRAME length fixed to the 23 bytes that follow.
+    let p = hex("80059517000000000000005d942896020000000000000061629443037a7a7a94652e");
     assert_eq!(
         format!("{:?}", run(&p).unwrap()),
         "[bytearray(b'ab'), b'zzz']"
     );
+    // With the FRAME length left at 323, CPython's unpickler says "pickle data was truncated".
+    let p = hex("80059543010000000000005d942896020000000000000061629443037a7a7a94652e");
+    let e = run(&p).unwrap_err();
+    assert!(e.to_string().contains("FRAME"), "{e}");
 }
 
 #[test]

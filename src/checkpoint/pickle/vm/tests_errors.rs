@@ -296,34 +296,41 @@ fn deep_nesting_and_cycles_hit_the_depth_limit() {
     p.push(STOP);
     assert_kind(&p, ErrorKind::ResourceLimit, "max_depth");
     assert!(start.elapsed().as_secs() < 5);
-    // A list that contains itself.
+    // A list that contains itself: legal Python, but no tree, and said so (not "max_depth").
     assert_kind(
         b"\x80\x02]q\x00h\x00a.",
-        ErrorKind::ResourceLimit,
-        "max_depth",
+        ErrorKind::UnsupportedFormat,
+        "list that contains itself",
     );
 }
 
 #[test]
 fn memo_and_object_limits() {
-    assert_kind(
-        b"\x80\x02Nr\x00\x00\x00\x80.",
-        ErrorKind::ResourceLimit,
-        "max_memo",
-    );
+    // Python's memo is a dict: an index near 2^32 is legal and costs one entry.
+    let p = b"\x80\x02Nr\x00\x00\x00\x800j\x00\x00\x00\x80.";
+    assert!(matches!(run(p), Ok(crate::checkpoint::value::Value::None)));
     assert_kind(
         b"\x80\x02j\x00\x00\x00\x80.",
         ErrorKind::MalformedPickle,
         "never set",
     );
-    // A sparse index below the limit costs one entry, not a table.
-    let limits = Limits {
-        max_memo: u64::from(u32::MAX),
+    let p = b"\x80\x02Nr\xff\xff\xff\xff0j\xff\xff\xff\xff.";
+    let (v, _) = super::unpickle(p, "data.pkl", &mut Res::default(), &Limits::default()).unwrap();
+    assert!(matches!(v, crate::checkpoint::value::Value::None));
+    // Sparse entries are charged to the budget: 100,000 of them do not fit in 1 MiB.
+    let mut p = vec![PROTO, 2, NONE];
+    for i in 0..100_000u32 {
+        p.push(LONG_BINPUT);
+        p.extend_from_slice(&(0x8000_0000 + i).to_le_bytes());
+    }
+    p.push(STOP);
+    let tight = Limits {
+        max_bytes: 1 << 20,
         ..Limits::default()
     };
-    let p = b"\x80\x02Nr\xff\xff\xff\xff0j\xff\xff\xff\xff.";
-    let (v, _) = super::unpickle(p, "data.pkl", &mut Res::default(), &limits).unwrap();
-    assert!(matches!(v, crate::checkpoint::value::Value::None));
+    let e = super::unpickle(&p, "data.pkl", &mut Res::default(), &tight).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ResourceLimit, "{e}");
+    assert!(e.to_string().contains("max_bytes"), "{e}");
     let small = Limits {
         max_objects: 3,
         max_string_bytes: 4,
@@ -357,7 +364,7 @@ fn mutated_and_truncated_pickles_never_panic() {
         .op(BUILD)
         .stop();
     // `_metadata` holding the dict itself is a cycle.
-    assert_kind(&base, ErrorKind::ResourceLimit, "max_depth");
+    assert_kind(&base, ErrorKind::UnsupportedFormat, "contains itself");
     let base = [
         &base[..base.len() - 6],
         &[NONE, SETITEM, SETITEM, BUILD, STOP],
