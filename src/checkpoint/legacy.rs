@@ -54,6 +54,10 @@ struct Declare {
 }
 
 impl StorageResolver for Declare {
+    fn legacy_ids(&self) -> bool {
+        true
+    }
+
     fn resolve(&mut self, req: &StorageRequest<'_>) -> Result<Storage, CheckpointError> {
         let record = format!("storage {}", req.key);
         let nbytes = expected_bytes(req, &record)?;
@@ -84,6 +88,10 @@ struct Bind<'a> {
 }
 
 impl StorageResolver for Bind<'_> {
+    fn legacy_ids(&self) -> bool {
+        true
+    }
+
     fn resolve(&mut self, req: &StorageRequest<'_>) -> Result<Storage, CheckpointError> {
         let record = format!("storage {}", req.key);
         let &(start, len) =

@@ -42,6 +42,42 @@ pub enum Rebuild {
     FromTypeV2,
 }
 
+impl Global {
+    /// The Python name, for messages.
+    pub fn python_name(&self) -> String {
+        match self {
+            Global::OrderedDict => "collections.OrderedDict".into(),
+            Global::Counter => "collections.Counter".into(),
+            Global::Set => "builtins.set".into(),
+            Global::Complex => "builtins.complex".into(),
+            Global::ByteArray => "builtins.bytearray".into(),
+            Global::CodecsEncode => "_codecs.encode".into(),
+            Global::Size => "torch.Size".into(),
+            Global::Device => "torch.device".into(),
+            Global::TensorClass => "torch.Tensor".into(),
+            Global::Parameter => "torch.nn.parameter.Parameter".into(),
+            Global::DType(d) => format!("torch.{d}"),
+            Global::Storage(Some(d)) => format!("a torch storage class of {d}"),
+            Global::Storage(None) => "torch.UntypedStorage".into(),
+            Global::Rebuild(r) => r.python_name().into(),
+        }
+    }
+}
+
+impl Rebuild {
+    /// The Python name, for messages.
+    pub fn python_name(&self) -> &'static str {
+        match self {
+            Rebuild::Tensor => "torch._utils._rebuild_tensor",
+            Rebuild::TensorV2 => "torch._utils._rebuild_tensor_v2",
+            Rebuild::TensorV3 => "torch._utils._rebuild_tensor_v3",
+            Rebuild::Parameter => "torch._utils._rebuild_parameter",
+            Rebuild::ParameterWithState => "torch._utils._rebuild_parameter_with_state",
+            Rebuild::FromTypeV2 => "torch._tensor._rebuild_from_type_v2",
+        }
+    }
+}
+
 /// The advice given when a pickle holds a whole module rather than its state dict.
 pub const NN_MODULE_REASON: &str = "this file pickles a whole nn.Module (torch.save(model)); \
     save `model.state_dict()` instead and load that";

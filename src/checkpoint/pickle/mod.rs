@@ -56,4 +56,11 @@ pub struct StorageRequest<'a> {
 /// the result, so every tensor naming the key shares one storage.
 pub trait StorageResolver {
     fn resolve(&mut self, req: &StorageRequest<'_>) -> Result<Storage, CheckpointError>;
+
+    /// Whether persistent ids carry legacy view metadata: torch's legacy loader unpacks exactly
+    /// six items `('storage', class, root_key, location, numel, view_metadata)`, its zip loader
+    /// exactly five, and each refuses the other's shape.
+    fn legacy_ids(&self) -> bool {
+        false
+    }
 }

@@ -15,6 +15,8 @@ mod rebuild;
 mod reduce;
 #[path = "vm/scalars.rs"]
 mod scalars;
+#[path = "vm/set_state.rs"]
+mod set_state;
 #[path = "vm/stack.rs"]
 mod stack;
 #[cfg(test)]

@@ -163,7 +163,12 @@ fn leaf(arena: &Arena, id: Id, record: &str) -> Result<Option<Value>, Checkpoint
     Ok(Some(match arena.get(id) {
         Obj::Leaf(v) => v.clone(),
         Obj::Global(Global::DType(d)) => Value::DType(*d),
-        Obj::Global(g) => return Err(unsupported(&format!("the bare global {g:?}"))),
+        Obj::Global(g) => {
+            return Err(unsupported(&format!(
+                "the bare global {} (not called, so not a value)",
+                g.python_name()
+            )))
+        }
         Obj::Storage(s) => {
             return Err(unsupported(&format!(
                 "a bare storage (key {}) outside any tensor",

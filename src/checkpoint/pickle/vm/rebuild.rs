@@ -26,12 +26,26 @@ impl Machine<'_> {
             )));
         };
         let leaf = |i: usize| items.get(i).and_then(|&id| self.arena.leaf(id));
-        if !matches!(leaf(0), Some(Value::Str(s)) if &**s == "storage")
-            || !(5..=6).contains(&items.len())
-        {
+        if !matches!(leaf(0), Some(Value::Str(s)) if &**s == "storage") {
             return Err(self.malformed(
                 "only ('storage', class, key, location, numel) persistent ids are allowed",
             ));
+        }
+        let legacy = self.resolver.legacy_ids();
+        if items.len() != 5 + usize::from(legacy) {
+            return Err(self.malformed(if legacy {
+                format!(
+                    "a legacy persistent id has 6 items ('storage', class, root key, location, \
+                     numel, view metadata), not {}",
+                    items.len()
+                )
+            } else {
+                format!(
+                    "a zip checkpoint's persistent id has 5 items ('storage', class, key, \
+                     location, numel), not {} (torch refuses legacy view metadata here)",
+                    items.len()
+                )
+            }));
         }
         let dtype = match items.get(1).map(|&id| self.arena.get(id)) {
             Some(Obj::Global(Global::Storage(d))) => *d,
@@ -90,8 +104,9 @@ impl Machine<'_> {
                 }
                 if prev.dtype != dtype && nbytes != 0 {
                     return Err(self.malformed(format!(
-                        "storage {key} referenced with two dtypes ({:?} and {:?})",
-                        prev.dtype, dtype
+                        "storage {key} referenced with two dtypes ({} and {})",
+                        dtype_name(prev.dtype),
+                        dtype_name(dtype)
                     )));
                 }
                 prev.storage.clone()
@@ -183,7 +198,13 @@ impl Machine<'_> {
                 }
                 self.tensor_arg(id)?.with_parameter(true)
             }
-            _ => return Err(self.malformed(format!("{r:?} called with {} arguments", args.len()))),
+            _ => {
+                return Err(self.malformed(format!(
+                    "{} called with {} arguments",
+                    r.python_name(),
+                    args.len()
+                )))
+            }
         };
         self.alloc(Obj::Leaf(Value::Tensor(tensor)))
     }
@@ -198,10 +219,57 @@ impl Machine<'_> {
         dtype_arg: Option<DType>,
         metadata: Option<Id>,
     ) -> R<Tensor> {
+        let offset = self.offset_arg(offset)?;
+        let shape = self.dims(size, "size")?;
+        let strides = self.dims(stride, "stride")?;
+        let t = self.checked_view(storage, offset, shape, strides, dtype_arg)?;
+        let (conj, neg) = self.metadata_bits(metadata)?;
+        if (!conj && !neg) || t.storage().is_meta() {
+            return Ok(t);
+        }
+        // Resolving the bits materialises the view. A broadcast view can describe far more
+        // bytes than the file holds, so what exceeds its storage is charged to the budget.
+        let bytes = t.numel().saturating_mul(t.dtype().size()) as u64;
+        if bytes > t.storage().nbytes() as u64 {
+            self.charge(bytes)?;
+        }
+        let name = format!("{}: tensor #{}", self.record, self.tensors - 1);
+        super::conj_neg::apply(&t, conj, neg).map_err(|detail| CheckpointError::UnsupportedFormat {
+            detail: format!("{name}: {detail}"),
+        })
+    }
+
+    /// A storage offset: a non-negative int (torch's `set_()` refuses a bool).
+    pub(super) fn offset_arg(&self, offset: Id) -> R<u64> {
+        match self.arena.leaf(offset) {
+            Some(Value::Bool(_)) => {
+                Err(self.malformed("storage offset must be an int, not a bool"))
+            }
+            Some(Value::Int(i)) if *i < 0 => Err(CheckpointError::StorageBounds {
+                tensor: format!("{}: tensor #{}", self.record, self.tensors),
+                detail: format!("negative storage offset {i}"),
+            }),
+            v => self.u64_leaf(v, "storage offset"),
+        }
+    }
+
+    /// The view `shape`/`strides` at element `offset` of the storage object `storage`, checked
+    /// against the storage's size; `dtype_arg` overrides the storage class's dtype.
+    pub(super) fn checked_view(
+        &mut self,
+        storage: Id,
+        offset: u64,
+        shape: Vec<usize>,
+        strides: Vec<usize>,
+        dtype_arg: Option<DType>,
+    ) -> R<Tensor> {
         let n = self.tensors;
         self.tensors += 1;
         let Obj::Storage(sref) = self.arena.get(storage) else {
-            return Err(self.malformed("tensor rebuild: first argument must be a storage"));
+            return Err(self.malformed(format!(
+                "a tensor view needs a storage, not a {}",
+                self.arena.get(storage).type_name()
+            )));
         };
         let sref = sref.clone();
         // Only errors need the name: formatting it for every tensor cost a tenth of opening a
@@ -218,24 +286,9 @@ impl Machine<'_> {
                 detail: format!("{nbytes} bytes is not a whole number of {dtype} elements"),
             });
         }
-        // A negative offset, size or stride is a view that cannot lie inside its storage.
-        let negative = |e: CheckpointError| match e {
-            CheckpointError::MalformedPickle { detail, .. } if detail.starts_with("negative") => {
-                CheckpointError::StorageBounds {
-                    tensor: name(),
-                    detail,
-                }
-            }
-            other => other,
-        };
-        let offset = self
-            .u64_leaf(self.arena.leaf(offset), "storage offset")
-            .map_err(negative)?;
-        let shape = self.dims(size, "size").map_err(negative)?;
-        let strides = self.dims(stride, "stride").map_err(negative)?;
         let offset = usize::try_from(offset).map_err(|_| CheckpointError::SizeOverflow {
             what: name(),
-            detail: format!("storage offset {offset}"),
+            detail: format!("storage offset {offset} does not fit this machine's address space"),
         })?;
         check_view(nbytes, dtype.size(), offset, &shape, &strides).map_err(|e| match e {
             ViewError::Overflow(detail) => CheckpointError::SizeOverflow {
@@ -247,18 +300,11 @@ impl Machine<'_> {
                 detail,
             },
         })?;
-        let t = Tensor::from_storage(sref.storage.clone(), dtype, offset, shape, strides).map_err(
-            |e| CheckpointError::StorageBounds {
+        Tensor::from_storage(sref.storage.clone(), dtype, offset, shape, strides).map_err(|e| {
+            CheckpointError::StorageBounds {
                 tensor: name(),
                 detail: e.to_string(),
-            },
-        )?;
-        let (conj, neg) = self.metadata_bits(metadata)?;
-        if (!conj && !neg) || sref.storage.is_meta() {
-            return Ok(t);
-        }
-        super::conj_neg::apply(&t, conj, neg).map_err(|detail| CheckpointError::UnsupportedFormat {
-            detail: format!("{}: {detail}", name()),
+            }
         })
     }
 
@@ -278,37 +324,51 @@ impl Machine<'_> {
             match self.arena.leaf(k).and_then(Value::as_str) {
                 Some("conj") => conj = flag,
                 Some("neg") => neg = flag,
-                other => {
-                    return Err(CheckpointError::UnsupportedFormat {
-                        detail: format!(
-                            "{}: tensor metadata key {other:?} at byte {} is not supported",
-                            self.record, self.at
-                        ),
-                    })
+                Some(other) => {
+                    return Err(self.unsupported_metadata(&format!("key '{other}'")))
+                }
+                None => {
+                    let t = self.arena.get(k).type_name();
+                    return Err(self.unsupported_metadata(&format!("a {t} key")));
                 }
             }
         }
         Ok((conj, neg))
     }
 
+    fn unsupported_metadata(&self, what: &str) -> CheckpointError {
+        CheckpointError::UnsupportedFormat {
+            detail: format!(
+                "{}: tensor metadata with {what} at byte {} is not supported (only conj and neg)",
+                self.record, self.at
+            ),
+        }
+    }
+
     /// Sizes or strides: a tuple, list or `torch.Size` of non-negative ints.
-    fn dims(&self, id: Id, what: &str) -> R<Vec<usize>> {
+    pub(super) fn dims(&self, id: Id, what: &str) -> R<Vec<usize>> {
         let raw: Vec<i64> = match self.arena.get(id) {
             Obj::Leaf(Value::Size(d)) => d.to_vec(),
             _ => {
                 let seq = self
                     .seq_of(id)
                     .ok_or_else(|| self.malformed(format!("tensor {what} must be a tuple")))?;
+                // Not `as_int`: torch's set_() refuses bools in sizes and strides.
                 seq.iter()
-                    .map(|&d| self.arena.leaf(d).and_then(Value::as_int))
+                    .map(|&d| match self.arena.leaf(d) {
+                        Some(Value::Int(i)) => Some(*i),
+                        _ => None,
+                    })
                     .collect::<Option<_>>()
                     .ok_or_else(|| self.malformed(format!("tensor {what} must hold ints")))?
             }
         };
         raw.iter()
             .map(|&d| {
-                usize::try_from(d)
-                    .map_err(|_| self.malformed(format!("negative {what} {d} in {raw:?}")))
+                usize::try_from(d).map_err(|_| CheckpointError::StorageBounds {
+                    tensor: format!("{}: tensor #{}", self.record, self.tensors),
+                    detail: format!("negative {what} {d} in {raw:?}"),
+                })
             })
             .collect()
     }
@@ -333,6 +393,8 @@ impl Machine<'_> {
 
     fn u64_leaf(&self, v: Option<&Value>, what: &str) -> R<u64> {
         match v {
+            // torch computes with these in Python, where True is 1.
+            Some(Value::Bool(b)) => Ok(u64::from(*b)),
             Some(Value::Int(i)) => {
                 u64::try_from(*i).map_err(|_| self.malformed(format!("negative {what} {i}")))
             }
@@ -351,4 +413,9 @@ impl Machine<'_> {
             _ => Err(self.malformed(format!("persistent id: {what} must be a str or int"))),
         }
     }
+}
+
+/// A storage class's element type for messages (`None` is `UntypedStorage`).
+fn dtype_name(d: Option<DType>) -> String {
+    d.map_or("untyped bytes".into(), |d| d.to_string())
 }

@@ -44,7 +44,8 @@ impl Machine<'_> {
             Global::Counter if args.is_empty() => self.new_dict(DictKind::Counter, &[]),
             Global::Set if args.is_empty() => self.new_set(&[]),
             other => Err(self.malformed(format!(
-                "NEWOBJ of {other:?} with these arguments is not supported"
+                "NEWOBJ of {} with these arguments is not supported",
+                other.python_name()
             ))),
         }
     }
@@ -56,15 +57,7 @@ impl Machine<'_> {
                 kind: DictKind::OrderedDict | DictKind::Counter,
                 ..
             } => {}
-            Obj::Leaf(Value::Tensor(_)) => {
-                return match self.arena.get(state) {
-                    Obj::Dict { .. } | Obj::Leaf(Value::None) => Ok(()),
-                    other => Err(self.malformed(format!(
-                        "BUILD of a tensor with a {} state",
-                        other.type_name()
-                    ))),
-                };
-            }
+            Obj::Leaf(Value::Tensor(_)) => return self.build_tensor(inst, state),
             other => {
                 return Err(self.malformed(format!(
                     "BUILD can only update an OrderedDict, Tensor or Parameter, not a {}",
@@ -224,7 +217,8 @@ impl Machine<'_> {
             }
             (g, _) => {
                 return Err(self.malformed(format!(
-                    "calling {g:?} with these arguments is not supported"
+                    "calling {} with these arguments is not supported",
+                    g.python_name()
                 )))
             }
         })
@@ -235,7 +229,7 @@ impl Machine<'_> {
             encoding.to_ascii_lowercase().as_str(),
             "latin1" | "latin-1" | "iso-8859-1" | "l1"
         ) {
-            return Err(self.malformed(format!("bytes encoded as {encoding:?}, not latin1")));
+            return Err(self.malformed(format!("bytes encoded as '{encoding}', not latin1")));
         }
         s.chars()
             .map(|c| u8::try_from(u32::from(c)).ok())

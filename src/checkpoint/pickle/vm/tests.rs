@@ -17,9 +17,15 @@ pub(super) struct Res {
     pub records: HashMap<String, Vec<u8>>,
     pub calls: Vec<String>,
     pub meta: bool,
+    /// Persistent ids in the legacy shape (six items, with view metadata).
+    pub legacy: bool,
 }
 
 impl StorageResolver for Res {
+    fn legacy_ids(&self) -> bool {
+        self.legacy
+    }
+
     fn resolve(&mut self, req: &StorageRequest<'_>) -> Result<Storage, CheckpointError> {
         self.calls.push(req.key.to_string());
         let n = req.numel as usize * req.dtype.map_or(1, DType::size);

@@ -99,7 +99,10 @@ fn legacy_ids_int_keys_and_stop_offset() {
     let len = p.len();
     let mut data = p;
     data.extend_from_slice(&[PROTO, 2, NONE, STOP]);
-    let mut res = Res::default();
+    let mut res = Res {
+        legacy: true,
+        ..Res::default()
+    };
     let (v, end) = super::unpickle(&data, "x", &mut res, &Limits::default()).unwrap();
     assert_eq!(end, len);
     assert_eq!(res.calls, vec![(0x9876543210u64).to_string()]);
@@ -112,7 +115,8 @@ fn legacy_ids_int_keys_and_stop_offset() {
 
 #[test]
 fn wrapped_rebuilds_and_pair_constructors() {
-    // _rebuild_from_type_v2(_rebuild_tensor_v2, Parameter, (<v2 args>), {}) then BUILD {} on it;
+    // _rebuild_from_type_v2(_rebuild_tensor_v2, Parameter, (<v2 args>), {}) then BUILD
+    // (False, None, {}) on it (Tensor.__setstate__'s requires_grad, _, hooks);
     // Parameter(tensor, False) via NEWOBJ; _rebuild_parameter_with_state(t, True, {}, {});
     // OrderedDict([('k', 1)]).
     let v2_args = |a: Asm, key: &str| {
@@ -140,7 +144,10 @@ fn wrapped_rebuilds_and_pair_constructors() {
         .op(EMPTY_DICT)
         .op(TUPLE)
         .op(REDUCE)
+        .op(NEWFALSE)
+        .op(NONE)
         .op(EMPTY_DICT)
+        .op(TUPLE3)
         .op(BUILD)
         .get(9)
         .global("torch._utils", "_rebuild_tensor_v2");
