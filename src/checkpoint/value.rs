@@ -93,6 +93,49 @@ pub enum HashKey {
     DType(DType),
     /// A `torch.device`, by its name.
     Device(String),
+    /// An object equal only to itself: a tensor (tensors hash by identity), or a NaN (NaN !=
+    /// NaN, but a dict finds the very same object by identity). Keys made from a checkpoint
+    /// carry the unpickled object's identity; others get a fresh one, as a new object would.
+    Identity(u64),
+}
+
+/// A fresh identity for a value that has none yet (`HashKey::Identity`). Unpickled objects use
+/// their arena index, which stays far below this range.
+fn fresh_identity() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1 << 62);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The minimal two's-complement little-endian bytes of an integral float beyond i64 (Python:
+/// `2.0**64 == 2**64`, so they are one key).
+fn integral_float_bigint(f: f64) -> Arc<[u8]> {
+    let bits = f.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i64 - 1075;
+    let mant = (bits & ((1 << 52) - 1)) | (1 << 52);
+    // |f| = mant * 2^exp with exp >= 11 here (|f| >= 2^63).
+    let shift = exp.max(0) as usize;
+    let mut mag = vec![0u8; shift / 8 + 9];
+    let m = u128::from(mant) << (shift % 8);
+    for (i, b) in m.to_le_bytes().iter().take(9).enumerate() {
+        mag[shift / 8 + i] = *b;
+    }
+    mag.push(0);
+    if f < 0.0 {
+        let mut carry = 1u16;
+        for byte in mag.iter_mut() {
+            let x = u16::from(!*byte) + carry;
+            *byte = x as u8;
+            carry = x >> 8;
+        }
+    }
+    // Drop sign-extension bytes that keep the sign.
+    let fill = if f < 0.0 { 0xff } else { 0 };
+    let mut n = mag.len();
+    while n > 1 && mag[n - 1] == fill && (mag[n - 2] & 0x80 != 0) == (f < 0.0) {
+        n -= 1;
+    }
+    Arc::from(&mag[..n])
 }
 
 impl Value {
@@ -134,12 +177,18 @@ impl Value {
             Value::Bool(b) => HashKey::Int(*b as i64),
             Value::Int(i) => HashKey::Int(*i),
             Value::BigInt(b) => HashKey::BigInt(b.clone()),
+            Value::Float(f) if f.is_nan() => HashKey::Identity(fresh_identity()),
             Value::Float(f) => {
                 if f.fract() == 0.0 && *f >= -9.223372036854776e18 && *f < 9.223372036854776e18 {
                     HashKey::Int(*f as i64)
+                } else if f.fract() == 0.0 {
+                    HashKey::BigInt(integral_float_bigint(*f))
                 } else {
                     HashKey::Float(f.to_bits())
                 }
+            }
+            Value::Complex(re, im) if re.is_nan() || im.is_nan() => {
+                HashKey::Identity(fresh_identity())
             }
             Value::Complex(re, im) if *im == 0.0 => return Value::Float(*re).hash_key(),
             Value::Complex(re, im) => HashKey::Complex(re.to_bits(), im.to_bits()),
@@ -154,6 +203,7 @@ impl Value {
             Value::Size(d) => HashKey::Tuple(d.iter().map(|&x| HashKey::Int(x)).collect()),
             Value::DType(d) => HashKey::DType(*d),
             Value::Device(d) => HashKey::Device(d.to_string()),
+            Value::Tensor(_) => HashKey::Identity(fresh_identity()),
             _ => return None,
         })
     }
@@ -304,6 +354,13 @@ impl Dict {
             expected: "a hashable key",
             got: key.type_name(),
         })?;
+        self.insert_hashed(key, hk, value);
+        Ok(())
+    }
+
+    /// `insert` with the key's identity already known (the reader's, which knows which NaNs
+    /// and tensors are the same object).
+    pub(crate) fn insert_hashed(&mut self, key: Value, hk: HashKey, value: Value) {
         match self.index.get(&hk) {
             Some(&i) => self.entries[i].1 = value,
             None => {
@@ -311,7 +368,6 @@ impl Dict {
                 self.entries.push((key, value));
             }
         }
-        Ok(())
     }
 
     /// The value under `key`, with Python's key equality.

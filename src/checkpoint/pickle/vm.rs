@@ -9,6 +9,8 @@ mod arena;
 mod conj_neg;
 #[path = "vm/freeze.rs"]
 mod freeze;
+#[path = "vm/persistent.rs"]
+mod persistent;
 #[path = "vm/rebuild.rs"]
 mod rebuild;
 #[path = "vm/reduce.rs"]
@@ -25,6 +27,12 @@ mod tests;
 #[cfg(test)]
 #[path = "vm/tests_errors.rs"]
 mod tests_errors;
+#[cfg(test)]
+#[path = "vm/tests_hostile.rs"]
+mod tests_hostile;
+#[cfg(test)]
+#[path = "vm/tests_state.rs"]
+mod tests_state;
 #[cfg(test)]
 #[path = "vm/tests_torch.rs"]
 mod tests_torch;

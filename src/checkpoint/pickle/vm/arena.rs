@@ -118,6 +118,7 @@ impl Arena {
         match self.get(id) {
             Obj::Leaf(v) => v.hash_key().map(|_| 1),
             Obj::Tuple { key_nodes, .. } => *key_nodes,
+            Obj::Global(crate::checkpoint::pickle::allowlist::Global::DType(_)) => Some(1),
             _ => None,
         }
     }

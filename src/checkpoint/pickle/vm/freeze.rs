@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::arena::{Arena, Id, Obj};
 use crate::checkpoint::pickle::allowlist::Global;
 use crate::checkpoint::pickle::Limits;
-use crate::checkpoint::value::{Dict, Value};
+use crate::checkpoint::value::{Dict, HashKey, Value};
 use crate::error::CheckpointError;
 
 const VALUE_BYTES: u64 = std::mem::size_of::<Value>() as u64;
@@ -119,7 +119,7 @@ pub(super) fn freeze(
                 value: expanded,
             });
         }
-        let value = build(arena.get(frame.id), vals, record)?;
+        let value = build(arena, frame.id, &frame.children, vals, record)?;
         if frame.id == root {
             return Ok(value);
         }
@@ -180,24 +180,28 @@ fn leaf(arena: &Arena, id: Id, record: &str) -> Result<Option<Value>, Checkpoint
 }
 
 /// Builds one container from its frozen children (dict children come as key, value pairs, then
-/// the attribute values).
-fn build(obj: &Obj, vals: Vec<Value>, record: &str) -> Result<Value, CheckpointError> {
-    let bad_key = |detail: String| CheckpointError::MalformedPickle {
+/// the attribute values); `ids` are the children's arena ids, which give keys their identity.
+fn build(
+    arena: &Arena,
+    id: Id,
+    ids: &[Id],
+    vals: Vec<Value>,
+    record: &str,
+) -> Result<Value, CheckpointError> {
+    let bad_key = |what: &str| CheckpointError::MalformedPickle {
         record: record.to_string(),
         offset: 0,
         opcode: None,
-        detail,
+        detail: format!("unhashable {what} used as a dict key or set item"),
     };
-    Ok(match obj {
+    Ok(match arena.get(id) {
         Obj::List(_) => Value::List(Arc::from(vals)),
         Obj::Tuple { .. } => Value::Tuple(Arc::from(vals)),
         Obj::Set(_) => {
             let mut seen = HashSet::new();
             let mut items = Vec::with_capacity(vals.len());
-            for v in vals {
-                let k = v
-                    .hash_key()
-                    .ok_or_else(|| bad_key(format!("unhashable set item {}", v.type_name())))?;
+            for (v, &i) in vals.into_iter().zip(ids) {
+                let k = key_of(arena, i).ok_or_else(|| bad_key(v.type_name()))?;
                 if seen.insert(k) {
                     items.push(v);
                 }
@@ -207,11 +211,12 @@ fn build(obj: &Obj, vals: Vec<Value>, record: &str) -> Result<Value, CheckpointE
         Obj::Dict { kind, items, attrs } => {
             let mut d = Dict::new(*kind);
             let mut it = vals.into_iter();
-            for _ in 0..items.len() {
+            for &(ki, _) in items {
                 let (Some(k), Some(v)) = (it.next(), it.next()) else {
                     break;
                 };
-                d.insert(k, v).map_err(|e| bad_key(e.to_string()))?;
+                let hk = key_of(arena, ki).ok_or_else(|| bad_key(k.type_name()))?;
+                d.insert_hashed(k, hk, v);
             }
             for ((name, _), v) in attrs.iter().zip(it) {
                 d.set_attr(name, v);
@@ -221,4 +226,27 @@ fn build(obj: &Obj, vals: Vec<Value>, record: &str) -> Result<Value, CheckpointE
         Obj::Leaf(v) => v.clone(),
         Obj::Global(_) | Obj::Storage(_) => Value::None,
     })
+}
+
+/// A key's identity as Python sees it: by value, except that objects compared by identity (NaN
+/// floats, tensors) are the arena object itself, so the same memoized NaN twice is one key and
+/// two NaN literals are two. Tuples compare element-wise with the same rule. Key tuples are at
+/// most `max_depth` deep (freeze checked the tree), so the recursion is bounded.
+fn key_of(arena: &Arena, id: Id) -> Option<HashKey> {
+    match arena.get(id) {
+        Obj::Leaf(Value::Float(f)) if f.is_nan() => Some(HashKey::Identity(id as u64)),
+        Obj::Leaf(Value::Complex(re, im)) if re.is_nan() || im.is_nan() => {
+            Some(HashKey::Identity(id as u64))
+        }
+        Obj::Leaf(Value::Tensor(_)) => Some(HashKey::Identity(id as u64)),
+        Obj::Leaf(v) => v.hash_key(),
+        Obj::Tuple { items, .. } => Some(HashKey::Tuple(
+            items
+                .iter()
+                .map(|&i| key_of(arena, i))
+                .collect::<Option<Vec<_>>>()?,
+        )),
+        Obj::Global(Global::DType(d)) => Some(HashKey::DType(*d)),
+        _ => None,
+    }
 }

@@ -80,7 +80,9 @@ impl Machine<'_> {
             },
             [src, offset, size] | [src, offset, size, _] => {
                 let Obj::Storage(sref) = self.arena.get(src) else {
-                    return Err(self.malformed("set_(storage, offset, size, stride) needs a storage"));
+                    return Err(
+                        self.malformed("set_(storage, offset, size, stride) needs a storage")
+                    );
                 };
                 self.storage_dtype_matches(sref.dtype, t)?;
                 let offset = self.offset_arg(offset)?;
