@@ -160,15 +160,13 @@ impl Machine<'_> {
                 self.push_leaf(Value::Float(f))?
             }
             INT | LONG => {
-                let v = scalars::text_int(bytes, ins.op.code == INT).map_err(|e| {
-                    self.malformed(match e {
-                        scalars::TextIntError::Invalid => "invalid integer literal".to_string(),
-                        scalars::TextIntError::TooLong(n) => format!(
-                            "integer literal of {n} digits: Python refuses more than {} \
-                             (sys.get_int_max_str_digits)",
-                            scalars::MAX_INT_DIGITS
-                        ),
-                    })
+                let v = scalars::text_int(bytes, ins.op.code == INT).map_err(|e| match e {
+                    scalars::TextIntError::Invalid => self.malformed("invalid integer literal"),
+                    scalars::TextIntError::TooLong(n) => self.limit(
+                        "digits of a text integer (CPython's sys.get_int_max_str_digits)",
+                        scalars::MAX_INT_DIGITS as u64,
+                        n as u64,
+                    ),
                 })?;
                 self.push_leaf(v)?
             }

@@ -92,25 +92,10 @@ impl Machine<'_> {
         }
         let cache_key = view.as_ref().map_or(key.clone(), |(vk, _, _)| vk.clone());
         let storage = match self.storages.get(&*cache_key) {
-            Some(prev) => {
-                if prev.storage.nbytes() != nbytes {
-                    return Err(CheckpointError::StorageBounds {
-                        tensor: what,
-                        detail: format!(
-                            "referenced as {nbytes} bytes, earlier as {} bytes",
-                            prev.storage.nbytes()
-                        ),
-                    });
-                }
-                if prev.dtype != dtype && nbytes != 0 {
-                    return Err(self.malformed(format!(
-                        "storage {key} referenced with two dtypes ({} and {})",
-                        dtype_name(prev.dtype),
-                        dtype_name(dtype)
-                    )));
-                }
-                prev.storage.clone()
-            }
+            // torch serves the cached storage whatever this id declares: another size is
+            // ignored, another dtype reinterprets the same bytes (torch refuses to *save* such
+            // a file, but loads it), so the same is done here.
+            Some(prev) => prev.storage.clone(),
             None => {
                 let req = StorageRequest {
                     key: &key,
@@ -148,9 +133,4 @@ impl Machine<'_> {
             _ => Err(self.malformed(format!("persistent id: {what} must be a str or int"))),
         }
     }
-}
-
-/// A storage class's element type for messages (`None` is `UntypedStorage`).
-fn dtype_name(d: Option<DType>) -> String {
-    d.map_or("untyped bytes".into(), |d| d.to_string())
 }

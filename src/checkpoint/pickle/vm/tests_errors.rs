@@ -3,6 +3,7 @@
 use super::tests::{run, run_with, Asm, Res};
 use crate::checkpoint::pickle::ops::*;
 use crate::checkpoint::pickle::Limits;
+use crate::dtype::DType;
 use crate::error::{CheckpointError, ErrorKind};
 
 fn kind(r: Result<crate::checkpoint::value::Value, CheckpointError>) -> (ErrorKind, String) {
@@ -245,13 +246,26 @@ fn resolver_bytes_and_shared_keys_are_checked() {
         &mut res,
     ));
     assert_eq!(k, ErrorKind::StorageBounds, "{msg}");
-    // One key declared with two sizes.
-    let p = Asm::new()
-        .storage("FloatStorage", "k", 2)
-        .storage("FloatStorage", "k", 3)
-        .op(TUPLE2)
-        .stop();
-    assert_kind(&p, ErrorKind::StorageBounds, "earlier");
+    // One key declared again with another size and dtype: torch serves the cached storage, so
+    // the second tensor reinterprets the same 8 bytes; a view past them is still refused.
+    let two = |size: i32| {
+        Asm::new()
+            .op(MARK)
+            .rebuild_head()
+            .storage("FloatStorage", "k", 2)
+            .rebuild_tail(0, &[2], &[1])
+            .rebuild_head()
+            .storage("IntStorage", "k", 3)
+            .rebuild_tail(0, &[size], &[1])
+            .op(TUPLE)
+            .stop()
+    };
+    let v = run(&two(2)).unwrap();
+    let (a, b) = (&v.as_seq().unwrap()[0], &v.as_seq().unwrap()[1]);
+    let (a, b) = (a.as_tensor().unwrap(), b.as_tensor().unwrap());
+    assert!(a.shares_storage(b));
+    assert_eq!((a.dtype(), b.dtype()), (DType::F32, DType::I32));
+    assert_kind(&two(3), ErrorKind::StorageBounds, "needs 12 bytes");
 }
 
 #[test]
