@@ -330,8 +330,8 @@ impl ZipIndex {
         // Bound the count by what the directory can physically hold before allocating anything.
         let most = dir.size / CDH_LEN;
         if dir.count > most {
-            let (n, size) = (dir.count, dir.size);
-            return Err(malformed!("{EOCD_WHAT} declares {n} entries, but a central directory of {size} bytes holds at most {most}"));
+            let (n, size, at) = (dir.count, dir.size, dir.end);
+            return Err(malformed!("{EOCD_WHAT} at offset {at} declares {n} entries, but a central directory of {size} bytes holds at most {most}"));
         }
         let start = locate_directory(file, &dir)?;
         let dir_end = start + bytes(file, start, dir.size, CD_WHAT)?.len() as u64;
