@@ -14,6 +14,7 @@ mod value;
 pub(crate) mod zip;
 mod zip_archive;
 
+pub use crate::torch_device::location_restorable;
 pub use open::{load, Checkpoint, Format, OpenOptions};
 pub use pickle::Limits;
 pub use placement::{LocationFn, MapLocation};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::device::Device;
 use crate::error::{CheckpointError, Error, Result};
 use crate::storage::Storage;
-use crate::torch_device::TorchDevice;
+use crate::torch_device::{default_restore, Restore, TorchDevice};
 
 /// A user function of the saved location tag (`map_location=callable`).
 pub type LocationFn = Arc<dyn Fn(&str) -> Option<Device> + Send + Sync>;
@@ -101,21 +101,39 @@ impl Placer {
     }
 
     /// The device a storage saved at `tag` goes to; `None` means torch's `meta` (no data read).
+    /// Errors name the storage only generically; readers that know its key use
+    /// [`Placer::target_for`].
     pub(crate) fn target(&mut self, tag: &str) -> Result<Option<Device>, CheckpointError> {
+        self.target_for("a storage", tag)
+    }
+
+    /// The device storage `storage` (e.g. `storage data/0`), saved at `tag`, goes to: where
+    /// `map_location` sends it, else where torch's default restore would (refusing, naming the
+    /// storage and the tag, what torch refuses or tensorport cannot hold).
+    pub(crate) fn target_for(
+        &mut self,
+        storage: &str,
+        tag: &str,
+    ) -> Result<Option<Device>, CheckpointError> {
         if self.host_only {
             return Ok(Some(Device::Cpu));
         }
         if let Some(d) = self.map_location.map(tag) {
             return Ok(Some(d));
         }
-        let unknown = || CheckpointError::UnknownLocation {
+        let refuse = |reason: String| CheckpointError::UnrestorableLocation {
+            storage: storage.to_string(),
             location: tag.to_string(),
+            reason,
         };
-        let dev = TorchDevice::parse(tag).map_err(|_| unknown())?;
-        match dev.kind.as_str() {
-            "meta" => Ok(None),
-            "cpu" | "cuda" => dev.to_device().map(Some).map_err(|_| unknown()),
-            _ => Err(unknown()),
+        match default_restore(tag).map_err(refuse)? {
+            Restore::Cpu => Ok(Some(Device::Cpu)),
+            Restore::Meta => Ok(None),
+            Restore::Cuda(i) => Ok(Some(Device::Cuda(i))),
+            Restore::Elsewhere(kind) => Err(refuse(format!(
+                "tensorport places tensors only on cpu and cuda (torch restores {kind} storages \
+                 only on a machine with that device)"
+            ))),
         }
     }
 
@@ -161,3 +179,7 @@ impl Placer {
         self.failure.take()
     }
 }
+
+#[cfg(test)]
+#[path = "placement_tests.rs"]
+mod tests;

@@ -7,14 +7,52 @@ use memmap2::Mmap;
 
 use crate::checkpoint::pickle::{self, Limits, StorageRequest, StorageResolver};
 use crate::checkpoint::placement::Placer;
-use crate::checkpoint::records::{expected_bytes, host_storage, to_usize, StorageInfo};
+use crate::checkpoint::records::{
+    expected_bytes, record_storage, to_usize, RecordBytes, StorageInfo,
+};
 use crate::checkpoint::value::Value;
-use crate::checkpoint::zip::read::{read_entry, verify_crc, ZipIndex};
+use crate::checkpoint::zip::read::{
+    display_name, read_entry, read_entry_within, verify_crc, ZipIndex,
+};
 use crate::error::{CheckpointError, Result};
 use crate::storage::Storage;
 
-/// Largest pickle record we inflate (a deflated data.pkl beyond this is hostile).
-const MAX_PICKLE_BYTES: u64 = 1 << 31;
+/// The format versions torch 2.15's `PyTorchStreamReader` reads (kMin/kMaxSupportedFileFormatVersion).
+const VERSIONS: std::ops::RangeInclusive<u64> = 1..=10;
+
+/// The version record's text read as torch reads it, with C's `std::stoull` (base 10): leading
+/// C whitespace skipped, an optional sign (a minus negates modulo 2^64, as `strtoull` does),
+/// digits up to the first non-digit (`3junk` is 3). No digits, or a value beyond 64 bits, is an
+/// error (torch: "Couldn't parse the version", `IndexError: stoull`).
+pub(crate) fn parse_version(text: &[u8]) -> Result<u64, String> {
+    let is_c_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let start = text
+        .iter()
+        .position(|b| !is_c_space(b))
+        .unwrap_or(text.len());
+    let rest = &text[start..];
+    let (negative, rest) = match rest.first() {
+        Some(b'-') => (true, &rest[1..]),
+        Some(b'+') => (false, &rest[1..]),
+        _ => (false, rest),
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return Err("it does not start with a decimal number".into());
+    }
+    let mut value: u64 = 0;
+    for &d in &rest[..digits] {
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or("its number does not fit in 64 bits")?;
+    }
+    Ok(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
+}
 
 pub(crate) fn open_zip(
     bytes: &[u8],
@@ -33,21 +71,35 @@ pub(crate) fn open_zip(
         .into());
     }
     let prefix = index.prefix().to_string();
+    // torch reads `.data/version` when the archive has it, else `version`.
     let version = index
-        .get("version")
-        .or_else(|| index.get(".data/version"))
+        .get(".data/version")
+        .or_else(|| index.get("version"))
         .ok_or_else(|| CheckpointError::MissingRecord {
             name: format!("{prefix}/version"),
         })?;
-    let vbytes = read_entry(bytes, version, 64)?;
-    let vtext = std::str::from_utf8(&vbytes).unwrap_or("").trim();
-    match vtext.parse::<u64>() {
-        Ok(1..=10) => {}
-        _ => {
+    let vbytes = read_entry_within(bytes, version, limits.max_bytes, "max_bytes")?;
+    let shown = || display_name(&vbytes[..vbytes.len().min(32)]);
+    match parse_version(&vbytes) {
+        Ok(v) if VERSIONS.contains(&v) => {}
+        Ok(v) => {
+            let (lo, hi) = (VERSIONS.start(), VERSIONS.end());
             return Err(CheckpointError::UnsupportedFormat {
                 detail: format!(
-                    "record {}: format version {:?} is outside the range 1..=10 torch reads",
-                    version.name, vtext
+                    "record {}: format version {v} (from '{}') is outside the range {lo}..={hi} \
+                     torch reads",
+                    version.name,
+                    shown()
+                ),
+            }
+            .into());
+        }
+        Err(why) => {
+            return Err(CheckpointError::UnsupportedFormat {
+                detail: format!(
+                    "record {}: cannot read the format version from '{}': {why}",
+                    version.name,
+                    shown()
                 ),
             }
             .into())
@@ -61,9 +113,9 @@ pub(crate) fn open_zip(
             other => {
                 return Err(CheckpointError::UnsupportedFormat {
                     detail: format!(
-                        "record {}: byteorder {:?} is neither little nor big",
+                        "record {}: byteorder '{}' is neither little nor big",
                         e.name,
-                        String::from_utf8_lossy(other)
+                        display_name(&other[..other.len().min(32)])
                     ),
                 }
                 .into())
@@ -75,7 +127,8 @@ pub(crate) fn open_zip(
         .ok_or_else(|| CheckpointError::MissingRecord {
             name: format!("{prefix}/data.pkl"),
         })?;
-    let pkl_bytes = read_entry(bytes, pkl, MAX_PICKLE_BYTES)?;
+    // The inflated pickle is working memory of the reader: it counts against its budget.
+    let pkl_bytes = read_entry_within(bytes, pkl, limits.max_bytes, "max_bytes")?;
     if check_crc {
         verify_crc(pkl, &pkl_bytes)?;
     }
@@ -122,7 +175,8 @@ impl StorageResolver for ZipResolver<'_> {
                 ),
             });
         }
-        let target = self.placer.target(req.location)?;
+        let what = format!("storage {record}");
+        let target = self.placer.target_for(&what, req.location)?;
         let storage = if target.is_none() {
             Storage::meta(to_usize(want, &record)?)
         } else {
@@ -135,16 +189,12 @@ impl StorageResolver for ZipResolver<'_> {
             } else {
                 1
             };
-            host_storage(
-                self.map,
-                self.bytes,
-                entry.method,
-                entry.data_offset,
-                &data,
-                itemsize,
-                swap,
-            )
-            .map_err(|e| self.placer.fail(e))?
+            let record = RecordBytes {
+                method: entry.method,
+                data_offset: entry.data_offset,
+                data,
+            };
+            record_storage(self.map, self.bytes, record, itemsize, swap, &what)?
         };
         let storage = self.placer.place(storage, target, req.location)?;
         self.infos.push(StorageInfo {
@@ -156,3 +206,7 @@ impl StorageResolver for ZipResolver<'_> {
         Ok(storage)
     }
 }
+
+#[cfg(test)]
+#[path = "zip_archive_tests.rs"]
+pub(crate) mod tests;

@@ -179,6 +179,43 @@ pub enum CheckpointError {
         /// What the system said.
         source: std::io::Error,
     },
+
+    /// Host memory for a record or storage the file declares could not be allocated.
+    #[error("{what}: cannot allocate {bytes} bytes of host memory")]
+    OutOfMemory {
+        /// What the memory was for (`storage data/0`, `inflating record archive/data.pkl`).
+        what: String,
+        /// How many bytes were asked for.
+        bytes: u64,
+    },
+
+    /// A storage's saved location is one torch's default restore refuses (`cpu:0`, `foo:0`,
+    /// `cuda:01`), or one tensorport cannot place tensors on (`mps`), and `map_location` does
+    /// not place it elsewhere.
+    #[error(
+        "{storage} is saved on '{location}': {reason}; pass map_location (e.g. cpu) to place it"
+    )]
+    UnrestorableLocation {
+        /// The storage (`storage data/0`, `storage 140230` in legacy files).
+        storage: String,
+        /// The saved location tag, verbatim.
+        location: String,
+        /// Why it cannot be restored, and what torch does with it.
+        reason: String,
+    },
+
+    /// A legacy (non-zip) file whose pickles are well formed but do not fit together: a header
+    /// pickle naming a storage, a storage key list that is not one, a storage the data section
+    /// lacks.
+    #[error("legacy file: {part} (the pickle at file offset {offset}): {detail}")]
+    MalformedLegacy {
+        /// Which of the file's pickles (`sys info`, `storage keys`, `main pickle`).
+        part: String,
+        /// Where that pickle starts in the file.
+        offset: u64,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 fn opcode_suffix(op: Option<u8>) -> String {
@@ -205,6 +242,9 @@ impl CheckpointError {
             CheckpointError::ResourceLimit { .. } => ErrorKind::ResourceLimit,
             CheckpointError::UnknownLocation { .. } => ErrorKind::DeviceUnavailable,
             CheckpointError::Io { .. } => ErrorKind::Io,
+            CheckpointError::OutOfMemory { .. } => ErrorKind::ResourceLimit,
+            CheckpointError::UnrestorableLocation { .. } => ErrorKind::DeviceUnavailable,
+            CheckpointError::MalformedLegacy { .. } => ErrorKind::MalformedPickle,
         }
     }
 }

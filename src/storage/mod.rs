@@ -17,6 +17,10 @@ use crate::error::{Error, Result};
 pub(crate) enum StorageData {
     /// Bytes owned by this process.
     Owned(AlignedBuf),
+    /// Bytes owned as they came out of a decoder (an inflated record), kept rather than copied
+    /// into an [`AlignedBuf`] so the record exists once. Aligned as the allocator aligns (16
+    /// bytes on 64-bit targets); typed slices check alignment, as for mapped windows.
+    Vec(Vec<u8>),
     /// A zero-copy window into a memory-mapped checkpoint file.
     Mapped { map: Arc<Mmap>, start: usize },
     /// No data at all: torch's `meta` device, and the first pass over legacy files.
@@ -50,6 +54,16 @@ impl Storage {
         let nbytes = buf.len();
         Storage(Arc::new(StorageInner {
             data: StorageData::Owned(buf),
+            nbytes,
+            device: Device::Cpu,
+        }))
+    }
+
+    /// A host storage owning `bytes` without copying them (e.g. an inflated record).
+    pub fn from_vec(bytes: Vec<u8>) -> Storage {
+        let nbytes = bytes.len();
+        Storage(Arc::new(StorageInner {
+            data: StorageData::Vec(bytes),
             nbytes,
             device: Device::Cpu,
         }))
@@ -140,6 +154,7 @@ impl Storage {
     pub fn host_bytes(&self) -> Result<&[u8]> {
         match &self.0.data {
             StorageData::Owned(b) => Ok(b.as_slice()),
+            StorageData::Vec(v) => Ok(v),
             StorageData::Mapped { map, start } => Ok(&map[*start..*start + self.0.nbytes]),
             StorageData::Meta => Err(Error::MetaStorage),
             #[cfg(feature = "cuda")]
@@ -154,6 +169,7 @@ impl Storage {
     pub fn host_bytes_mut(&mut self) -> Option<&mut [u8]> {
         match &mut Arc::get_mut(&mut self.0)?.data {
             StorageData::Owned(b) => Some(b.as_mut_slice()),
+            StorageData::Vec(v) => Some(v),
             _ => None,
         }
     }
@@ -177,7 +193,7 @@ impl Storage {
 impl fmt::Debug for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.0.data {
-            StorageData::Owned(_) => "owned",
+            StorageData::Owned(_) | StorageData::Vec(_) => "owned",
             StorageData::Mapped { .. } => "mapped",
             StorageData::Meta => "meta",
             #[cfg(feature = "cuda")]

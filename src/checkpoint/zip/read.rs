@@ -5,13 +5,11 @@
 //! is bounds-checked with checked arithmetic before it is used, so hostile input yields a typed
 //! [`CheckpointError`], never a panic or an unbounded allocation.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::Read;
-
-use flate2::read::DeflateDecoder;
 
 use crate::error::CheckpointError;
+
+pub use super::record::{display_name, read_entry, read_entry_within, verify_crc};
 
 const EOCD_SIG: u32 = 0x0605_4b50;
 const EOCD_LEN: u64 = 22;
@@ -34,14 +32,22 @@ pub enum Method {
     Stored,
     /// Method 8: raw deflate (torch reads it; re-zipped checkpoints use it).
     Deflated,
+    /// Any other method (LZMA, bzip2, ...): torch's miniz reads none of them, but an entry that
+    /// is never read does not stop it, so only reading such a record is an error.
+    Unsupported(u16),
 }
 
 /// One central-directory entry, with the absolute offset of its data.
 #[derive(Clone, Debug)]
 pub struct Entry {
-    /// Full name in the archive, e.g. `archive/data/0`.
+    /// Full name in the archive, e.g. `archive/data/0`, for messages: bytes that are not UTF-8
+    /// are escaped as `\\xNN` (see [`display_name`]). Lookups use [`Entry::raw_name`].
     pub name: String,
+    /// The name's bytes as the directory holds them; torch compares names as bytes.
+    pub raw_name: Vec<u8>,
     pub method: Method,
+    /// General-purpose flag bit 0: the data is encrypted (torch reads no encrypted record).
+    pub encrypted: bool,
     /// Absolute file offset of the record's (compressed) bytes, from the local header.
     pub data_offset: u64,
     /// From the central directory (zip64-aware).
@@ -56,7 +62,9 @@ pub struct Entry {
 #[derive(Debug)]
 pub struct ZipIndex {
     entries: Vec<Entry>,
-    by_name: HashMap<String, usize>,
+    by_name: HashMap<Vec<u8>, usize>,
+    /// The first entry's name up to its first `/`, as bytes (lookups) and for display.
+    prefix_raw: Vec<u8>,
     prefix: String,
 }
 
@@ -207,7 +215,12 @@ fn locate_directory(file: &[u8], dir: &Directory) -> Result<u64, CheckpointError
 
 /// Replaces the values whose classic field is 0xFFFFFFFF (`marked`) by the zip64 extra field's,
 /// in the standard order: size, compressed size, local header offset.
-fn apply_zip64(extra: &[u8], values: [&mut u64; 3], name: &str) -> Result<(), CheckpointError> {
+fn apply_zip64(
+    extra: &[u8],
+    values: [&mut u64; 3],
+    name: &str,
+    pos: u64,
+) -> Result<(), CheckpointError> {
     let needed = values.iter().filter(|v| ***v == U32_MARK).count();
     if needed == 0 {
         return Ok(());
@@ -218,7 +231,7 @@ fn apply_zip64(extra: &[u8], values: [&mut u64; 3], name: &str) -> Result<(), Ch
         let body = rest.get(4..4 + len).unwrap_or(&[]);
         if id == ZIP64_EXTRA_ID {
             if body.len() < needed * 8 {
-                return Err(malformed!("record {name}: zip64 extra field of {len} bytes lacks values the central directory defers to it"));
+                return Err(malformed!("record {name} (central directory entry at offset {pos}): zip64 extra field of {len} bytes lacks values the central directory defers to it"));
             }
             let mut at = 0;
             for v in values.into_iter().filter(|v| **v == U32_MARK) {
@@ -230,7 +243,8 @@ fn apply_zip64(extra: &[u8], values: [&mut u64; 3], name: &str) -> Result<(), Ch
         rest = rest.get(4 + len..).unwrap_or(&[]);
     }
     Err(malformed!(
-        "record {name}: central directory uses 0xFFFFFFFF markers but has no zip64 extra field"
+        "record {name} (central directory entry at offset {pos}): 0xFFFFFFFF markers but no \
+         zip64 extra field"
     ))
 }
 
@@ -249,40 +263,39 @@ fn parse_entry(
         ));
     }
     let (name_len, extra_len) = (u64::from(h.u16(28)), u64::from(h.u16(30)));
-    let name = String::from_utf8_lossy(bytes(file, pos + CDH_LEN, name_len, &what)?).into_owned();
+    let raw_name = bytes(file, pos + CDH_LEN, name_len, &what)?.to_vec();
+    let name = display_name(&raw_name);
     let extra = bytes(file, pos + CDH_LEN + name_len, extra_len, &what)?;
     let next = pos + CDH_LEN + name_len + extra_len + u64::from(h.u16(32));
     bytes(file, pos, next - pos, &what)?;
 
-    let unsupported = |detail| Err(CheckpointError::UnsupportedFormat { detail });
-    if h.u16(8) & 1 != 0 {
-        return unsupported(format!("record {name} is encrypted"));
-    }
+    let encrypted = h.u16(8) & 1 != 0;
     let method = match h.u16(10) {
         0 => Method::Stored,
         8 => Method::Deflated,
-        m => {
-            return unsupported(format!(
-                "record {name} uses compression method {m} (only stored and deflate are supported)"
-            ))
-        }
+        m => Method::Unsupported(m),
     };
     let (mut size, mut compressed, mut local) = (
         u64::from(h.u32(24)),
         u64::from(h.u32(20)),
         u64::from(h.u32(42)),
     );
-    apply_zip64(extra, [&mut size, &mut compressed, &mut local], &name)?;
-    if method == Method::Stored && size != compressed {
-        return Err(malformed!("record {name} is stored but its sizes differ (compressed {compressed}, uncompressed {size})"));
+    apply_zip64(extra, [&mut size, &mut compressed, &mut local], &name, pos)?;
+    // torch's miniz refuses this when it opens the archive, used or not. An encrypted record
+    // holds a 12-byte header more, and is refused only when read.
+    if method == Method::Stored && !encrypted && size != compressed {
+        return Err(malformed!("record {name} (central directory entry at offset {pos}) is stored but its sizes differ (compressed {compressed}, uncompressed {size})"));
     }
 
     let local_what = format!("local header of record {name}");
     let local_pos = local
         .checked_add(shift)
         .ok_or_else(|| CheckpointError::SizeOverflow {
-            what: local_what.clone(),
-            detail: format!("offset {local} + {shift}"),
+            what: format!("{local_what}: its offset"),
+            detail: format!(
+                "offset {local} from the central directory entry at offset {pos}, shifted by the \
+                 {shift} bytes before the archive"
+            ),
         })?;
     let l = Le(bytes(file, local_pos, LOCAL_LEN, &local_what)?);
     if l.u32(0) != LOCAL_SIG {
@@ -296,7 +309,9 @@ fn parse_entry(
     Ok((
         Entry {
             name,
+            raw_name,
             method,
+            encrypted,
             data_offset,
             compressed_size: compressed,
             size,
@@ -315,8 +330,8 @@ impl ZipIndex {
         // Bound the count by what the directory can physically hold before allocating anything.
         let most = dir.size / CDH_LEN;
         if dir.count > most {
-            let (n, size) = (dir.count, dir.size);
-            return Err(malformed!("{EOCD_WHAT} declares {n} entries, but a central directory of {size} bytes holds at most {most}"));
+            let (n, size, at) = (dir.count, dir.size, dir.end);
+            return Err(malformed!("{EOCD_WHAT} at offset {at} declares {n} entries, but a central directory of {size} bytes holds at most {most}"));
         }
         let start = locate_directory(file, &dir)?;
         let dir_end = start + bytes(file, start, dir.size, CD_WHAT)?.len() as u64;
@@ -329,44 +344,56 @@ impl ZipIndex {
             let (entry, next) = parse_entry(file, pos, index, shift)?;
             if next > dir_end {
                 let name = &entry.name;
-                return Err(malformed!("central directory entry {index} ({name}) runs past the directory end at offset {dir_end}"));
+                return Err(malformed!("central directory entry {index} ({name}, at offset {pos}) runs past the directory end at offset {dir_end}"));
             }
-            if by_name.insert(entry.name.clone(), entries.len()).is_some() {
-                return Err(malformed!("duplicate record name {}", entry.name));
+            if by_name
+                .insert(entry.raw_name.clone(), entries.len())
+                .is_some()
+            {
+                let name = &entry.name;
+                return Err(malformed!("duplicate record name {name} (central directory entry {index}, at offset {pos})"));
             }
             entries.push(entry);
             pos = next;
         }
-        let first = entries
-            .first()
-            .ok_or_else(|| malformed!("archive holds no records"))?;
-        let Some((prefix, _)) = first.name.split_once('/') else {
+        let first = entries.first().ok_or_else(|| {
+            malformed!("archive holds no records (central directory at offset {start})")
+        })?;
+        let Some(slash) = first.raw_name.iter().position(|&b| b == b'/') else {
             return Err(malformed!(
-                "file in archive is not in a subdirectory: {}",
+                "file in archive is not in a subdirectory: {} (central directory entry 0, at \
+                 offset {start})",
                 first.name
             ));
         };
-        let prefix = prefix.to_string();
+        let prefix_raw = first.raw_name[..slash].to_vec();
+        let prefix = display_name(&prefix_raw);
         Ok(ZipIndex {
             entries,
             by_name,
+            prefix_raw,
             prefix,
         })
     }
 
-    /// The archive prefix: the text before the first `/` of the first central-directory entry.
+    /// The archive prefix: the text before the first `/` of the first central-directory entry
+    /// (escaped for display when it is not UTF-8).
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
 
-    /// Looks up `<prefix>/<record>`, e.g. `data.pkl`, `data/0`, `version`, `.data/version`.
+    /// Looks up `<prefix>/<record>`, e.g. `data.pkl`, `data/0`, `version`, `.data/version`,
+    /// comparing bytes as torch does: `record` is UTF-8, as torch encodes a Python str, so a
+    /// name that is not UTF-8 answers to no record, never to a replacement character.
     pub fn get(&self, record: &str) -> Option<&Entry> {
-        let full = format!("{}/{record}", self.prefix);
+        let mut full = Vec::with_capacity(self.prefix_raw.len() + 1 + record.len());
+        full.extend_from_slice(&self.prefix_raw);
+        full.push(b'/');
+        full.extend_from_slice(record.as_bytes());
         self.by_name.get(&full).and_then(|&i| self.entries.get(i))
     }
 
-    /// Every entry, in central-directory order.
-    /// Every record's full name, in directory order.
+    /// Every record's full name for display (see [`Entry::name`]), in directory order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|e| e.name.as_str())
     }
@@ -375,103 +402,4 @@ impl ZipIndex {
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }
-}
-
-/// The record's uncompressed bytes: a zero-copy slice of `file` when stored, inflated to exactly
-/// `entry.size` bytes when deflated (refused with `ResourceLimit` above `max_inflated`).
-pub fn read_entry<'a>(
-    file: &'a [u8],
-    entry: &Entry,
-    max_inflated: u64,
-) -> Result<Cow<'a, [u8]>, CheckpointError> {
-    let name = &entry.name;
-    let raw = bytes(
-        file,
-        entry.data_offset,
-        entry.compressed_size,
-        &format!("record {name}"),
-    )?;
-    match entry.method {
-        Method::Stored if entry.size == entry.compressed_size => Ok(Cow::Borrowed(raw)),
-        Method::Stored => {
-            let (c, u) = (entry.compressed_size, entry.size);
-            Err(malformed!(
-                "record {name} is stored but its sizes differ (compressed {c}, uncompressed {u})"
-            ))
-        }
-        Method::Deflated => inflate(raw, entry, max_inflated).map(Cow::Owned),
-    }
-}
-
-/// The largest expansion a deflate stream can achieve (258-byte matches in 2-bit codes).
-const MAX_DEFLATE_RATIO: u64 = 1032;
-
-fn inflate(raw: &[u8], entry: &Entry, max_inflated: u64) -> Result<Vec<u8>, CheckpointError> {
-    let (name, size) = (&entry.name, entry.size);
-    if size > max_inflated {
-        let limit = "inflated record size";
-        return Err(CheckpointError::ResourceLimit {
-            record: name.clone(),
-            limit,
-            max: max_inflated,
-            value: size,
-        });
-    }
-    // Deflate expands at most 1032:1, so a record claiming more is a lie told to make us
-    // allocate: refuse it before reserving anything.
-    let most = entry
-        .compressed_size
-        .saturating_mul(MAX_DEFLATE_RATIO)
-        .saturating_add(64);
-    if size > most {
-        return Err(malformed!(
-            "record {name} claims {size} bytes from {} compressed bytes, beyond deflate's \
-             {MAX_DEFLATE_RATIO}:1 maximum",
-            entry.compressed_size
-        ));
-    }
-    // One byte of slack detects a stream that inflates to more than the directory says.
-    let cap = usize::try_from(size).ok().and_then(|n| n.checked_add(1));
-    let cap = cap.ok_or_else(|| CheckpointError::SizeOverflow {
-        what: format!("record {name}"),
-        detail: format!("inflated size {size} does not fit in memory"),
-    })?;
-    let mut out = Vec::with_capacity(cap);
-    let limit = u64::try_from(cap).unwrap_or(u64::MAX);
-    DeflateDecoder::new(raw)
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|e| {
-            let at = out.len();
-            malformed!("record {name}: corrupt deflate stream after {at} inflated bytes: {e}")
-        })?;
-    if out.len() as u64 != size {
-        // A stream cut short ends early; one holding more stops at size + 1.
-        let got = if out.len() as u64 > size {
-            "more than".to_string()
-        } else {
-            out.len().to_string()
-        };
-        return Err(malformed!(
-            "record {name} inflates to {got} bytes, the central directory says {size}"
-        ));
-    }
-    Ok(out)
-}
-
-/// Checks `data` against the directory CRC-32. A directory CRC of 0 is accepted unchecked, since
-/// torch writes 0 when CRCs are disabled.
-pub fn verify_crc(entry: &Entry, data: &[u8]) -> Result<(), CheckpointError> {
-    if entry.crc32 == 0 {
-        return Ok(());
-    }
-    let actual = crc32fast::hash(data);
-    if actual != entry.crc32 {
-        return Err(CheckpointError::ChecksumMismatch {
-            record: entry.name.clone(),
-            expected: entry.crc32,
-            actual,
-        });
-    }
-    Ok(())
 }

@@ -485,16 +485,22 @@ fn deflate_limits_and_corruption() {
 }
 
 #[test]
-fn unsupported_method_and_encryption() {
+fn unsupported_method_and_encryption_refused_when_read() {
     let mut file = sample();
     let cd = cd_offset(&file);
-    file[cd + 10] = 99;
-    let err = ZipIndex::parse(&file).unwrap_err();
+    file[cd + 10] = 14;
+    let index = ZipIndex::parse(&file).unwrap();
+    let err = read_entry(&file, index.get("data.pkl").unwrap(), NO_LIMIT).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnsupportedFormat);
     assert!(err.to_string().contains("archive/data.pkl"), "{err}");
+    assert!(err.to_string().contains("method 14 (LZMA)"), "{err}");
     file[cd + 10] = 0;
     file[cd + 8] |= 1;
-    assert_eq!(kind(ZipIndex::parse(&file)), ErrorKind::UnsupportedFormat);
+    let index = ZipIndex::parse(&file).unwrap();
+    let err = read_entry(&file, index.get("data.pkl").unwrap(), NO_LIMIT).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnsupportedFormat);
+    assert!(err.to_string().contains("archive/data.pkl"), "{err}");
+    assert!(err.to_string().contains("encrypted"), "{err}");
 }
 
 #[test]
@@ -534,7 +540,9 @@ fn deflated_size_beyond_deflate_ratio_is_refused_before_allocating() {
     let file = vec![0u8; 200];
     let entry = super::read::Entry {
         name: "a/data/0".into(),
+        raw_name: b"a/data/0".to_vec(),
         method: Method::Deflated,
+        encrypted: false,
         data_offset: 0,
         compressed_size: 100,
         size: 1 << 40,
