@@ -62,6 +62,17 @@ pub(crate) fn open_zip(
     placer: &mut Placer,
 ) -> Result<(Value, Vec<StorageInfo>)> {
     let index = ZipIndex::parse(bytes)?;
+    if let Some(name) = index.first_non_utf8_name() {
+        // torch lists every record as a Python str before reading any (`get_all_records`), so
+        // a single undecodable name, used or not, makes it refuse the archive.
+        return Err(CheckpointError::MalformedZip {
+            detail: format!(
+                "record name {name} is not UTF-8 (torch decodes every record name and refuses \
+                 the archive)"
+            ),
+        }
+        .into());
+    }
     if index.get("constants.pkl").is_some() {
         return Err(CheckpointError::UnsupportedFormat {
             detail: "this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; \

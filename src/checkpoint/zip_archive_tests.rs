@@ -219,3 +219,25 @@ fn an_inflated_record_is_owned_and_swapped_in_place() {
     assert_eq!(bytes.as_ptr(), ptr, "the inflated buffer was copied");
     assert_eq!(&bytes[..8], &[3, 2, 1, 0, 7, 6, 5, 4]);
 }
+
+#[test]
+fn an_archive_with_a_name_that_is_not_utf8_is_refused_as_torch_refuses_it() {
+    // torch decodes every record name before reading any: one undecodable name, even of a
+    // record nothing uses, fails the load (UnicodeDecodeError).
+    let file = rezip(&saved(vec![1.0], "cpu"), &[("extraXX", Some(b"x"))], false);
+    let mut patched = file.clone();
+    let needle = b"/extraXX";
+    let mut at = 0;
+    while let Some(i) = patched[at..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+    {
+        let pos = at + i + needle.len() - 2;
+        patched[pos..pos + 2].copy_from_slice(b"\xfe\xff");
+        at = pos + 2;
+    }
+    assert!(open(&file).is_ok());
+    let e = checkpoint_error(open(&patched));
+    assert_eq!(e.kind(), ErrorKind::MalformedZip, "{e}");
+    assert!(e.to_string().contains("extra\\xfe\\xff"), "{e}");
+}

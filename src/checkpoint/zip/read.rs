@@ -376,6 +376,14 @@ impl ZipIndex {
         })
     }
 
+    /// The first record whose name is not UTF-8, as displayed (`\xNN` escapes).
+    pub fn first_non_utf8_name(&self) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| std::str::from_utf8(&e.raw_name).is_err())
+            .map(|e| e.name.as_str())
+    }
+
     /// The archive prefix: the text before the first `/` of the first central-directory entry
     /// (escaped for display when it is not UTF-8).
     pub fn prefix(&self) -> &str {
