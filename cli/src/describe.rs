@@ -37,8 +37,8 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value as Json};
 
 pub use hash::{dims, view_sha256};
-pub use text::{canonical, hex, int_text};
 use tensorport::{DType, DictKind, Result, Storage, Tensor, Value};
+pub use text::{canonical, hex, int_text};
 
 /// Units the walk may spend (see the module documentation).
 pub const MAX_UNITS: i64 = 1_000_000;

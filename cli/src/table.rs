@@ -27,12 +27,12 @@ struct Walk<'a> {
     ckpt: &'a Checkpoint,
     rows: Vec<Row>,
     max_rows: usize,
-    mentions: usize,
     not_shown: usize,
     views: HashSet<View>,
     tensor_bytes: u128,
-    /// (kind, address) of each container walked → its path when it holds tensors.
-    seen: HashMap<(u8, usize), Option<String>>,
+    /// (kind, address) of each container walked → its path when it holds tensors, and how
+    /// many tensor mentions it holds, expanded.
+    seen: HashMap<(u8, usize), (Option<String>, u128)>,
     /// Texts of big-int keys by address (they can be long, and shared by many dicts).
     int_texts: HashMap<usize, String>,
 }
@@ -81,10 +81,9 @@ impl Walk<'_> {
         false
     }
 
-    /// Walks `v`; returns whether it holds a tensor.
-    fn walk(&mut self, v: &Value, path: &mut Vec<String>) -> bool {
+    /// Walks `v`; returns how many tensor mentions it holds, shared containers expanded.
+    fn walk(&mut self, v: &Value, path: &mut Vec<String>) -> u128 {
         if let Value::Tensor(t) = v {
-            self.mentions += 1;
             let bytes = t.numel() as u128 * t.dtype().size() as u128;
             let view = View(
                 t.storage().id(),
@@ -99,7 +98,7 @@ impl Walk<'_> {
                 self.tensor_bytes += bytes;
             }
             if !self.room() {
-                return true;
+                return 1;
             }
             let row = [
                 path_text(path),
@@ -111,27 +110,27 @@ impl Walk<'_> {
                 bytes.to_string(),
             ];
             self.rows.push(Row::Tensor(row));
-            return true;
+            return 1;
         }
         let Some(id) = container_id(v) else {
-            return false;
+            return 0;
         };
-        if let Some(first) = self.seen.get(&id) {
-            let first = first.clone();
-            if let Some(first) = &first {
+        if let Some((first, n)) = self.seen.get(&id) {
+            let (first, n) = (first.clone(), *n);
+            if let Some(first) = first {
                 if self.room() {
-                    self.rows.push(Row::Same(path_text(path), first.clone()));
+                    self.rows.push(Row::Same(path_text(path), first));
                 }
             }
-            return first.is_some();
+            return n;
         }
-        self.seen.insert(id, None);
-        let mut holds = false;
+        self.seen.insert(id, (None, 0));
+        let mut holds = 0u128;
         match v {
             Value::List(a) | Value::Tuple(a) | Value::Set(a) => {
                 for (i, it) in a.iter().enumerate() {
                     path.push(i.to_string());
-                    holds |= self.walk(it, path);
+                    holds = holds.saturating_add(self.walk(it, path));
                     path.pop();
                 }
             }
@@ -139,35 +138,35 @@ impl Walk<'_> {
                 for (k, val) in d.iter() {
                     let step = self.key_text(k);
                     path.push(format!("{step}#key"));
-                    holds |= self.walk(k, path);
+                    holds = holds.saturating_add(self.walk(k, path));
                     path.pop();
                     path.push(step);
-                    holds |= self.walk(val, path);
+                    holds = holds.saturating_add(self.walk(val, path));
                     path.pop();
                 }
                 if let Some(meta) = d.attr("_metadata") {
                     path.push("#metadata".into());
-                    holds |= self.walk(meta, path);
+                    holds = holds.saturating_add(self.walk(meta, path));
                     path.pop();
                 }
             }
             _ => {}
         }
-        if holds {
-            self.seen.insert(id, Some(path_text(path)));
-        }
+        let first = (holds > 0).then(|| path_text(path));
+        self.seen.insert(id, (first, holds));
         holds
     }
 
     /// A key as a path step: a str as is, an int in decimal (hex past 4300 digits), anything
     /// else in a Python-like form; at most a few hundred characters.
     fn key_text(&mut self, k: &Value) -> String {
-        if let Value::Str(s) = k {
-            return cut_step(s);
-        }
         let mut s = String::new();
         self.repr(k, &mut s);
-        cut_step(&s)
+        match k {
+            // Already cut, with their whole length.
+            Value::Str(_) | Value::BigInt(_) => s,
+            _ => cut_step(&s),
+        }
     }
 
     fn repr(&mut self, v: &Value, out: &mut String) {
@@ -176,6 +175,7 @@ impl Walk<'_> {
             return;
         }
         match v {
+            Value::Str(s) if out.is_empty() => out.push_str(&cut_step(s)),
             Value::Str(s) => {
                 let _ = write!(out, "'{}'", cut_step(s));
             }
@@ -183,14 +183,15 @@ impl Walk<'_> {
                 let _ = write!(out, "{i}");
             }
             Value::BigInt(b) => {
-                let text = self.int_texts.entry(b.as_ptr() as usize).or_insert_with(|| {
-                    match int_text(b) {
+                let text = self
+                    .int_texts
+                    .entry(b.as_ptr() as usize)
+                    .or_insert_with(|| match int_text(b) {
                         Ok(("int_hex", t)) if t.starts_with('-') => format!("-0x{}", &t[1..]),
                         Ok(("int_hex", t)) => format!("0x{t}"),
                         Ok((_, t)) => t,
                         Err(_) => "<int>".into(),
-                    }
-                });
+                    });
                 out.push_str(&cut_step(text));
             }
             Value::Tuple(items) => {
@@ -219,11 +220,12 @@ impl Walk<'_> {
     }
 }
 
-/// Tensor mentions, distinct views and their bytes, walking each shared container once.
-pub fn count(ckpt: &Checkpoint) -> (usize, usize, u128) {
+/// Tensor mentions (shared containers expanded, as torch holds them), distinct views and
+/// their bytes, walking each shared container once.
+pub fn count(ckpt: &Checkpoint) -> (u128, usize, u128) {
     let mut w = Walk::new(ckpt, 0);
-    w.walk(ckpt.value(), &mut Vec::new());
-    (w.mentions, w.views.len(), w.tensor_bytes)
+    let n = w.walk(ckpt.value(), &mut Vec::new());
+    (n, w.views.len(), w.tensor_bytes)
 }
 
 impl<'a> Walk<'a> {
@@ -232,7 +234,6 @@ impl<'a> Walk<'a> {
             ckpt,
             rows: Vec::new(),
             max_rows,
-            mentions: 0,
             not_shown: 0,
             views: HashSet::new(),
             tensor_bytes: 0,
@@ -244,7 +245,7 @@ impl<'a> Walk<'a> {
 
 pub fn print(ckpt: &Checkpoint) -> tensorport::Result<()> {
     let mut w = Walk::new(ckpt, MAX_ROWS);
-    w.walk(ckpt.value(), &mut Vec::new());
+    let expanded = w.walk(ckpt.value(), &mut Vec::new());
     let header = [
         "key", "dtype", "shape", "stride", "offset", "location", "bytes",
     ];
@@ -308,7 +309,7 @@ pub fn print(ckpt: &Checkpoint) -> tensorport::Result<()> {
         }
         v => v.type_name().to_string(),
     };
-    let distinct = if w.views.len() == w.mentions {
+    let distinct = if w.views.len() as u128 == expanded {
         String::new()
     } else {
         format!(" ({} distinct views)", w.views.len())
@@ -317,7 +318,7 @@ pub fn print(ckpt: &Checkpoint) -> tensorport::Result<()> {
         out,
         "\n{} tensors{distinct}, {} bytes of tensor data in {} storages ({} bytes); format {}; \
          top level: {}",
-        w.mentions,
+        expanded,
         w.tensor_bytes,
         ckpt.storages().len(),
         storage_bytes,

@@ -93,9 +93,11 @@ Caps (identical on both sides):
     "skipped".  Either cap adds the top-level member "truncated": TRUNCATED_NOTE.
 
 Path of a tensor: the list of steps from the root, each a JSON string:
-    dict / OrderedDict / Counter item -> the key: a str as is; an int (not bool) as decimal
-                                         text; any other key as json.dumps(<key encoding>,
-                                         sort_keys=True, separators=(",", ":"))
+    dict / OrderedDict / Counter item -> the key: a str as is; an int (not bool) inside
+                                         [-2**63, 2**63) as decimal text; any other key as
+                                         canonical(<key encoding>), i.e. json.dumps(..,
+                                         sort_keys=True, separators=(",", ":")) (a shared key
+                                         encodes as {"ref": N}); steps are cut as below
     OrderedDict _metadata             -> the step "#metadata"
     list / tuple / set / Size element -> the index as decimal text
 A tensor directly at the root has the path [].  A tensor used as a dict key (never produced by
@@ -145,6 +147,19 @@ from typing import Any
 
 import torch
 
+from describe_rules import (  # noqa: E402  (the same folder, on sys.path for scripts)
+    _I64,
+    HASH_FACTOR,
+    HASH_SLACK,
+    MAX_UNITS,
+    TRUNCATED_NOTE,
+    _full_cost,
+    _shareable,
+    _text_units,
+    cut_step,
+    int_encoding,
+)
+
 
 class DescribeError(Exception):
     """The loaded object cannot be described with the encoding above."""
@@ -165,86 +180,12 @@ def dtype_name(dt: torch.dtype) -> str:
     return s[len("torch."):]
 
 
-MAX_UNITS = 1_000_000
-TEXT_UNIT = 64
-SHARE_MIN_CHARS = 64
-MAX_STEP_CHARS = 200
-HASH_FACTOR = 2
-HASH_SLACK = 256 << 20
-MAX_DECIMAL_DIGITS = 4300
-TRUNCATED_NOTE = (
-    "output capped: after 1000000 units (values, path steps, 64-character pieces of text) the "
-    "rest of each container is {\"omitted\": N}, and views past the hashing budget have sha256 "
-    "\"skipped\""
-)
-_I64 = 1 << 63
-
-
-def int_encoding(v: int) -> dict:
-    """{"int": decimal} within CPython's str(int) digit limit, else {"int_hex": format(v, "x")}."""
-    try:
-        text = str(v)
-    except ValueError:  # more than sys.get_int_max_str_digits() digits
-        return {"int_hex": format(v, "x")}
-    if len(text.lstrip("-")) > MAX_DECIMAL_DIGITS:  # a raised limit: same rule as the default
-        return {"int_hex": format(v, "x")}
-    return {"int": text}
-
-
 def tensor_sha256(t: torch.Tensor) -> str:
     flat = t.detach().resolve_conj().resolve_neg().contiguous().reshape(-1)
     data = flat.view(torch.uint8).numpy().tobytes()
     if len(data) != flat.numel() * flat.element_size():
         raise DescribeError("byte view has the wrong length")
     return hashlib.sha256(data).hexdigest()
-
-
-def _text_units(n: int) -> int:
-    return 1 + n // TEXT_UNIT
-
-
-def _shareable(v: Any) -> bool:
-    t = type(v)
-    if t in (list, tuple, set, dict, collections.OrderedDict, collections.Counter):
-        return len(v) > 0
-    if t in (str, bytes, bytearray):
-        return len(v) >= SHARE_MIN_CHARS
-    return t is int and not (-_I64 <= v < _I64)
-
-
-def cut_step(s: str) -> str:
-    if len(s) <= MAX_STEP_CHARS:
-        return s
-    return f"{s[:MAX_STEP_CHARS]}...({len(s)} characters)"
-
-
-def _full_cost(items, left: int) -> bool:
-    """Whether describing `items` in full (no references, as inside a set) costs <= left."""
-    stack = list(reversed(list(items)))
-    while stack:
-        v = stack.pop()
-        t = type(v)
-        if t is str:
-            left -= _text_units(len(v))
-        elif t in (bytes, bytearray):
-            left -= _text_units(2 * len(v))
-        elif t is int:
-            left -= _text_units(len(next(iter(int_encoding(v).values()))))
-        elif isinstance(v, torch.Size):
-            left -= 1 + len(v)
-        elif t in (list, tuple, set, frozenset):
-            stack.extend(reversed(list(v)))
-            left -= 1
-        elif t in (dict, collections.OrderedDict, collections.Counter):
-            for k, x in v.items():
-                stack.append(x)
-                stack.append(k)
-            left -= 1
-        else:
-            left -= 1
-        if left < 0:
-            return False
-    return True
 
 
 class _Walker:
@@ -316,8 +257,8 @@ class _Walker:
     def key_step(self, key: Any, enc: Any) -> str:
         if isinstance(key, str):
             return cut_step(key)
-        if isinstance(key, int) and not isinstance(key, bool):
-            return str(key)  # only reached for ints inside i64 (others encode as refs or text)
+        if type(key) is int and -_I64 <= key < _I64:
+            return str(key)
         return cut_step(canonical(enc))
 
     def _out_of_units(self) -> bool:

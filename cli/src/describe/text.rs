@@ -21,7 +21,9 @@ pub fn hex(bytes: &[u8]) -> Result<String> {
 }
 
 fn reserve(s: &mut String, n: usize, per: usize, what: &str) -> Result<()> {
-    let want = n.checked_mul(per).ok_or_else(|| Error::Overflow { what: what.into() })?;
+    let want = n
+        .checked_mul(per)
+        .ok_or_else(|| Error::Overflow { what: what.into() })?;
     s.try_reserve(want).map_err(|_| Error::OutOfMemory {
         what: what.into(),
         bytes: want,
@@ -34,11 +36,10 @@ fn reserve(s: &mut String, n: usize, per: usize, what: &str) -> Result<()> {
 pub fn int_text(le: &[u8]) -> Result<(&'static str, String)> {
     let neg = le.last().is_some_and(|b| b & 0x80 != 0);
     let mut mag: Vec<u8> = Vec::new();
-    mag.try_reserve(le.len())
-        .map_err(|_| Error::OutOfMemory {
-            what: "the magnitude of an int".into(),
-            bytes: le.len(),
-        })?;
+    mag.try_reserve(le.len()).map_err(|_| Error::OutOfMemory {
+        what: "the magnitude of an int".into(),
+        bytes: le.len(),
+    })?;
     mag.extend_from_slice(le);
     if neg {
         let mut carry = 1u16;
@@ -180,7 +181,10 @@ mod tests {
 
     #[test]
     fn small_ints_print_in_decimal() {
-        assert_eq!(dec(&[0, 0, 0, 0, 0, 0, 0, 0, 0x40]), "1180591620717411303424");
+        assert_eq!(
+            dec(&[0, 0, 0, 0, 0, 0, 0, 0, 0x40]),
+            "1180591620717411303424"
+        );
         assert_eq!(dec(&[0xff]), "-1");
         assert_eq!(dec(&[0x00, 0x80]), "-32768");
         assert_eq!(dec(&[]), "0");

@@ -32,7 +32,10 @@ fn tensor() -> Value {
 fn inspect_json(path: &Path) -> (Json, usize) {
     let (code, out, err) = run(&[os("inspect"), path.as_os_str(), os("--json")]);
     assert_eq!(code, 0, "{err}{}", &out[..out.len().min(500)]);
-    (serde_json::from_str(&out).expect("one JSON document"), out.len())
+    (
+        serde_json::from_str(&out).expect("one JSON document"),
+        out.len(),
+    )
 }
 
 /// The document describe.py writes from what torch.load returns, when torch is installed.
@@ -77,14 +80,21 @@ fn a_tensor_shared_a_million_times_is_described_once() {
     assert_eq!(doc["tensors"].as_array().map(Vec::len), Some(1));
     assert!(len < 100_000, "{len} bytes");
     let outer = &doc["structure"]["dict"][0][1]["list"];
-    assert_eq!(outer[1], serde_json::json!({"ref": 2}), "the inner list is object 2");
+    assert_eq!(
+        outer[1],
+        serde_json::json!({"ref": 2}),
+        "the inner list is object 2"
+    );
     assert!(doc.get("truncated").is_none());
     same_as_torch(&doc, &f, true);
 
     let (code, out, err) = run(&[os("inspect"), f.as_os_str()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.lines().count() < 2100, "{} lines", out.lines().count());
-    let same = out.lines().find(|l| l.starts_with("l/1 ")).expect("a row for l/1");
+    let same = out
+        .lines()
+        .find(|l| l.starts_with("l/1 "))
+        .expect("a row for l/1");
     assert!(same.ends_with("  same object as l/0"), "{same}");
     assert!(out.contains("1048576 tensors (1 distinct views)"), "{out}");
 }
@@ -176,7 +186,9 @@ fn caps_are_applied_with_a_note() {
     let f = dir.path().join("caps.pt");
     let one = Storage::from_bytes(&1.0f32.to_le_bytes()).expect("storage");
     let expanded = Tensor::from_storage(one, DType::F32, 0, vec![1 << 28], vec![0]).expect("view");
-    let data: Vec<u8> = (0..24000u32).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    let data: Vec<u8> = (0..24000u32)
+        .flat_map(|i| (i as f32).to_le_bytes())
+        .collect();
     let storage = Storage::from_bytes(&data).expect("storage");
     let views: Vec<Value> = (0..24000)
         .map(|i| {
@@ -206,7 +218,10 @@ fn caps_are_applied_with_a_note() {
     assert!(shown > 15000 && shown < 20000, "{shown}");
     assert_eq!(bottom[shown]["omitted"], 24000 - shown);
     assert_eq!(doc["tensors"].as_array().map(Vec::len), Some(shown + 1));
-    assert_eq!(doc["structure"]["dict"][2], serde_json::json!({"omitted": 1}));
+    assert_eq!(
+        doc["structure"]["dict"][2],
+        serde_json::json!({"omitted": 1})
+    );
     same_as_torch(&doc, &f, true);
 }
 
@@ -219,7 +234,14 @@ fn convert_refuses_tags_torch_cannot_restore() {
         let f = dir.path().join("tagged.pt");
         let v = dict(vec![(Value::str("bad\nkey"), tensor())]);
         let loc = |_: &Storage| tag.to_string();
-        save_with(&v, &f, &SaveOptions { location_of: Some(&loc) }).expect("save");
+        save_with(
+            &v,
+            &f,
+            &SaveOptions {
+                location_of: Some(&loc),
+            },
+        )
+        .expect("save");
         let out = dir.path().join(format!("out-{}.pt", &tag[..3]));
         let (code, _, err) = run(&[os("convert"), f.as_os_str(), out.as_os_str()]);
         assert_eq!(code, 1, "{tag}: {err}");
