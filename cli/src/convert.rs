@@ -205,27 +205,25 @@ fn check_locations(
                     });
                 }
             }
-            Value::List(a) | Value::Tuple(a) | Value::Set(a) => {
-                if seen.insert(a.as_ptr() as usize) {
-                    for (i, it) in a.iter().enumerate().rev() {
-                        stack.push((it, join(&i.to_string())));
-                    }
+            Value::List(a) | Value::Tuple(a) | Value::Set(a)
+                if seen.insert(a.as_ptr() as usize) =>
+            {
+                for (i, it) in a.iter().enumerate().rev() {
+                    stack.push((it, join(&i.to_string())));
                 }
             }
-            Value::Dict(d) => {
-                if seen.insert(Arc::as_ptr(d) as usize) {
-                    if let Some(meta) = d.attr("_metadata") {
-                        stack.push((meta, join("#metadata")));
-                    }
-                    for (k, it) in d.iter().collect::<Vec<_>>().into_iter().rev() {
-                        let step = match k {
-                            Value::Str(s) => tensorport_cli::describe::cut_step(s),
-                            Value::Int(i) => i.to_string(),
-                            other => other.type_name().to_string(),
-                        };
-                        stack.push((it, join(&step)));
-                        stack.push((k, join(&format!("{step}#key"))));
-                    }
+            Value::Dict(d) if seen.insert(Arc::as_ptr(d) as usize) => {
+                if let Some(meta) = d.attr("_metadata") {
+                    stack.push((meta, join("#metadata")));
+                }
+                for (k, it) in d.iter().collect::<Vec<_>>().into_iter().rev() {
+                    let step = match k {
+                        Value::Str(s) => tensorport_cli::describe::cut_step(s),
+                        Value::Int(i) => i.to_string(),
+                        other => other.type_name().to_string(),
+                    };
+                    stack.push((it, join(&step)));
+                    stack.push((k, join(&format!("{step}#key"))));
                 }
             }
             _ => {}

@@ -75,6 +75,7 @@ pub fn describe(
         truncated: false,
         hashed: 0,
         storage_bytes: 0,
+        host: HashMap::new(),
         location_of,
         key_of,
     };
@@ -114,6 +115,8 @@ struct Describer<'a> {
     truncated: bool,
     hashed: u64,
     storage_bytes: u64,
+    /// Host copies of GPU storages, by storage id.
+    host: HashMap<usize, Storage>,
     location_of: &'a dyn Fn(&Storage) -> String,
     key_of: &'a dyn Fn(&Storage) -> Option<String>,
 }
@@ -335,7 +338,7 @@ impl Describer<'_> {
             Json::Null
         } else if self.hashed.saturating_add(view_bytes) <= allowed {
             self.hashed += view_bytes;
-            Json::String(view_sha256(t)?)
+            Json::String(self.sha256(t)?)
         } else {
             self.truncated = true;
             json!("skipped")
@@ -343,6 +346,34 @@ impl Describer<'_> {
         m.insert("sha256".into(), sha);
         self.tensors.push(Json::Object(m));
         Ok(idx)
+    }
+}
+
+impl Describer<'_> {
+    /// The hash of a view; a storage on a GPU (`tensorport load --map-location cuda:0 --json`)
+    /// is copied to the host once.
+    fn sha256(&mut self, t: &Tensor) -> Result<String> {
+        if t.storage().device() == tensorport::Device::Cpu {
+            return view_sha256(t);
+        }
+        let id = t.storage().id();
+        let host = match self.host.get(&id) {
+            Some(h) => h.clone(),
+            None => {
+                let h = t.storage().to_host()?;
+                self.host.insert(id, h.clone());
+                h
+            }
+        };
+        let shape = t.shape().to_vec();
+        let strides = t.strides().to_vec();
+        view_sha256(&Tensor::from_storage(
+            host,
+            t.dtype(),
+            t.storage_offset(),
+            shape,
+            strides,
+        )?)
     }
 }
 

@@ -302,6 +302,23 @@ fn load_command_summarizes_and_prints_json() {
         let doc: Json = serde_json::from_str(&out).expect("JSON refusal");
         assert_eq!(doc["ok"], false);
     }
+    // On a GPU (the driver double where there is none) the views are hashed from host copies.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tensorport"));
+    cmd.args([
+        os("load"),
+        f.as_os_str(),
+        os("--json"),
+        os("--map-location"),
+        os("cuda:0"),
+    ]);
+    if common::gpu::double().is_some() {
+        cmd.env("TENSORPORT_CUDA_DRIVER", tensorport_emu::driver::LIB);
+    }
+    if common::gpu::double().is_some() || tensorport::cuda::device_count() > 0 {
+        let o = cmd.output().expect("load on cuda:0");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), inspected);
+    }
     let (code, out, _) = run(&[os("--help")]);
     assert_eq!(code, 0);
     assert!(out.contains("load "), "{out}");
