@@ -1,5 +1,6 @@
 //! `tensorport convert IN OUT [--map-location M] [--strip-prefix P] [--add-prefix P] [--key K]`.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -67,7 +68,7 @@ fn convert(args: &Args) -> Result<()> {
             Ok(d)
         })?;
     }
-    let location = |s: &Storage| {
+    let location = |s: &Storage| -> String {
         let saved = ckpt
             .storage_info(s)
             .map_or_else(|| s.device().location_tag(), |i| i.location.clone());
@@ -76,6 +77,10 @@ fn convert(args: &Args) -> Result<()> {
             None => saved,
         }
     };
+    check_locations(&value, &|s| {
+        let key = ckpt.storage_info(s).map(|i| i.key.clone());
+        (location(s), key)
+    })?;
     save_with(
         &value,
         &args.output,
@@ -135,4 +140,112 @@ fn replace_at(
         })?;
     out.insert(key, replace_at(child, rest, f)?)?;
     Ok(Value::Dict(Arc::new(out)))
+}
+
+/// Whether torch.load's default restore (`map_location=None`) takes a storage tagged `tag`
+/// on a machine that has the device: `cpu`, `meta`, `cuda` and `cuda:N` (N in 0..=127 written
+/// without leading zeros: torch.device refuses `cuda:01`, and wraps 128 to -128). Everything
+/// else is refused: `cpu:0`, `meta:0` and unknown types fail in every torch, and `mps`, `xpu`,
+/// `hpu`, `mtia` and privateuse1 tags only restore where that backend is built in and present,
+/// which tensorport cannot place either.
+// To be replaced by the library's public predicate once it lands (branch hostile-zip).
+fn location_restorable(tag: &str) -> bool {
+    match tag.strip_prefix("cuda:") {
+        Some(n) => {
+            (n == "0" || (!n.starts_with('0') && n.len() <= 3))
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && n.parse::<u8>().is_ok_and(|i| i <= 127)
+        }
+        None => matches!(tag, "cpu" | "meta" | "cuda"),
+    }
+}
+
+/// Refuses to write a storage whose location torch.load cannot restore, naming the first
+/// tensor that uses it. Walks each shared container once.
+fn check_locations(
+    value: &Value,
+    tag_of: &dyn Fn(&Storage) -> (String, Option<String>),
+) -> Result<()> {
+    let mut seen_storages = HashSet::new();
+    let mut seen = HashSet::new();
+    let mut stack: Vec<(&Value, String)> = vec![(value, String::new())];
+    while let Some((v, path)) = stack.pop() {
+        // Only the first tensor's path is printed, so deep paths stop growing (bounded work).
+        let join = |step: &str| {
+            if path.is_empty() {
+                step.to_string()
+            } else if path.len() > 256 {
+                path.clone()
+            } else {
+                format!("{path}/{step}")
+            }
+        };
+        match v {
+            Value::Tensor(t) => {
+                if !seen_storages.insert(t.storage().id()) {
+                    continue;
+                }
+                let (tag, key) = tag_of(t.storage());
+                if !location_restorable(&tag) {
+                    let at = if path.is_empty() {
+                        "the top-level tensor".to_string()
+                    } else {
+                        format!("tensor '{}'", tensorport_cli::describe::cut_step(&path))
+                    };
+                    let record = key.map_or_else(String::new, |k| format!(" (record data/{k})"));
+                    return Err(Error::InvalidArgument {
+                        op: "convert",
+                        name: "location",
+                        reason: format!(
+                            "{at}{record} is saved on '{}', which torch.load cannot restore; \
+                             retag it, e.g. --map-location cpu or --map-location '{}=cpu'",
+                            tensorport_cli::describe::cut_step(&tag),
+                            tensorport_cli::describe::cut_step(&tag)
+                        ),
+                    });
+                }
+            }
+            Value::List(a) | Value::Tuple(a) | Value::Set(a)
+                if seen.insert(a.as_ptr() as usize) =>
+            {
+                for (i, it) in a.iter().enumerate().rev() {
+                    stack.push((it, join(&i.to_string())));
+                }
+            }
+            Value::Dict(d) if seen.insert(Arc::as_ptr(d) as usize) => {
+                if let Some(meta) = d.attr("_metadata") {
+                    stack.push((meta, join("#metadata")));
+                }
+                for (k, it) in d.iter().collect::<Vec<_>>().into_iter().rev() {
+                    let step = match k {
+                        Value::Str(s) => tensorport_cli::describe::cut_step(s),
+                        Value::Int(i) => i.to_string(),
+                        other => other.type_name().to_string(),
+                    };
+                    stack.push((it, join(&step)));
+                    stack.push((k, join(&format!("{step}#key"))));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::location_restorable;
+
+    #[test]
+    fn restorable_locations_are_torchs() {
+        for ok in ["cpu", "meta", "cuda", "cuda:0", "cuda:7", "cuda:127"] {
+            assert!(location_restorable(ok), "{ok}");
+        }
+        for bad in [
+            "cpu:0", "meta:0", "foo:0", "CPU", "cuda:01", "cuda:-1", "cuda:+1", "cuda:128",
+            "cuda0", "cuda:", "cuda: 1", "mps", "xpu:0", "hpu", "",
+        ] {
+            assert!(!location_restorable(bad), "{bad}");
+        }
+    }
 }

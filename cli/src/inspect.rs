@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use serde_json::json;
 use tensorport::checkpoint::{Checkpoint, OpenOptions};
-use tensorport::Value;
 use tensorport_cli::describe::describe;
 
 #[derive(clap::Args)]
@@ -44,118 +43,47 @@ pub fn run(args: &Args) -> ExitCode {
     }
     let ckpt = match open(&args.file) {
         Ok(c) => c,
-        Err(e) if args.json => {
-            let kind = e
-                .checkpoint_kind()
-                .map_or("invalid_argument", |k| k.as_str());
-            let doc = json!({"ok": false, "error": {"kind": kind, "message": e.to_string()}});
-            println!("{doc}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) if args.json => return print_json_error(&e),
         Err(e) => return crate::fail(&e),
     };
     let result = if args.json {
         print_json(&ckpt)
     } else {
-        print_table(&ckpt)
+        crate::table::print(&ckpt)
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if args.json => print_json_error(&e),
         Err(e) => crate::fail(&e),
     }
 }
 
-fn location(ckpt: &Checkpoint, s: &tensorport::Storage) -> String {
-    ckpt.storage_info(s)
-        .map_or_else(|| s.device().location_tag(), |i| i.location.clone())
-}
-
-fn print_json(ckpt: &Checkpoint) -> tensorport::Result<()> {
-    let loc = |s: &tensorport::Storage| location(ckpt, s);
+/// Prints the `inspect --json` document of an opened checkpoint (`load --json` too).
+pub fn print_json(ckpt: &Checkpoint) -> tensorport::Result<()> {
+    let loc = |s: &tensorport::Storage| crate::table::location(ckpt, s);
     let key = |s: &tensorport::Storage| ckpt.storage_info(s).map(|i| i.key.clone());
     let mut doc = describe(ckpt.value(), &loc, &key)?;
-    if let Some(m) = doc.as_object_mut() {
-        m.insert("format".into(), json!(ckpt.format().name()));
-    }
-    let doc = json!({
-        "ok": true,
-        "format": ckpt.format().name(),
-        "structure": doc["structure"],
-        "tensors": doc["tensors"],
-    });
-    println!("{doc}");
-    Ok(())
-}
-
-fn print_table(ckpt: &Checkpoint) -> tensorport::Result<()> {
-    let mut rows: Vec<[String; 7]> = Vec::new();
-    let mut tensor_bytes = 0usize;
-    ckpt.value().visit_tensors(&mut |path, t| {
-        let bytes = t.numel() * t.dtype().size();
-        tensor_bytes += bytes;
-        rows.push([
-            path.join("/"),
-            t.dtype().to_string(),
-            format!("{:?}", t.shape()),
-            format!("{:?}", t.strides()),
-            t.storage_offset().to_string(),
-            location(ckpt, t.storage()),
-            bytes.to_string(),
-        ]);
-    });
-    let header = [
-        "key", "dtype", "shape", "stride", "offset", "location", "bytes",
-    ];
-    let mut width = header.map(str::len);
-    for r in &rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
+    let mut out = json!({"ok": true, "format": ckpt.format().name()});
+    if let (Some(o), Some(d)) = (out.as_object_mut(), doc.as_object_mut()) {
+        for k in ["structure", "tensors", "truncated"] {
+            if let Some(v) = d.remove(k) {
+                o.insert(k.into(), v);
+            }
         }
     }
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let line = |out: &mut dyn Write, cells: &[String]| {
-        let mut s = String::new();
-        for (i, (c, w)) in cells.iter().zip(width).enumerate() {
-            let pad = w.saturating_sub(c.chars().count());
-            if i == 6 || i == 4 {
-                s.push_str(&" ".repeat(pad));
-                s.push_str(c);
-            } else {
-                s.push_str(c);
-                s.push_str(&" ".repeat(pad));
-            }
-            s.push_str("  ");
-        }
-        let _ = writeln!(out, "{}", s.trim_end());
-    };
-    line(&mut out, &header.map(String::from));
-    for r in &rows {
-        line(&mut out, r);
-    }
-    let storage_bytes: usize = ckpt.storages().iter().map(|s| s.storage.nbytes()).sum();
-    let top = match ckpt.value() {
-        Value::Dict(d) => format!(
-            "{} with {} keys ({})",
-            ckpt.value().type_name(),
-            d.len(),
-            d.iter()
-                .take(4)
-                .map(|(k, _)| k.key_text())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        v => v.type_name().to_string(),
-    };
-    let _ = writeln!(
-        out,
-        "\n{} tensors, {} bytes of tensor data in {} storages ({} bytes); format {}; top level: {}",
-        rows.len(),
-        tensor_bytes,
-        ckpt.storages().len(),
-        storage_bytes,
-        ckpt.format().name(),
-        top
-    );
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let _ = serde_json::to_writer(&mut w, &out);
+    let _ = writeln!(w);
     Ok(())
+}
+
+/// The `{"ok": false, ...}` document for an error, printed on stdout.
+pub fn print_json_error(e: &tensorport::Error) -> ExitCode {
+    let kind = e
+        .checkpoint_kind()
+        .map_or("invalid_argument", |k| k.as_str());
+    let doc = json!({"ok": false, "error": {"kind": kind, "message": e.to_string()}});
+    println!("{doc}");
+    ExitCode::FAILURE
 }

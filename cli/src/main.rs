@@ -1,10 +1,12 @@
-//! The `tensorport` command: inspect, convert and run PyTorch checkpoints (one file per
+//! The `tensorport` command: inspect, load, convert and run PyTorch checkpoints (one file per
 //! subcommand; `tensorport_cli::describe` is the JSON that `inspect --json` prints).
 
 mod convert;
 mod inspect;
+mod load;
 mod program;
 mod run;
+mod table;
 
 use std::process::ExitCode;
 
@@ -26,6 +28,10 @@ enum Command {
     /// Print every tensor of a checkpoint (key path, dtype, shape, stride, offset, saved location,
     /// bytes), or a program's inputs, outputs, ops, parameters, FLOPs and peak memory.
     Inspect(inspect::Args),
+    /// Load a checkpoint as `tensorport::load` does (every record CRC-checked, storages placed
+    /// like torch.load with map_location) and print a summary (tensors, bytes, devices), or
+    /// with --json the `inspect --json` document.
+    Load(load::Args),
     /// Rewrite a checkpoint: retag storage locations, strip or add key prefixes.
     Convert(convert::Args),
     /// Run a torch.export program (.pt2) or the recipe's Net from a checkpoint; print outputs,
@@ -47,6 +53,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Inspect(a) => inspect::run(&a),
+        Command::Load(a) => load::run(&a),
         Command::Convert(a) => convert::run(&a),
         Command::Run(a) => run::run(&a),
     }
@@ -54,6 +61,14 @@ fn main() -> ExitCode {
 
 /// Prints an error as one line and returns the failure exit code.
 pub(crate) fn fail(e: &tensorport::Error) -> ExitCode {
-    eprintln!("error: {e}");
+    eprintln!("error: {}", one_line(&e.to_string()));
     ExitCode::FAILURE
+}
+
+/// `text` on one line: a message that quotes input (a key, a record name) could hold newlines.
+pub(crate) fn one_line(text: &str) -> String {
+    text.split(['\n', '\r'])
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join(" / ")
 }

@@ -2,6 +2,8 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "hostile/mod.rs"]
+mod hostile;
 
 use std::process::Command;
 
@@ -268,4 +270,56 @@ fn run_and_inspect_a_program() {
     assert_eq!(doc["ops"]["conv2d+relu"], 2);
     assert_eq!(doc["inputs"][0]["shape"][1], "3");
     assert!(doc["peak_activation_bytes"].as_u64().is_some_and(|b| b > 0));
+}
+
+/// `load` places like torch.load and summarizes; `--json` is the `inspect --json` document; a
+/// GPU that is not there is one line and exit status 1; `--help` lists it.
+#[test]
+fn load_command_summarizes_and_prints_json() {
+    let tags = fixtures_dir().join("ok/cuda_tags.pt");
+    let (code, out, err) = run(&[
+        os("load"),
+        tags.as_os_str(),
+        os("--map-location"),
+        os("cpu"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("loaded ") && out.contains("4 tensors") && out.contains("cpu: "),
+        "{out}"
+    );
+    let f = fixtures_dir().join("ok/training_checkpoint.pt");
+    let (code, loaded, err) = run(&[os("load"), f.as_os_str(), os("--json")]);
+    assert_eq!(code, 0, "{err}");
+    let (_, inspected, _) = run(&[os("inspect"), f.as_os_str(), os("--json")]);
+    assert_eq!(loaded, inspected);
+    if tensorport::cuda::device_count() < 2 {
+        let (code, out, err) = run(&[os("load"), tags.as_os_str()]);
+        assert_eq!(code, 1, "{out}{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        let (code, out, _) = run(&[os("load"), tags.as_os_str(), os("--json")]);
+        assert_eq!(code, 1);
+        let doc: Json = serde_json::from_str(&out).expect("JSON refusal");
+        assert_eq!(doc["ok"], false);
+    }
+    // On a GPU (the driver double where there is none) the views are hashed from host copies.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tensorport"));
+    cmd.args([
+        os("load"),
+        f.as_os_str(),
+        os("--json"),
+        os("--map-location"),
+        os("cuda:0"),
+    ]);
+    if common::gpu::double().is_some() {
+        cmd.env("TENSORPORT_CUDA_DRIVER", tensorport_emu::driver::LIB);
+    }
+    if common::gpu::double().is_some() || tensorport::cuda::device_count() > 0 {
+        let o = cmd.output().expect("load on cuda:0");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), inspected);
+    }
+    let (code, out, _) = run(&[os("--help")]);
+    assert_eq!(code, 0);
+    assert!(out.contains("load "), "{out}");
 }

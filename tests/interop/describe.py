@@ -19,13 +19,16 @@ outside the encoding below; the traceback goes to stderr).
 Document
 --------
     {"ok": true, "structure": <value>, "tensors": [<tensor>, ...]}
+    plus "truncated": TRUNCATED_NOTE when a cap (below) was reached
 
 <value> (tagged, so that nothing is lost):
 
     None                   -> null
     bool                   -> true / false
     str                    -> JSON string
-    int                    -> {"int": "<decimal>"}                       (any size, sign "-" only)
+    int                    -> {"int": "<decimal>"}  (sign "-" only) up to CPython's 4300-digit
+                              str(int) limit; beyond it {"int_hex": format(v, "x")} ("-" then
+                              lower-case hex digits, no "0x"): linear in the size on both sides
     float                  -> {"float": "<16 lowercase hex digits>"}     IEEE-754 binary64 bits,
                               big-endian digit order: 1.0 -> "3ff0000000000000",
                               -0.0 -> "8000000000000000", Python's nan -> "7ff8000000000000"
@@ -51,15 +54,50 @@ Type tests are made in this order: None, bool, int, float, complex, str, bytes, 
 tensor, torch.Size (before tuple), tuple, list, set, Counter, OrderedDict, dict, dtype, device.
 Anything else (frozenset, numpy, custom classes, ...) is an error (exit 2).  Cycles are an error.
 
-Tensor numbering: a depth-first walk in the order of the encoding above (a dict item: key
-first, then value; sequences in order; an OrderedDict's "metadata" after all its items) numbers
-each tensor when it is met.  The walk does NOT dedupe: the same tensor object met twice gets two
-entries, each with its own path.
+Walk order: depth first, in the order of the encoding above (a dict item: key first, then
+value; sequences in order; an OrderedDict's "metadata" after all its items).
+
+Sharing (the output is linear in the number of distinct objects, however often the pickle memo
+makes one object appear):
+    A *shareable* object is a non-empty list, tuple, set, dict, OrderedDict or Counter, a str of
+    at least SHARE_MIN_CHARS (64) code points, a bytes or bytearray of at least 64 bytes, or an
+    int outside [-2**63, 2**63).  Shareable objects are numbered 0, 1, 2, ... in the order the
+    walk first meets them; meeting one again (same id()) gives {"ref": N} instead of its
+    description.  The Rust side uses Arc pointer identity; both come from the unpickler's memo,
+    so they coincide.  Not shareable, because Python caches them or Rust holds them by value:
+    empty containers (() is one object in Python), short str/bytes (1-character ones are
+    cached), ints inside i64 (small ints are cached), floats, torch.Size.  Inside a set (at
+    any depth) nothing is numbered or referenced: Python iterates a set in hash order, Rust in
+    pickle order, so set items are always described in full.
+    Tensors are objects here but cloned values in Rust, so they are deduplicated by *view* on
+    both sides: (storage identity as for storage_index, dtype, shape, stride, storage_offset,
+    requires_grad, is_parameter, and here is_neg()/is_conj()).  The first mention of a view
+    makes its entry in "tensors" (numbered in walk order, with the path of that mention); a
+    later mention of the same view is {"tensor": <that entry>}.
+
+Caps (identical on both sides):
+    The walk spends MAX_UNITS (1000000) units: 1 per value described (a {"ref"} and each
+    {"tensor"} mention included); a str adds len(s) // 64, bytes/bytearray 2*len(b) // 64, an
+    int len(text) // 64 (text: the string in its {"int"}/{"int_hex"} encoding, sign included);
+    a torch.Size adds len(size); a new tensor entry adds 1 + len(path).  Before each item of a
+    list, tuple, dict, OrderedDict or Counter (and before an OrderedDict's metadata) the walk
+    checks the units left: when none are left (<= 0) the remaining items are replaced by one
+    item {"omitted": <how many>} (metadata by {"omitted": 1}).  A set (outside another set) is
+    first costed in full (its units: 1 for the set plus its items' full cost); when that is
+    more than the units left it is {"set": [{"omitted": <len>}]}, else it is described whole.
+    A path step longer than MAX_STEP_CHARS (200) code points keeps its first 200 followed by
+    "...(<len> characters)".
+    Hashing: a new view's sha256 is computed only while hashed + view_bytes <= 2 * (bytes of
+    the distinct storages met so far, this one's included) + 256 MiB, where view_bytes is
+    numel * element_size and hashed the sum over views hashed so far; otherwise it is
+    "skipped".  Either cap adds the top-level member "truncated": TRUNCATED_NOTE.
 
 Path of a tensor: the list of steps from the root, each a JSON string:
-    dict / OrderedDict / Counter item -> the key: a str as is; an int (not bool) as decimal
-                                         text; any other key as json.dumps(<key encoding>,
-                                         sort_keys=True, separators=(",", ":"))
+    dict / OrderedDict / Counter item -> the key: a str as is; an int (not bool) inside
+                                         [-2**63, 2**63) as decimal text; any other key as
+                                         canonical(<key encoding>), i.e. json.dumps(..,
+                                         sort_keys=True, separators=(",", ":")) (a shared key
+                                         encodes as {"ref": N}); steps are cut as below
     OrderedDict _metadata             -> the step "#metadata"
     list / tuple / set / Size element -> the index as decimal text
 A tensor directly at the root has the path [].  A tensor used as a dict key (never produced by
@@ -90,10 +128,11 @@ torch.save of real models) gets the path of the dict plus the step "#key".
                                          t.detach().resolve_conj().resolve_neg().contiguous()
                                           .reshape(-1).view(torch.uint8).numpy().tobytes()
                                          (bool = 1 byte 0/1; complex = re, im interleaved;
-                                         empty tensor = sha256 of b"")
+                                         empty tensor = sha256 of b""); "skipped" past
+                                         the hashing cap
 
 Storages that are passed to map_location but reached by no tensor in the structure (cannot
-happen with torch.save output) make describe fail (exit 2).
+happen with torch.save output) make describe fail (exit 2), unless the document is truncated.
 """
 
 from __future__ import annotations
@@ -107,6 +146,19 @@ import sys
 from typing import Any
 
 import torch
+
+from describe_rules import (  # noqa: E402  (the same folder, on sys.path for scripts)
+    _I64,
+    HASH_FACTOR,
+    HASH_SLACK,
+    MAX_UNITS,
+    TRUNCATED_NOTE,
+    _full_cost,
+    _shareable,
+    _text_units,
+    cut_step,
+    int_encoding,
+)
 
 
 class DescribeError(Exception):
@@ -142,22 +194,49 @@ class _Walker:
         self.tensor_objs: list[torch.Tensor] = []
         self.storage_ids: dict[tuple, int] = {}
         self.storage_cdata: list[int] = []
+        self.views: dict[tuple, int] = {}
+        self.shared: dict[int, int] = {}
+        self.in_set = 0
+        self.units = MAX_UNITS
+        self.truncated = False
+        self.hashed = 0
+        self.storage_bytes = 0
         self.active: set[int] = set()
         self.torch_storages = storages_seen_by_torch
 
-    def _storage_index(self, t: torch.Tensor) -> int:
+    def _storage_ident(self, t: torch.Tensor) -> tuple:
         st = t.untyped_storage()
         nbytes = st.nbytes()
-        ident = ("data", st.data_ptr(), nbytes) if nbytes > 0 else ("empty", st._cdata)
+        return ("data", st.data_ptr(), nbytes) if nbytes > 0 else ("empty", st._cdata)
+
+    def _storage_index(self, t: torch.Tensor, ident: tuple) -> int:
         k = self.storage_ids.get(ident)
         if k is None:
+            st = t.untyped_storage()
             k = len(self.storage_ids)
             self.storage_ids[ident] = k
             self.storage_cdata.append(st._cdata)
+            self.storage_bytes += st.nbytes()
         return k
 
     def tensor(self, t: torch.Tensor, path: list[str]) -> dict:
+        self.units -= 1
+        ident = self._storage_ident(t)
+        view = (ident, t.dtype, tuple(t.shape), tuple(t.stride()), t.storage_offset(),
+                bool(t.requires_grad), isinstance(t, torch.nn.Parameter), t.is_neg(), t.is_conj())
+        if view in self.views:
+            return {"tensor": self.views[view]}
+        self.units -= 1 + len(path)
         idx = len(self.tensors)
+        self.views[view] = idx
+        sidx = self._storage_index(t, ident)
+        view_bytes = t.numel() * t.element_size()
+        if self.hashed + view_bytes <= HASH_FACTOR * self.storage_bytes + HASH_SLACK:
+            self.hashed += view_bytes
+            sha = tensor_sha256(t)
+        else:
+            self.truncated = True
+            sha = "skipped"
         self.tensors.append(
             {
                 "path": list(path),
@@ -165,11 +244,11 @@ class _Walker:
                 "shape": list(t.shape),
                 "stride": list(t.stride()),
                 "storage_offset": t.storage_offset(),
-                "storage_index": self._storage_index(t),
+                "storage_index": sidx,
                 "location": None,  # filled in by describe_object
                 "requires_grad": bool(t.requires_grad),
                 "is_parameter": isinstance(t, torch.nn.Parameter),
-                "sha256": tensor_sha256(t),
+                "sha256": sha,
             }
         )
         self.tensor_objs.append(t)
@@ -177,66 +256,113 @@ class _Walker:
 
     def key_step(self, key: Any, enc: Any) -> str:
         if isinstance(key, str):
-            return key
-        if isinstance(key, int) and not isinstance(key, bool):
+            return cut_step(key)
+        if type(key) is int and -_I64 <= key < _I64:
             return str(key)
-        return canonical(enc)
+        return cut_step(canonical(enc))
 
-    def items(self, pairs, path):
+    def _out_of_units(self) -> bool:
+        if self.units <= 0 and self.in_set == 0:
+            self.truncated = True
+            return True
+        return False
+
+    def seq(self, v, path) -> list:
+        self.units -= 1
         out = []
-        for k, v in pairs:
+        items = list(v)
+        for i, x in enumerate(items):
+            if self._out_of_units():
+                out.append({"omitted": len(items) - i})
+                break
+            out.append(self.value(x, path + [str(i)]))
+        return out
+
+    def items(self, mapping, path) -> list:
+        self.units -= 1
+        out = []
+        pairs = list(mapping.items())
+        for i, (k, v) in enumerate(pairs):
+            if self._out_of_units():
+                out.append({"omitted": len(pairs) - i})
+                break
             ek = self.value(k, path + ["#key"])  # tensors as keys: path ends in "#key"
             ev = self.value(v, path + [self.key_step(k, ek)])
             out.append([ek, ev])
         return out
 
     def value(self, v: Any, path: list[str]) -> Any:
-        if v is None or type(v) is bool or type(v) is str:
+        if self.in_set == 0 and _shareable(v):
+            n = self.shared.get(id(v))
+            if n is not None:
+                self.units -= 1
+                return {"ref": n}
+            self.shared[id(v)] = len(self.shared)
+        if v is None or type(v) is bool:
+            self.units -= 1
+            return v
+        if type(v) is str:
+            self.units -= _text_units(len(v))
             return v
         if type(v) is int:
-            return {"int": str(v)}
-        if type(v) is float:
-            return {"float": _fhex(v)}
-        if type(v) is complex:
-            return {"complex": [_fhex(v.real), _fhex(v.imag)]}
+            enc = int_encoding(v)
+            self.units -= _text_units(len(next(iter(enc.values()))))
+            return enc
         if type(v) is bytes:
+            self.units -= _text_units(2 * len(v))
             return {"bytes": v.hex()}
         if type(v) is bytearray:
+            self.units -= _text_units(2 * len(v))
             return {"bytearray": bytes(v).hex()}
         if isinstance(v, torch.Tensor):
             if type(v) not in (torch.Tensor, torch.nn.Parameter):
                 raise DescribeError(f"tensor subclass {type(v)} at {path}")
+            if self.in_set:
+                raise DescribeError(f"tensor inside a set at {path}")
             return self.tensor(v, path)
         if isinstance(v, torch.Size):
+            self.units -= 1 + len(v)
             return {"size": [int(x) for x in v]}
+        self.units -= 1
+        if type(v) is float:
+            return {"float": _fhex(v)}
+        if type(v) is complex:
+            return {"complex": [_fhex(v.real), _fhex(v.imag)]}
         if isinstance(v, (torch.dtype, torch.device)):
             return {"dtype": dtype_name(v)} if isinstance(v, torch.dtype) else {"device": str(v)}
+        self.units += 1  # containers charge their own unit in seq()/items()
         if id(v) in self.active:
             raise DescribeError(f"cycle at {path}")
         self.active.add(id(v))
         try:
             if type(v) is tuple:
-                return {"tuple": [self.value(x, path + [str(i)]) for i, x in enumerate(v)]}
+                return {"tuple": self.seq(v, path)}
             if type(v) is list:
-                return {"list": [self.value(x, path + [str(i)]) for i, x in enumerate(v)]}
+                return {"list": self.seq(v, path)}
             if type(v) is set:
-                encs = []
-                for x in v:
-                    n = len(self.tensors)
-                    encs.append(self.value(x, path + ["?"]))
-                    if len(self.tensors) != n:
-                        raise DescribeError(f"tensor inside a set at {path}")
+                if self.in_set == 0 and not _full_cost(v, self.units - 1):
+                    self.units -= 1
+                    self.truncated = True
+                    return {"set": [{"omitted": len(v)}]}
+                self.in_set += 1
+                try:
+                    encs = self.seq(v, path + ["?"])
+                finally:
+                    self.in_set -= 1
                 encs.sort(key=canonical)
                 return {"set": encs}
             if type(v) is collections.Counter:
-                return {"counter": self.items(v.items(), path)}
+                return {"counter": self.items(v, path)}
             if type(v) is collections.OrderedDict:
-                out: dict = {"odict": self.items(v.items(), path)}
+                out: dict = {"odict": self.items(v, path)}
                 if hasattr(v, "_metadata"):
-                    out["metadata"] = self.value(v._metadata, path + ["#metadata"])
+                    if self._out_of_units():
+                        out["metadata"] = {"omitted": 1}
+                    else:
+                        out["metadata"] = self.value(v._metadata, path + ["#metadata"])
                 return out
             if type(v) is dict:
-                return {"dict": self.items(v.items(), path)}
+                return {"dict": self.items(v, path)}
         finally:
             self.active.discard(id(v))
         raise DescribeError(f"cannot describe {type(v).__module__}.{type(v).__qualname__} at {path}")
@@ -251,12 +377,15 @@ def describe_object(obj: Any, torch_storages: list | None) -> dict:
     w = _Walker(torch_storages)
     structure = w.value(obj, [])
     if torch_storages is not None:
-        if len(torch_storages) != len(w.storage_ids):
+        if len(torch_storages) != len(w.storage_ids) and not (
+            w.truncated and len(torch_storages) > len(w.storage_ids)
+        ):
             raise DescribeError(
                 f"map_location was called {len(torch_storages)} times but the structure holds "
                 f"{len(w.storage_ids)} distinct storages"
             )
-        for k, (st, tag) in enumerate(torch_storages):
+        for k in range(len(w.storage_ids)):
+            st, _tag = torch_storages[k]
             if st._cdata != w.storage_cdata[k]:
                 raise DescribeError(
                     f"storage {k} of the walk is not the {k}-th storage torch restored "
@@ -264,7 +393,10 @@ def describe_object(obj: Any, torch_storages: list | None) -> dict:
                 )
         for d in w.tensors:
             d["location"] = torch_storages[d["storage_index"]][1]
-    return {"ok": True, "structure": structure, "tensors": w.tensors}
+    doc = {"ok": True, "structure": structure, "tensors": w.tensors}
+    if w.truncated:
+        doc["truncated"] = TRUNCATED_NOTE
+    return doc
 
 
 def load_with_tags(path, weights_only: bool = True):
