@@ -142,24 +142,6 @@ fn replace_at(
     Ok(Value::Dict(Arc::new(out)))
 }
 
-/// Whether torch.load's default restore (`map_location=None`) takes a storage tagged `tag`
-/// on a machine that has the device: `cpu`, `meta`, `cuda` and `cuda:N` (N in 0..=127 written
-/// without leading zeros: torch.device refuses `cuda:01`, and wraps 128 to -128). Everything
-/// else is refused: `cpu:0`, `meta:0` and unknown types fail in every torch, and `mps`, `xpu`,
-/// `hpu`, `mtia` and privateuse1 tags only restore where that backend is built in and present,
-/// which tensorport cannot place either.
-// To be replaced by the library's public predicate once it lands (branch hostile-zip).
-fn location_restorable(tag: &str) -> bool {
-    match tag.strip_prefix("cuda:") {
-        Some(n) => {
-            (n == "0" || (!n.starts_with('0') && n.len() <= 3))
-                && n.bytes().all(|b| b.is_ascii_digit())
-                && n.parse::<u8>().is_ok_and(|i| i <= 127)
-        }
-        None => matches!(tag, "cpu" | "meta" | "cuda"),
-    }
-}
-
 /// Refuses to write a storage whose location torch.load cannot restore, naming the first
 /// tensor that uses it. Walks each shared container once.
 fn check_locations(
@@ -186,7 +168,7 @@ fn check_locations(
                     continue;
                 }
                 let (tag, key) = tag_of(t.storage());
-                if !location_restorable(&tag) {
+                if !tensorport::checkpoint::location_restorable(&tag) {
                     let at = if path.is_empty() {
                         "the top-level tensor".to_string()
                     } else {
@@ -230,22 +212,4 @@ fn check_locations(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::location_restorable;
-
-    #[test]
-    fn restorable_locations_are_torchs() {
-        for ok in ["cpu", "meta", "cuda", "cuda:0", "cuda:7", "cuda:127"] {
-            assert!(location_restorable(ok), "{ok}");
-        }
-        for bad in [
-            "cpu:0", "meta:0", "foo:0", "CPU", "cuda:01", "cuda:-1", "cuda:+1", "cuda:128",
-            "cuda0", "cuda:", "cuda: 1", "mps", "xpu:0", "hpu", "",
-        ] {
-            assert!(!location_restorable(bad), "{bad}");
-        }
-    }
 }
