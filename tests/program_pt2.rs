@@ -344,14 +344,24 @@ fn results_are_held_to_their_declared_meta() {
         d["graph_module"]["graph"]["tensor_values"]["conv2d"]["sizes"][2]["as_int"] = 99.into()
     });
     let p = Program::load(&p, &MapLocation::Keep).expect("load");
-    let e = p.run(p.sample_inputs().expect("samples")).expect_err("a lie");
-    assert!(e.to_string().contains("declares it [s77, 6, 99, 28]"), "{e}");
+    let e = p
+        .run(p.sample_inputs().expect("samples"))
+        .expect_err("a lie");
+    assert!(
+        e.to_string().contains("declares it [s77, 6, 99, 28]"),
+        "{e}"
+    );
     let p = with_graph(&|d| {
         let pad = serde_json::json!({"name": "padding", "arg": {"as_ints": [3000, 3000]}});
-        nodes(d)[0]["inputs"].as_array_mut().expect("inputs").push(pad);
+        nodes(d)[0]["inputs"]
+            .as_array_mut()
+            .expect("inputs")
+            .push(pad);
     });
     let p = Program::load(&p, &MapLocation::Keep).expect("load");
-    let e = p.run(p.sample_inputs().expect("samples")).expect_err("huge");
+    let e = p
+        .run(p.sample_inputs().expect("samples"))
+        .expect_err("huge");
     assert!(e.to_string().contains("[3, 6, 6028, 6028]"), "{e}");
 }
 
@@ -365,7 +375,10 @@ fn the_memory_budget_and_json_nesting_are_bounded() {
     };
     let e = Program::load_with(fixture("net.pt2"), &small).expect_err("64 KiB");
     let text = e.to_string();
-    assert!(text.contains("model.json") && text.contains("max_bytes"), "{text}");
+    assert!(
+        text.contains("model.json") && text.contains("max_bytes"),
+        "{text}"
+    );
     Program::load_with(fixture("net.pt2"), &ProgramOptions::default()).expect("512 MiB");
     let p = with_graph(&|d| {
         let mut v = serde_json::json!([]);

@@ -32,8 +32,10 @@ struct Outcome {
 /// chatty child cannot block on a full pipe.
 fn limited(args: &[&std::ffi::OsStr]) -> Outcome {
     // TENSORPORT_BIN runs the corpus against another build (an older one, to see what it fails).
-    let bin = std::env::var_os("TENSORPORT_BIN")
-        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tensorport")), PathBuf::from);
+    let bin = std::env::var_os("TENSORPORT_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_tensorport")),
+        PathBuf::from,
+    );
     let mut cmd = Command::new(bin);
     cmd.args(args)
         .stdin(Stdio::null())
@@ -101,7 +103,10 @@ fn limited(args: &[&std::ffi::OsStr]) -> Outcome {
 fn problems(o: &Outcome, expect: &str, json: bool) -> Vec<String> {
     let mut p = Vec::new();
     if o.killed {
-        p.push(format!("still running after {}s (killed)", KILL_AFTER.as_secs()));
+        p.push(format!(
+            "still running after {}s (killed)",
+            KILL_AFTER.as_secs()
+        ));
     } else if let Some(s) = o.signal {
         p.push(format!("killed by signal {s} (a crash or an abort)"));
     }
@@ -145,7 +150,10 @@ fn problems(o: &Outcome, expect: &str, json: bool) -> Vec<String> {
     }
     for debug in ["Some(", "None)"] {
         if o.stderr.contains(debug) || (json && o.code == Some(1) && o.stdout.contains(debug)) {
-            p.push(format!("Rust debug text in the message: {:?}", truncate(&text)));
+            p.push(format!(
+                "Rust debug text in the message: {:?}",
+                truncate(&text)
+            ));
         }
     }
     p
@@ -163,7 +171,8 @@ fn truncate(s: &str) -> String {
 fn every_hostile_program_is_refused_or_read_within_limits() {
     let dir = corpus();
     let manifest: Json = serde_json::from_slice(
-        &std::fs::read(dir.join("manifest.json")).expect("tests/fixtures/hostile_pt2/manifest.json"),
+        &std::fs::read(dir.join("manifest.json"))
+            .expect("tests/fixtures/hostile_pt2/manifest.json"),
     )
     .expect("manifest.json is JSON");
     let files = manifest["files"].as_array().expect("manifest files");

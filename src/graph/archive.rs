@@ -102,6 +102,20 @@ pub(crate) fn open(map: Option<Arc<Mmap>>, max_bytes: u64) -> Result<Archive> {
             ));
         }
     }
+    // torch.export.load refuses any archive version but its own ("0"): a newer spec may mean
+    // something else by the same records.
+    if probe.entry("archive_version").is_some() {
+        let v = probe.read("archive_version", 64)?;
+        if v.trim_ascii() != b"0" {
+            return Err(bad(
+                "archive_version",
+                format!(
+                    "archive version {:?}; this reader knows version 0 (torch 2.15)",
+                    String::from_utf8_lossy(&v)
+                ),
+            ));
+        }
+    }
     let prefix = probe.index.prefix().to_string();
     let mut models = Vec::new();
     for e in probe.index.names() {
@@ -143,4 +157,3 @@ pub(crate) fn open(map: Option<Arc<Mmap>>, max_bytes: u64) -> Result<Archive> {
         budget: probe.budget,
     })
 }
-

@@ -133,9 +133,15 @@ pub(crate) fn run(
                 .collect::<Result<Vec<_>>>()?
         };
         let shapes: Vec<&[usize]> = ins.iter().map(Tensor::shape).collect();
-        if let (Some(want), Some(spec)) = (infer::shape(&node.op, &shapes), node.declared.first())
-        {
-            against_declared(node, spec, &want, spec.dtype.size(), symbols, max_value_bytes)?;
+        if let (Some(want), Some(spec)) = (infer::shape(&node.op, &shapes), node.declared.first()) {
+            against_declared(
+                node,
+                spec,
+                &want,
+                spec.dtype.size(),
+                symbols,
+                max_value_bytes,
+            )?;
         }
         if let (Op::Chunk { chunks, dim, .. }, Some(x)) = (&node.op, shapes.first()) {
             // An empty dimension splits into `chunks` empty pieces, however many that is: the

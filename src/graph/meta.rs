@@ -127,7 +127,10 @@ pub(crate) fn check_size(spec: &TensorSpec, max: u64, at: &str) -> Result<()> {
         match d {
             Dim::Fixed(n) => {
                 bytes = bytes.checked_mul(*n as u64).ok_or_else(|| {
-                    bad(at, format!("{} declares sizes whose product overflows", spec.name))
+                    bad(
+                        at,
+                        format!("{} declares sizes whose product overflows", spec.name),
+                    )
                 })?
             }
             Dim::Symbol(_) => return Ok(()),

@@ -24,9 +24,10 @@ mod program;
 mod pt2;
 mod weights;
 
+pub use budget::ProgramOptions;
 pub use exec::RunStats;
 pub use ir::{Dim, TensorSpec};
-pub use program::{Program, ProgramOptions, ProgramSummary};
+pub use program::{Program, ProgramSummary};
 
 /// Every ATen op a program may use (`aten.<name>.<overload>`).
 pub fn supported_ops() -> &'static [&'static str] {

@@ -10,6 +10,7 @@ use memmap2::MmapOptions;
 use crate::checkpoint::{MapLocation, Value};
 use crate::device::Device;
 use crate::error::{CheckpointError, Error, Result};
+use crate::graph::budget::ProgramOptions;
 use crate::graph::exec::{self, RunStats};
 use crate::graph::ir::{Dim, Graph, TensorSpec};
 use crate::graph::{archive, plan, pt2, weights};
@@ -37,38 +38,6 @@ pub struct Program {
     samples: Option<Vec<Tensor>>,
     /// The largest value a run may compute (the load's memory budget).
     max_value_bytes: u64,
-}
-
-/// How to load a program.
-#[derive(Clone, Debug)]
-pub struct ProgramOptions {
-    /// Where the weights go (torch's rules: `Keep` puts each where it was saved).
-    pub map_location: MapLocation,
-    /// The memory budget, in bytes: what the load may allocate because the archive says so
-    /// (inflated records, the parsed graph, copied or folded weights, sample inputs; weights
-    /// mapped from the file cost nothing), and the most one value computed by
-    /// [`Program::run`] may hold. 512 MiB by default, as the checkpoint reader's
-    /// [`crate::Limits::max_bytes`].
-    pub max_bytes: u64,
-}
-
-impl Default for ProgramOptions {
-    fn default() -> ProgramOptions {
-        ProgramOptions {
-            map_location: MapLocation::Keep,
-            max_bytes: 512 << 20,
-        }
-    }
-}
-
-impl ProgramOptions {
-    /// The defaults with `map_location`.
-    pub fn to(map_location: &MapLocation) -> ProgramOptions {
-        ProgramOptions {
-            map_location: map_location.clone(),
-            ..ProgramOptions::default()
-        }
-    }
 }
 
 impl std::fmt::Debug for Program {

@@ -283,9 +283,9 @@ impl Builder {
         let declared = out_names
             .iter()
             .map(|n| {
-                let meta = tensor_values.get(n).ok_or_else(|| {
-                    bad(&op, format!("value {n} has no tensor_values entry"))
-                })?;
+                let meta = tensor_values
+                    .get(n)
+                    .ok_or_else(|| bad(&op, format!("value {n} has no tensor_values entry")))?;
                 let spec = meta::spec(n, meta, &format!("{tvp}.{n}"))?;
                 meta::check_size(&spec, max_value_bytes, &format!("{tvp}.{n}"))?;
                 Ok(spec)

@@ -10,14 +10,14 @@ use serde_json::Value as Json;
 use crate::checkpoint::placement::Placer;
 use crate::checkpoint::records::host_storage;
 use crate::checkpoint::zip::read::Method;
-use crate::checkpoint::{Limits, OpenOptions};
 use crate::checkpoint::{Checkpoint, MapLocation};
+use crate::checkpoint::{Limits, OpenOptions};
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::graph::archive::Archive;
 use crate::graph::ir::{Feed, Graph};
 use crate::graph::json::{bad, At};
 use crate::graph::meta;
-use crate::graph::archive::Archive;
 use crate::storage::Storage;
 use crate::tensor::Tensor;
 
