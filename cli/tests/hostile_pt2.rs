@@ -29,7 +29,9 @@ struct Outcome {
 }
 
 /// Runs the command under the limits; the child's pipes are drained by threads so that a
-/// chatty child cannot block on a full pipe.
+/// chatty child cannot block on a full pipe. The child is reaped by `wait4` (which also gives
+/// its peak RSS), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn limited(args: &[&std::ffi::OsStr]) -> Outcome {
     // TENSORPORT_BIN runs the corpus against another build (an older one, to see what it fails).
     let bin = std::env::var_os("TENSORPORT_BIN").map_or_else(
