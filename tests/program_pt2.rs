@@ -334,3 +334,59 @@ fn corrupted_archives_never_panic() {
     // that nothing panicked.
     println!("{loaded} of 600 corrupted copies loaded");
 }
+
+/// A graph whose declared shapes lie errors at run: after an op whose result is not its
+/// declared meta, and before a convolution whose padding would make 1.7 GB where the graph
+/// declares 28 x 28 (predicted from the shapes, nothing allocated).
+#[test]
+fn results_are_held_to_their_declared_meta() {
+    let p = with_graph(&|d| {
+        d["graph_module"]["graph"]["tensor_values"]["conv2d"]["sizes"][2]["as_int"] = 99.into()
+    });
+    let p = Program::load(&p, &MapLocation::Keep).expect("load");
+    let e = p
+        .run(p.sample_inputs().expect("samples"))
+        .expect_err("a lie");
+    assert!(
+        e.to_string().contains("declares it [s77, 6, 99, 28]"),
+        "{e}"
+    );
+    let p = with_graph(&|d| {
+        let pad = serde_json::json!({"name": "padding", "arg": {"as_ints": [3000, 3000]}});
+        nodes(d)[0]["inputs"]
+            .as_array_mut()
+            .expect("inputs")
+            .push(pad);
+    });
+    let p = Program::load(&p, &MapLocation::Keep).expect("load");
+    let e = p
+        .run(p.sample_inputs().expect("samples"))
+        .expect_err("huge");
+    assert!(e.to_string().contains("[3, 6, 6028, 6028]"), "{e}");
+}
+
+/// The load's memory budget is settable and counts the parsed graph; JSON nesting is bounded.
+#[test]
+fn the_memory_budget_and_json_nesting_are_bounded() {
+    use tensorport::graph::ProgramOptions;
+    let small = ProgramOptions {
+        max_bytes: 64 << 10,
+        ..ProgramOptions::default()
+    };
+    let e = Program::load_with(fixture("net.pt2"), &small).expect_err("64 KiB");
+    let text = e.to_string();
+    assert!(
+        text.contains("model.json") && text.contains("max_bytes"),
+        "{text}"
+    );
+    Program::load_with(fixture("net.pt2"), &ProgramOptions::default()).expect("512 MiB");
+    let p = with_graph(&|d| {
+        let mut v = serde_json::json!([]);
+        for _ in 0..120 {
+            v = serde_json::json!([v]);
+        }
+        d["extra"] = v;
+    });
+    let e = load_err(&p);
+    assert!(e.to_string().contains("nested more than 100 levels"), "{e}");
+}

@@ -2,8 +2,13 @@
 //! last reader (so activations live only as long as they are needed), the peak of live
 //! activation bytes and the work done counted as it goes.
 
+use std::collections::HashMap;
+
 use crate::error::{Error, Result};
-use crate::graph::ir::{Arith, Graph, Node, Op, Other, SizeArg, Unary, ValueId};
+use crate::graph::budget::over;
+use crate::graph::infer;
+use crate::graph::ir::{Arith, Dim, Graph, Node, Op, Other, SizeArg, TensorSpec, Unary, ValueId};
+use crate::graph::meta::shape_text;
 use crate::ops;
 use crate::tensor::Tensor;
 
@@ -40,7 +45,7 @@ fn get(values: &[Option<Tensor>], v: ValueId, node: &Node, names: &[String]) -> 
             at: format!("node {}", node.name),
             reason: format!(
                 "value {} is not available (freed or never computed)",
-                names[v]
+                names.get(v).map_or("?", String::as_str)
             ),
         })
 }
@@ -54,11 +59,52 @@ fn own_bytes(t: &Tensor, reads: &[Tensor]) -> usize {
     }
 }
 
-/// Runs `g` with `values` holding the fed weights and the inputs; returns the outputs.
+/// Why `shape` (a result of `node`) is not what the graph declares, if it is not: a fixed size
+/// must match, a dynamic one must be the size its symbol has in this run's inputs (a derived
+/// size such as `2*s77` is not checked). Also refuses a result beyond `max` bytes.
+fn against_declared(
+    node: &Node,
+    spec: &TensorSpec,
+    shape: &[usize],
+    itemsize: usize,
+    symbols: &HashMap<&str, usize>,
+    max: u64,
+) -> Result<()> {
+    let fits = spec.shape.len() == shape.len()
+        && spec.shape.iter().zip(shape).all(|(d, &n)| match d {
+            Dim::Fixed(f) => *f == n,
+            Dim::Symbol(s) => symbols.get(s.as_str()).is_none_or(|&v| v == n),
+        });
+    let at = || format!("node {} ({})", node.name, node.target);
+    if !fits {
+        return Err(Error::Program {
+            at: at(),
+            reason: format!(
+                "computes {} {shape:?}, but the graph declares it {}",
+                spec.name,
+                shape_text(&spec.shape)
+            ),
+        });
+    }
+    let bytes = shape
+        .iter()
+        .try_fold(itemsize as u64, |a, &d| a.checked_mul(d as u64))
+        .unwrap_or(u64::MAX);
+    if bytes > max {
+        return Err(over(&format!("{}: value {}", at(), spec.name), max, bytes));
+    }
+    Ok(())
+}
+
+/// Runs `g` with `values` holding the fed weights and the inputs; returns the outputs. Every
+/// result is held to its declared meta (`symbols`: the dynamic sizes of this run's inputs),
+/// and the results of ops that grow are predicted and checked before they are computed.
 pub(crate) fn run(
     g: &Graph,
     last: &[usize],
     mut values: Vec<Option<Tensor>>,
+    symbols: &HashMap<&str, usize>,
+    max_value_bytes: u64,
 ) -> Result<(Vec<Tensor>, RunStats)> {
     let mut stats = RunStats::default();
     let mut live = 0usize;
@@ -86,6 +132,31 @@ pub(crate) fn run(
                 })
                 .collect::<Result<Vec<_>>>()?
         };
+        let shapes: Vec<&[usize]> = ins.iter().map(Tensor::shape).collect();
+        if let (Some(want), Some(spec)) = (infer::shape(&node.op, &shapes), node.declared.first()) {
+            against_declared(
+                node,
+                spec,
+                &want,
+                spec.dtype.size(),
+                symbols,
+                max_value_bytes,
+            )?;
+        }
+        if let (Op::Chunk { chunks, dim, .. }, Some(x)) = (&node.op, shapes.first()) {
+            // An empty dimension splits into `chunks` empty pieces, however many that is: the
+            // graph names the pieces, so more than it names is refused before any is made.
+            let empty = infer::wrap(*dim, x.len()).is_some_and(|d| x[d] == 0);
+            if empty && *chunks != node.outputs.len() {
+                return Err(Error::Program {
+                    at: format!("node {} ({})", node.name, node.target),
+                    reason: format!(
+                        "splits an empty dimension into {chunks} pieces; the graph names {}",
+                        node.outputs.len()
+                    ),
+                });
+            }
+        }
         let ys = eval(&node.op, &ins, &mut stats).map_err(|e| Error::Program {
             at: format!("node {} ({})", node.name, node.target),
             reason: e.to_string(),
@@ -99,6 +170,27 @@ pub(crate) fn run(
                     node.outputs.len()
                 ),
             });
+        }
+        for (y, spec) in ys.iter().zip(&node.declared) {
+            if y.dtype() != spec.dtype {
+                return Err(Error::Program {
+                    at: format!("node {} ({})", node.name, node.target),
+                    reason: format!(
+                        "computes {} as {}, but the graph declares {}",
+                        spec.name,
+                        y.dtype(),
+                        spec.dtype
+                    ),
+                });
+            }
+            against_declared(
+                node,
+                spec,
+                y.shape(),
+                y.dtype().size(),
+                symbols,
+                max_value_bytes,
+            )?;
         }
         for (y, &out) in ys.into_iter().zip(&node.outputs) {
             sizes[out] = own_bytes(&y, &ins);

@@ -311,6 +311,8 @@ pub(crate) struct Node {
     pub(crate) op: Op,
     /// The values it defines (one, except for `chunk`).
     pub(crate) outputs: Vec<ValueId>,
+    /// Each output's dtype and shape as the exporter recorded them (`tensor_values`).
+    pub(crate) declared: Vec<TensorSpec>,
     /// An in-place op (`relu_`, `add_`): the input it mutates. Our ops are functional, so the
     /// executor rebinds that value to the result, and later readers of either see it.
     pub(crate) mutates: Option<ValueId>,

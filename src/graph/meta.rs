@@ -118,3 +118,36 @@ pub(crate) fn location(at: At<'_, '_>) -> Result<String> {
         None => t.to_string(),
     })
 }
+
+/// Refuses a declared value whose fixed sizes overflow or exceed `max` bytes (a dynamic one is
+/// checked when the run knows its sizes).
+pub(crate) fn check_size(spec: &TensorSpec, max: u64, at: &str) -> Result<()> {
+    let mut bytes = spec.dtype.size() as u64;
+    for d in &spec.shape {
+        match d {
+            Dim::Fixed(n) => {
+                bytes = bytes.checked_mul(*n as u64).ok_or_else(|| {
+                    bad(
+                        at,
+                        format!("{} declares sizes whose product overflows", spec.name),
+                    )
+                })?
+            }
+            Dim::Symbol(_) => return Ok(()),
+        }
+    }
+    if bytes > max {
+        return Err(crate::graph::budget::over(
+            &format!("{at} ({} declared {})", spec.name, shape_text(&spec.shape)),
+            max,
+            bytes,
+        ));
+    }
+    Ok(())
+}
+
+/// `[2, s77, 32]`, for messages.
+pub(crate) fn shape_text(shape: &[Dim]) -> String {
+    let dims: Vec<String> = shape.iter().map(Dim::to_string).collect();
+    format!("[{}]", dims.join(", "))
+}

@@ -1,17 +1,21 @@
 //! Programs exported with `torch.export` (`.pt2` archives), run without Python.
 //!
-//! - `pt2.rs`: the archive (format, byte order, model, size-capped JSON records) and the graph
-//!   in it; `meta.rs`: the schema's dtypes, sizes and devices; `json.rs`: checked access with
+//! - `archive.rs`: the archive (format, byte order, model, JSON records); `budget.rs`: the
+//!   memory budget every record and value is charged to; `pt2.rs`: the graph in it; `meta.rs`: the schema's dtypes, sizes and devices; `json.rs`: checked access with
 //!   the path of every value in the message.
 //! - `aten.rs`: each exported ATen op and its arguments as an `ir.rs` op, or
 //!   [`crate::Error::UnsupportedOp`] at load.
 //! - `weights.rs`: weights, buffers and constants from the archive, placed once.
 //! - `plan.rs`: rewrites made at load (relu fused into its producer).
-//! - `exec.rs`: running the graph, values freed after their last reader.
+//! - `exec.rs`: running the graph, values freed after their last reader, each result held to
+//!   its declared meta (`infer.rs` predicts the growing ops' results before they run).
 //! - `program.rs`: [`Program`], the public face.
 
+mod archive;
 mod aten;
+mod budget;
 mod exec;
+mod infer;
 mod ir;
 mod json;
 mod meta;
@@ -20,6 +24,7 @@ mod program;
 mod pt2;
 mod weights;
 
+pub use budget::ProgramOptions;
 pub use exec::RunStats;
 pub use ir::{Dim, TensorSpec};
 pub use program::{Program, ProgramSummary};

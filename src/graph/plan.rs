@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use crate::dtype::DType;
 use crate::error::Result;
+use crate::graph::budget::Budget;
 use crate::graph::ir::{Arith, Graph, Op, Other, Unary, ValueId};
 use crate::tensor::Tensor;
 
@@ -47,7 +48,13 @@ fn f64s(t: &Tensor) -> Result<Vec<f64>> {
 /// w'[o] = w[o] · s[o] and b'[o] = (b[o] - mean[o]) · s[o] + β[o]. `fed` holds the host
 /// tensors of the archive's weights, by value; the folded ones are added as new values.
 /// Returns how many were folded.
-pub(crate) fn fold_batch_norm(g: &mut Graph, fed: &mut HashMap<ValueId, Tensor>) -> Result<usize> {
+///
+/// The folded weights are charged to `budget` (the archive's stay mapped).
+pub(crate) fn fold_batch_norm(
+    g: &mut Graph,
+    fed: &mut HashMap<ValueId, Tensor>,
+    budget: &Budget,
+) -> Result<usize> {
     let readers = readers(g);
     let producer = producers(g);
     let mut folded = 0;
@@ -122,6 +129,15 @@ pub(crate) fn fold_batch_norm(g: &mut Graph, fed: &mut HashMap<ValueId, Tensor>)
         {
             continue;
         }
+        // The folded weight and bias stay; the float64 copies are transient, one weight at a
+        // time, and no larger than twice the archive's own weight.
+        let folded_bytes = (wt.numel() as u64)
+            .saturating_add(c_out as u64)
+            .saturating_mul(4);
+        budget.charge(
+            &format!("node {} (folded into {})", g.nodes[i].name, g.names[w]),
+            folded_bytes,
+        )?;
         let wv = f64s(&wt.contiguous()?)?;
         let mut new_w = Vec::with_capacity(wv.len());
         let mut new_b = Vec::with_capacity(c_out);

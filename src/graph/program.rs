@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use memmap2::MmapOptions;
 
-use crate::checkpoint::{Checkpoint, MapLocation, OpenOptions, Value};
+use crate::checkpoint::{MapLocation, Value};
 use crate::device::Device;
 use crate::error::{CheckpointError, Error, Result};
+use crate::graph::budget::ProgramOptions;
 use crate::graph::exec::{self, RunStats};
 use crate::graph::ir::{Dim, Graph, TensorSpec};
-use crate::graph::{plan, pt2, weights};
+use crate::graph::{archive, plan, pt2, weights};
 use crate::tensor::Tensor;
 
 /// A `torch.export` program (`torch.export.save`'s `.pt2`), its weights placed on one device.
@@ -35,6 +36,8 @@ pub struct Program {
     parameters: usize,
     weight_bytes: usize,
     samples: Option<Vec<Tensor>>,
+    /// The largest value a run may compute (the load's memory budget).
+    max_value_bytes: u64,
 }
 
 impl std::fmt::Debug for Program {
@@ -70,6 +73,11 @@ impl Program {
     /// Reads `path` and places its weights as `map_location` says (torch's rules: `Keep` puts
     /// each where it was saved). All weights must end up on one device, where the program runs.
     pub fn load(path: impl AsRef<Path>, map_location: &MapLocation) -> Result<Program> {
+        Program::load_with(path, &ProgramOptions::to(map_location))
+    }
+
+    /// [`Program::load`] with explicit options (the memory budget).
+    pub fn load_with(path: impl AsRef<Path>, opts: &ProgramOptions) -> Result<Program> {
         let path = path.as_ref();
         let io = |source| CheckpointError::Io {
             path: path.to_path_buf(),
@@ -85,11 +93,16 @@ impl Program {
                 unsafe { MmapOptions::new().map(&file) }.map_err(io)?,
             ))
         };
-        Program::from_map(map, path, map_location)
+        Program::from_map(map, path, opts)
     }
 
     /// Reads a program held in memory (copied into an anonymous map; weights then point there).
     pub fn from_bytes(bytes: &[u8], map_location: &MapLocation) -> Result<Program> {
+        Program::from_bytes_with(bytes, &ProgramOptions::to(map_location))
+    }
+
+    /// [`Program::from_bytes`] with explicit options.
+    pub fn from_bytes_with(bytes: &[u8], opts: &ProgramOptions) -> Result<Program> {
         let map = if bytes.is_empty() {
             None
         } else {
@@ -105,18 +118,24 @@ impl Program {
             })?;
             Some(Arc::new(ro))
         };
-        Program::from_map(map, Path::new("<memory>"), map_location)
+        Program::from_map(map, Path::new("<memory>"), opts)
     }
 
     fn from_map(
         map: Option<Arc<memmap2::Mmap>>,
         path: &Path,
-        map_location: &MapLocation,
+        opts: &ProgramOptions,
     ) -> Result<Program> {
-        let archive = pt2::open(map)?;
+        let map_location = &opts.map_location;
+        let archive = archive::open(map, opts.max_bytes)?;
         let doc_name = format!("models/{}.json", archive.model);
         let doc = archive.json(&doc_name)?;
-        let mut graph = pt2::graph(&doc, &doc_name)?;
+        // The graph holds copies of the document's names and numbers: at most its size again.
+        let doc_len = archive.entry(&doc_name).map_or(0, |e| e.size);
+        archive
+            .budget
+            .charge(&format!("{doc_name} (the graph built from it)"), doc_len)?;
+        let mut graph = pt2::graph(&doc, &doc_name, opts.max_bytes)?;
         drop(doc);
         let loaded = weights::load(&archive, &graph, map_location)?;
         let mut devices: Vec<Device> = loaded.iter().map(|(_, _, d)| *d).collect();
@@ -143,7 +162,7 @@ impl Program {
             Some(_) => {
                 let name = format!("data/sample_inputs/{}.pt", archive.model);
                 let bytes = archive.read(&name, 1 << 32)?;
-                let ck = Checkpoint::from_bytes(&bytes, &OpenOptions::default())?;
+                let ck = weights::pickled_file(&archive, &name, &bytes)?;
                 Some(sample_tensors(ck.value()))
             }
         };
@@ -165,7 +184,7 @@ impl Program {
             .sum();
         let mut host: HashMap<usize, Tensor> =
             loaded.into_iter().map(|(id, t, _)| (id, t)).collect();
-        let folded = plan::fold_batch_norm(&mut graph, &mut host)?;
+        let folded = plan::fold_batch_norm(&mut graph, &mut host, &archive.budget)?;
         let fused = plan::fuse_relu(&mut graph);
         let last = exec::last_uses(&graph);
         // Only what the plan still reads is placed (a folded batch norm's statistics are not).
@@ -189,6 +208,7 @@ impl Program {
             parameters,
             weight_bytes,
             samples,
+            max_value_bytes: opts.max_bytes,
         })
     }
 
@@ -263,7 +283,13 @@ impl Program {
         for (id, t) in &self.fed {
             values[*id] = Some(t.clone());
         }
-        exec::run(&self.graph, &self.last, values)
+        exec::run(
+            &self.graph,
+            &self.last,
+            values,
+            &symbols,
+            self.max_value_bytes,
+        )
     }
 
     fn check_input<'a>(

@@ -1,153 +1,27 @@
-//! The `.pt2` archive `torch.export.save` writes (the PT2 archive spec, schema 8.x): a zip whose
-//! folder holds `archive_format` (`pt2`), `byteorder`, `models/<model>.json` (the graph), the
-//! weights and constants (`data/weights/`, `data/constants/`: raw storage bytes plus a JSON
-//! config, or a `torch.save` file when `use_pickle`), and `data/sample_inputs/<model>.pt`.
+//! The graph in a `.pt2` archive's `models/<model>.json` (see `archive.rs` for the archive).
 //!
-//! Everything is checked before use: JSON records are size-capped before they are inflated,
-//! every tensor a node reads must be defined earlier (so the graph has no cycles), every input
-//! and output is declared, every op is one we run ([`crate::graph::aten`]).
+//! Everything is checked before use: every tensor a node reads must be defined earlier (so the
+//! graph has no cycles), every input and output is declared, every op is one we run
+//! ([`crate::graph::aten`]), every value a node defines has its declared meta.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use memmap2::Mmap;
 use serde_json::Value as Json;
 
-use crate::checkpoint::zip::read::{read_entry, verify_crc, Entry, ZipIndex};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::graph::aten::{self, NodeArgs};
 use crate::graph::ir::{Feed, Graph, Node, ValueId};
 use crate::graph::json::{bad, At};
 use crate::graph::meta;
 
-/// The largest JSON record read (a model's graph; densenet121's is a few MB).
-pub(crate) const MAX_JSON_BYTES: u64 = 256 << 20;
-
 /// Schema majors this reader knows (torch 2.15 writes 8.20).
 const SCHEMA_MAJOR: i64 = 8;
 
-/// An opened archive: its bytes (mapped), directory, and the model it holds.
-pub(crate) struct Archive {
-    pub(crate) map: Option<Arc<Mmap>>,
-    pub(crate) index: ZipIndex,
-    pub(crate) model: String,
-}
-
-impl Archive {
-    /// The archive's bytes.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        self.map.as_deref().map(|m| &m[..]).unwrap_or(&[])
-    }
-
-    /// Record `name` (under the archive's folder), or `None`.
-    pub(crate) fn entry(&self, name: &str) -> Option<&Entry> {
-        self.index.get(name)
-    }
-
-    /// Record `name`'s bytes, inflated up to `max` bytes.
-    pub(crate) fn read(&self, name: &str, max: u64) -> Result<std::borrow::Cow<'_, [u8]>> {
-        let e = self.entry(name).ok_or_else(|| Error::Program {
-            at: format!("{}/{name}", self.index.prefix()),
-            reason: "record missing from the archive".into(),
-        })?;
-        Ok(read_entry(self.bytes(), e, max)?)
-    }
-
-    /// Record `name` parsed as JSON (capped at [`MAX_JSON_BYTES`]).
-    pub(crate) fn json(&self, name: &str) -> Result<Json> {
-        let bytes = self.read(name, MAX_JSON_BYTES)?;
-        // The graph and configs are small: check their CRC (weights are mapped, not read).
-        if let Some(e) = self.entry(name) {
-            verify_crc(e, &bytes)?;
-        }
-        serde_json::from_slice(&bytes).map_err(|e| Error::Program {
-            at: name.to_string(),
-            reason: format!("not valid JSON: {e}"),
-        })
-    }
-}
-
-/// Opens the archive in `map` and finds its model.
-pub(crate) fn open(map: Option<Arc<Mmap>>) -> Result<Archive> {
-    let bytes: &[u8] = map.as_deref().map(|m| &m[..]).unwrap_or(&[]);
-    let index = ZipIndex::parse(bytes)?;
-    let probe = Archive {
-        map: map.clone(),
-        index,
-        model: String::new(),
-    };
-    let format = match probe.entry("archive_format") {
-        Some(_) => probe.read("archive_format", 64)?.into_owned(),
-        None if probe.entry("data.pkl").is_some() => {
-            return Err(bad(
-                "archive",
-                "this is a torch.save checkpoint, not a torch.export program; open it with \
-                 tensorport::load",
-            ))
-        }
-        None => return Err(bad("archive_format", "record missing: not a .pt2 archive")),
-    };
-    if format.trim_ascii() != b"pt2" {
-        return Err(bad(
-            "archive_format",
-            format!("{:?} is not \"pt2\"", String::from_utf8_lossy(&format)),
-        ));
-    }
-    if let Some(b) = probe
-        .entry("byteorder")
-        .map(|_| probe.read("byteorder", 16))
-        .transpose()?
-    {
-        if b.trim_ascii() != b"little" {
-            return Err(bad(
-                "byteorder",
-                "only little-endian archives are supported",
-            ));
-        }
-    }
-    let prefix = probe.index.prefix().to_string();
-    let mut models = Vec::new();
-    for e in probe.index.names() {
-        let rel = e
-            .strip_prefix(&prefix)
-            .and_then(|r| r.strip_prefix('/'))
-            .unwrap_or("");
-        if rel.starts_with("data/aotinductor/") || rel.ends_with(".so") || rel.ends_with(".cubin") {
-            return Err(bad(
-                rel,
-                "this is an AOTInductor package (compiled code), which tensorport does not \
-                 execute; save the program with torch.export.save instead",
-            ));
-        }
-        if let Some(m) = rel
-            .strip_prefix("models/")
-            .and_then(|m| m.strip_suffix(".json"))
-        {
-            if !m.contains('/') {
-                models.push(m.to_string());
-            }
-        }
-    }
-    let model = match models.as_slice() {
-        [one] => one.clone(),
-        [] => return Err(bad("models/", "the archive holds no model")),
-        many if many.iter().any(|m| m == "model") => "model".to_string(),
-        many => {
-            return Err(bad(
-                "models/",
-                format!("the archive holds several models ({many:?}) and none is named model"),
-            ))
-        }
-    };
-    Ok(Archive {
-        map,
-        index: probe.index,
-        model,
-    })
-}
-
 /// The graph of the archive's model, every reference resolved and every op parsed.
-pub(crate) fn graph(doc: &Json, path: &str) -> Result<Graph> {
+///
+/// `max_value_bytes` bounds every value the graph declares with a fixed shape (the run checks
+/// the dynamic ones when their sizes are known).
+pub(crate) fn graph(doc: &Json, path: &str, max_value_bytes: u64) -> Result<Graph> {
     let root = At::new(doc, path);
     let (ver, vp) = root.field("schema_version")?;
     let (major, mp) = At::new(ver, &vp).field("major")?;
@@ -237,7 +111,7 @@ pub(crate) fn graph(doc: &Json, path: &str) -> Result<Graph> {
     let (nodes, np) = g.field("nodes")?;
     for (i, node) in At::new(nodes, &np).arr()?.iter().enumerate() {
         let p = format!("{np}[{i}]");
-        b.node(At::new(node, &p))?;
+        b.node(At::new(node, &p), tensor_values, &tvp, max_value_bytes)?;
     }
     // Outputs.
     let (outs, op) = sig.field("output_specs")?;
@@ -313,7 +187,13 @@ impl Builder {
         })
     }
 
-    fn node(&mut self, at: At<'_, '_>) -> Result<()> {
+    fn node(
+        &mut self,
+        at: At<'_, '_>,
+        tensor_values: &serde_json::Map<String, Json>,
+        tvp: &str,
+        max_value_bytes: u64,
+    ) -> Result<()> {
         let (t, tp) = at.field("target")?;
         let target = At::new(t, &tp).str()?;
         let target = target.strip_prefix("torch.ops.").unwrap_or(target);
@@ -399,7 +279,20 @@ impl Builder {
             .iter()
             .map(|n| self.define(n, &op))
             .collect::<Result<Vec<_>>>()?;
+        // What the exporter saw each output be: the run holds every result to it.
+        let declared = out_names
+            .iter()
+            .map(|n| {
+                let meta = tensor_values
+                    .get(n)
+                    .ok_or_else(|| bad(&op, format!("value {n} has no tensor_values entry")))?;
+                let spec = meta::spec(n, meta, &format!("{tvp}.{n}"))?;
+                meta::check_size(&spec, max_value_bytes, &format!("{tvp}.{n}"))?;
+                Ok(spec)
+            })
+            .collect::<Result<Vec<_>>>()?;
         self.g.nodes.push(Node {
+            declared,
             name: node_name,
             target: target.to_string(),
             op: parsed,

@@ -10,14 +10,14 @@ use serde_json::Value as Json;
 use crate::checkpoint::placement::Placer;
 use crate::checkpoint::records::host_storage;
 use crate::checkpoint::zip::read::Method;
-use crate::checkpoint::OpenOptions;
 use crate::checkpoint::{Checkpoint, MapLocation};
+use crate::checkpoint::{Limits, OpenOptions};
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::graph::archive::Archive;
 use crate::graph::ir::{Feed, Graph};
 use crate::graph::json::{bad, At};
 use crate::graph::meta;
-use crate::graph::pt2::Archive;
 use crate::storage::Storage;
 use crate::tensor::Tensor;
 
@@ -86,7 +86,7 @@ pub(crate) fn load(
         let tag = meta::location(At::new(dev, &dp))?;
         let t = if pickled {
             let bytes = a.read(&record, MAX_PICKLED_WEIGHT)?;
-            let ck = Checkpoint::from_bytes(&bytes, &OpenOptions::default())?;
+            let ck = pickled_file(a, &record, &bytes)?;
             let t = ck
                 .value()
                 .as_tensor()
@@ -155,6 +155,22 @@ pub(crate) fn load(
     Ok(out)
 }
 
+/// A `torch.save` file inside the archive (a pickled weight, the sample inputs), read within
+/// what is left of the budget: its storages are copies of `bytes`, charged first, and its
+/// pickle machine gets the rest as its own `max_bytes`.
+pub(crate) fn pickled_file(a: &Archive, record: &str, bytes: &[u8]) -> Result<Checkpoint> {
+    a.budget
+        .charge(&format!("record {record} (copied)"), bytes.len() as u64)?;
+    let opts = OpenOptions {
+        limits: Limits {
+            max_bytes: a.budget.remaining(),
+            ..Limits::default()
+        },
+        ..OpenOptions::default()
+    };
+    Checkpoint::from_bytes(bytes, &opts)
+}
+
 /// The bytes of raw weight record `record`, zero-copy from the mapped archive when stored and
 /// aligned for `itemsize`.
 fn raw_storage(a: &Archive, record: &str, itemsize: usize) -> Result<Storage> {
@@ -174,6 +190,15 @@ fn raw_storage(a: &Archive, record: &str, itemsize: usize) -> Result<Storage> {
     }
     let method = e.method;
     let data_offset = e.data_offset;
+    // A stored record is mapped in place when aligned for its dtype; otherwise it is copied.
+    let aligned = usize::try_from(data_offset)
+        .ok()
+        .and_then(|o| (a.bytes().as_ptr() as usize).checked_add(o))
+        .is_some_and(|p| p.is_multiple_of(itemsize.max(1)));
+    if method == Method::Stored && !(aligned && a.map.is_some()) {
+        a.budget
+            .charge(&format!("record {record} (copied)"), bytes.len() as u64)?;
+    }
     if method == Method::Stored {
         return host_storage(
             a.map.as_ref(),
@@ -185,5 +210,7 @@ fn raw_storage(a: &Archive, record: &str, itemsize: usize) -> Result<Storage> {
             1,
         );
     }
+    a.budget
+        .charge(&format!("record {record} (copied)"), bytes.len() as u64)?;
     Storage::from_bytes(&bytes)
 }
