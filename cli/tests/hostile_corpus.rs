@@ -40,29 +40,28 @@ fn tensorport(args: &[OsString]) -> Command {
 
 /// `load` is added by another branch; until it lands the harness cannot run it.
 fn has_load_command() -> bool {
-    let out = tensorport(&["--help".into()]).output().expect("tensorport --help");
+    let out = tensorport(&["--help".into()])
+        .output()
+        .expect("tensorport --help");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .any(|l| l.trim_start().starts_with("load "))
 }
 
-/// The first place where two JSON values differ, as a readable path.
+/// The first place where two JSON values differ, as a readable path. Equal subtrees are
+/// skipped with one comparison, so that paths are built only along the difference.
 fn first_difference(ours: &Json, theirs: &Json, path: &str) -> Option<String> {
+    if ours == theirs {
+        return None;
+    }
+    let show = |v: Option<&Json>| v.map_or_else(|| "nothing".to_string(), Json::to_string);
     match (ours, theirs) {
-        (Json::Object(a), Json::Object(b)) => {
-            for k in a.keys().chain(b.keys()) {
-                let (x, y) = (a.get(k), b.get(k));
-                match (x, y) {
-                    (Some(x), Some(y)) => {
-                        if let Some(d) = first_difference(x, y, &format!("{path}.{k}")) {
-                            return Some(d);
-                        }
-                    }
-                    _ => return Some(format!("{path}.{k}: ours {x:?}, torch {y:?}")),
-                }
+        (Json::Object(a), Json::Object(b)) => a.keys().chain(b.keys()).find_map(|k| {
+            match (a.get(k), b.get(k)) {
+                (Some(x), Some(y)) => first_difference(x, y, &format!("{path}.{k}")),
+                (x, y) => Some(format!("{path}.{k}: ours {}, torch {}", show(x), show(y))),
             }
-            None
-        }
+        }),
         (Json::Array(a), Json::Array(b)) if a.len() == b.len() => a
             .iter()
             .zip(b)
@@ -73,7 +72,6 @@ fn first_difference(ours: &Json, theirs: &Json, path: &str) -> Option<String> {
             a.len(),
             b.len()
         )),
-        _ if ours == theirs => None,
         _ => Some(format!("{path}: ours {ours}, torch {theirs}")),
     }
 }
@@ -119,7 +117,13 @@ fn survival(o: &Outcome) -> Option<String> {
         Ending::Exited(0 | 1) => return None,
         Ending::Exited(c) => format!("exit status {c}"),
     };
-    let last = err.lines().last().unwrap_or("").chars().take(200).collect::<String>();
+    let last = err
+        .lines()
+        .last()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect::<String>();
     Some(format!("{problem}; stderr ends: {last}"))
 }
 
@@ -139,7 +143,13 @@ fn check(cmd: &str, o: &Outcome, want: &str, spec: &Json) -> Option<String> {
             return Some(format!("failed with {lines} stderr lines: {err:.300}"));
         }
     }
-    let first_err = err.lines().next().unwrap_or("").chars().take(300).collect::<String>();
+    let first_err = err
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(300)
+        .collect::<String>();
     match (want, code) {
         ("ok", 1) => return Some(format!("refused a file torch loads: {first_err}")),
         ("error", 0) => {
@@ -186,14 +196,25 @@ fn run_file(job: &Job<'_>, scratch: &Path) -> Vec<String> {
     let file = hostile_dir().join(job.name);
     let out = scratch.join(job.name.replace('/', "_"));
     let mut cmds: Vec<(&str, Vec<OsString>)> = vec![
-        ("inspect_json", vec!["inspect".into(), file.clone().into(), "--json".into()]),
+        (
+            "inspect_json",
+            vec!["inspect".into(), file.clone().into(), "--json".into()],
+        ),
         ("inspect", vec!["inspect".into(), file.clone().into()]),
-        ("convert", vec!["convert".into(), file.clone().into(), out.clone().into()]),
+        (
+            "convert",
+            vec!["convert".into(), file.clone().into(), out.clone().into()],
+        ),
     ];
     if job.with_load {
         cmds.push((
             "load",
-            vec!["load".into(), file.clone().into(), "--map-location".into(), "cpu".into()],
+            vec![
+                "load".into(),
+                file.clone().into(),
+                "--map-location".into(),
+                "cpu".into(),
+            ],
         ));
     }
     let expect = job.spec["expect"].as_str().unwrap_or("?");
@@ -221,7 +242,11 @@ fn run_file(job: &Job<'_>, scratch: &Path) -> Vec<String> {
 /// What convert wrote must read back as the original: torch's document, when it is known.
 fn check_converted(job: &Job<'_>, out: &Path) -> Option<String> {
     let want = job.spec.get("describe").filter(|d| !d.is_null())?;
-    let args = ["inspect".into(), out.as_os_str().to_owned(), "--json".into()];
+    let args = [
+        "inspect".into(),
+        out.as_os_str().to_owned(),
+        "--json".into(),
+    ];
     let o = match limited::run(tensorport(&args), ADDRESS_SPACE, HANG) {
         Ok(o) => o,
         Err(e) => return Some(format!("{}: convert: could not inspect: {e}", job.name)),
@@ -237,7 +262,11 @@ fn check_converted(job: &Job<'_>, out: &Path) -> Option<String> {
 fn hostile_corpus_under_process_limits() {
     let m = manifest();
     let files = m["files"].as_object().expect("files");
-    assert!(files.len() >= 110, "only {} files in the manifest", files.len());
+    assert!(
+        files.len() >= 110,
+        "only {} files in the manifest",
+        files.len()
+    );
     let with_load = has_load_command();
     if !with_load {
         eprintln!("note: this tensorport has no `load` command yet; load is not checked");
@@ -278,5 +307,3 @@ fn hostile_corpus_under_process_limits() {
         failures.join("\n")
     );
 }
-
-
