@@ -56,12 +56,14 @@ fn first_difference(ours: &Json, theirs: &Json, path: &str) -> Option<String> {
     }
     let show = |v: Option<&Json>| v.map_or_else(|| "nothing".to_string(), Json::to_string);
     match (ours, theirs) {
-        (Json::Object(a), Json::Object(b)) => a.keys().chain(b.keys()).find_map(|k| {
-            match (a.get(k), b.get(k)) {
-                (Some(x), Some(y)) => first_difference(x, y, &format!("{path}.{k}")),
-                (x, y) => Some(format!("{path}.{k}: ours {}, torch {}", show(x), show(y))),
-            }
-        }),
+        (Json::Object(a), Json::Object(b)) => {
+            a.keys()
+                .chain(b.keys())
+                .find_map(|k| match (a.get(k), b.get(k)) {
+                    (Some(x), Some(y)) => first_difference(x, y, &format!("{path}.{k}")),
+                    (x, y) => Some(format!("{path}.{k}: ours {}, torch {}", show(x), show(y))),
+                })
+        }
         (Json::Array(a), Json::Array(b)) if a.len() == b.len() => a
             .iter()
             .zip(b)

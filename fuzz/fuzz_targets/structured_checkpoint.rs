@@ -67,16 +67,16 @@ impl Pkl {
     fn int(&mut self, n: i64) {
         match n {
             0..=255 => self.op(&[b'K', n as u8]),
-            256..=65535 => self.op(&[&[b'M'][..], &(n as u16).to_le_bytes()].concat()),
+            256..=65535 => self.op(&[&b"M"[..], &(n as u16).to_le_bytes()].concat()),
             _ if i32::try_from(n).is_ok() => {
-                self.op(&[&[b'J'][..], &(n as i32).to_le_bytes()].concat())
+                self.op(&[&b"J"[..], &(n as i32).to_le_bytes()].concat())
             }
             _ => self.op(&[&[0x8a, 8][..], &n.to_le_bytes()].concat()),
         }
     }
     fn str(&mut self, s: &[u8]) {
         let len = (s.len() as u32).to_le_bytes();
-        self.op(&[&[b'X'][..], &len, s].concat());
+        self.op(&[&b"X"[..], &len, s].concat());
     }
     fn global(&mut self, m: &str, n: &str) {
         self.op(format!("c{m}\n{n}\n").as_bytes());
@@ -235,7 +235,11 @@ fn pickle(ts: &[Tensor], u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
                 p.0.remove(at);
             }
             4 => {
-                let idx: u32 = if u.ratio(1, 2)? { u.int_in_range(0..=3)? } else { u.arbitrary()? };
+                let idx: u32 = if u.ratio(1, 2)? {
+                    u.int_in_range(0..=3)?
+                } else {
+                    u.arbitrary()?
+                };
                 let op = if u.ratio(1, 2)? { b'r' } else { b'j' };
                 p.0.insert(at, [&[op][..], &idx.to_le_bytes()].concat());
             }
@@ -254,7 +258,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         c ^= u32::from(b);
         for _ in 0..8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -417,7 +425,11 @@ fn build(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
         };
         recs.push(dup);
     }
-    let delta = if u.ratio(1, 10)? { u.int_in_range(-2..=2)? } else { 0 };
+    let delta = if u.ratio(1, 10)? {
+        u.int_in_range(-2..=2)?
+    } else {
+        0
+    };
     let mut file = zip(&recs, delta);
     if u.ratio(1, 16)? {
         let keep = u.choose_index(file.len())?;
