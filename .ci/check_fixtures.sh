@@ -20,6 +20,10 @@ done
 mkdir -p "$tmp/committed/pt2"
 find tests/fixtures/pt2 -maxdepth 1 -type f ! -name '*.py' -exec cp {} "$tmp/committed/pt2/" \;
 "$py" .ci/fixtures_match.py "$tmp/committed/pt2" "$tmp/pt2gen/pt2" || status=1
+# The hostile corpus holds no computed floats, so it must match byte for byte (and a differing
+# bomb must never reach fixtures_match.py, which loads differing files with torch).
+"$py" tests/fixtures/hostile/gen_hostile.py --out "$tmp/hostile" >/dev/null 2>&1
+diff -rq -x '*.py' -x README.md -x .gitignore -x __pycache__ tests/fixtures/hostile "$tmp/hostile" || status=1
 for gen in tests/fixtures/ops/gen_*.py; do
     name=$(basename "$gen" .py)
     "$py" "$gen" --out "$tmp/$name" >/dev/null 2>&1
