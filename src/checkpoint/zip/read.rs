@@ -50,6 +50,8 @@ pub struct Entry {
     pub encrypted: bool,
     /// Absolute file offset of the record's (compressed) bytes, from the local header.
     pub data_offset: u64,
+    /// Absolute file offset of the record's local header.
+    pub header_offset: u64,
     /// From the central directory (zip64-aware).
     pub compressed_size: u64,
     /// Uncompressed size, from the central directory.
@@ -136,13 +138,23 @@ fn find_eocd(file: &[u8]) -> Result<u64, CheckpointError> {
     let first = last.saturating_sub(MAX_COMMENT);
     let tail = bytes(file, first, len - first, EOCD_WHAT)?;
     let sig = EOCD_SIG.to_le_bytes();
-    let mut candidates = tail.windows(4).enumerate().rev().filter(|(_, w)| *w == sig);
-    candidates
-        .find_map(|(i, _)| {
-            let pos = first + i as u64;
-            let rec = signed(file, pos, EOCD_LEN, EOCD_SIG)?;
-            (pos + EOCD_LEN + u64::from(rec.u16(20)) <= len).then_some(pos)
-        })
+    let candidates = || {
+        tail.windows(4)
+            .enumerate()
+            .rev()
+            .filter(|(_, w)| *w == sig)
+            .map(|(i, _)| first + i as u64)
+            .filter(|&pos| signed(file, pos, EOCD_LEN, EOCD_SIG).is_some())
+    };
+    // The last record whose comment fits the file; failing that the last record at all, since
+    // torch's reader (miniz) does not check the comment length.
+    let fits = |pos: u64| {
+        signed(file, pos, EOCD_LEN, EOCD_SIG)
+            .is_some_and(|rec| pos + EOCD_LEN + u64::from(rec.u16(20)) <= len)
+    };
+    candidates()
+        .find(|&pos| fits(pos))
+        .or_else(|| candidates().next())
         .ok_or_else(|| {
             // A file that starts like a zip but has no directory at its end was cut short
             // (an interrupted copy or download), which deserves a clearer word than "not a zip".
@@ -303,6 +315,20 @@ fn parse_entry(
             "{local_what}: no local header signature at offset {local_pos}"
         ));
     }
+    // The local header repeats the name; a different one means the two headers describe
+    // different files (Python's zipfile refuses this too; torch's miniz does not look).
+    let local_name = bytes(
+        file,
+        local_pos + LOCAL_LEN,
+        u64::from(l.u16(26)),
+        &local_what,
+    )?;
+    if local_name != raw_name.as_slice() {
+        return Err(malformed!(
+            "{local_what} at offset {local_pos} names {}, the central directory {name}",
+            display_name(local_name)
+        ));
+    }
     let data_offset = local_pos + LOCAL_LEN + u64::from(l.u16(26)) + u64::from(l.u16(28));
     bytes(file, data_offset, compressed, &format!("record {name}"))?;
     let crc32 = h.u32(16);
@@ -312,6 +338,7 @@ fn parse_entry(
             raw_name,
             method,
             encrypted,
+            header_offset: local_pos,
             data_offset,
             compressed_size: compressed,
             size,
@@ -340,8 +367,22 @@ impl ZipIndex {
         let count = usize::try_from(dir.count).unwrap_or(0);
         let (mut entries, mut by_name) = (Vec::with_capacity(count), HashMap::with_capacity(count));
         let mut pos = start;
+        // Local headers each belong to one entry and lie before the directory: an archive
+        // whose entries share a header, or whose data runs into the directory, names the same
+        // bytes twice (crafted; torch's miniz follows it without noticing).
+        let mut headers: HashMap<u64, u64> = HashMap::with_capacity(count);
         for index in 0..dir.count {
             let (entry, next) = parse_entry(file, pos, index, shift)?;
+            let header = entry.header_offset;
+            if let Some(other) = headers.insert(header, index) {
+                let name = &entry.name;
+                return Err(malformed!("record {name} (central directory entry {index}) shares the local header at offset {header} with entry {other}"));
+            }
+            let data_end = entry.data_offset.saturating_add(entry.compressed_size);
+            if data_end > start {
+                let name = &entry.name;
+                return Err(malformed!("record {name}'s data (offset {}, {} bytes) runs into the central directory at offset {start}", entry.data_offset, entry.compressed_size));
+            }
             if next > dir_end {
                 let name = &entry.name;
                 return Err(malformed!("central directory entry {index} ({name}, at offset {pos}) runs past the directory end at offset {dir_end}"));

@@ -543,6 +543,7 @@ fn deflated_size_beyond_deflate_ratio_is_refused_before_allocating() {
         raw_name: b"a/data/0".to_vec(),
         method: Method::Deflated,
         encrypted: false,
+        header_offset: 0,
         data_offset: 0,
         compressed_size: 100,
         size: 1 << 40,

@@ -23,6 +23,7 @@ fn deflated_entry(compressed_size: u64, size: u64) -> Entry {
         raw_name: b"a/data/0".to_vec(),
         method: Method::Deflated,
         encrypted: false,
+        header_offset: 0,
         data_offset: 0,
         compressed_size,
         size,
@@ -215,4 +216,49 @@ fn directory_errors_say_where() {
     let msg = ZipIndex::parse(&file).unwrap_err().to_string();
     assert!(msg.contains("duplicate record name a/x"), "{msg}");
     assert!(msg.contains("at offset"), "{msg}");
+}
+
+fn two_records() -> Vec<u8> {
+    let mut zw = ZipWriter::new(Vec::new(), "archive");
+    zw.write_record("data.pkl", &[b"pickle"]).unwrap();
+    zw.write_record("version", &[b"3\n"]).unwrap();
+    zw.finish().unwrap()
+}
+
+/// The offset of the `n`th occurrence of `needle`.
+fn nth(file: &[u8], needle: &[u8], n: usize) -> usize {
+    file.windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .nth(n)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn local_headers_must_agree_with_the_directory() {
+    let good = two_records();
+    assert!(ZipIndex::parse(&good).is_ok());
+    // The local header (first occurrence) names another file than the directory.
+    let mut file = good.clone();
+    let at = nth(&file, b"archive/data.pkl", 0);
+    file[at + 15] = b'X';
+    let e = ZipIndex::parse(&file).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::MalformedZip, "{e}");
+    assert!(e.to_string().contains("archive/data.pkX"), "{e}");
+    // The second directory entry points at the first entry's local header.
+    let mut file = good.clone();
+    let cd = nth(&file, &0x0201_4b50u32.to_le_bytes(), 1);
+    file[cd + 42..cd + 46].copy_from_slice(&0u32.to_le_bytes());
+    let e = ZipIndex::parse(&file).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::MalformedZip, "{e}");
+}
+
+#[test]
+fn a_comment_length_that_overruns_the_file_is_tolerated_as_torch_does() {
+    let mut file = two_records();
+    let n = file.len();
+    file[n - 2..].copy_from_slice(&200u16.to_le_bytes());
+    let index = ZipIndex::parse(&file).unwrap();
+    assert!(index.get("version").is_some());
 }

@@ -1,10 +1,14 @@
 //! torch stores conjugated or negated views with their data unresolved and a `{'conj': True}` /
-//! `{'neg': True}` metadata dict; the reader resolves them into a new contiguous tensor.
+//! `{'neg': True}` metadata dict, and keeps the bits lazy when it loads them. The reader resolves
+//! them into a copy of the *storage* with every element conjugated and/or negated, under the
+//! same view: shape, strides and offset stay torch's, and a broadcast view of a few bytes stays a
+//! few bytes (resolving the view itself would expand it).
 
 use crate::dtype::DType;
+use crate::storage::Storage;
 use crate::tensor::Tensor;
 
-/// A contiguous copy of `t` with its values conjugated and/or negated.
+/// `t` over a conjugated and/or negated copy of its storage.
 pub(super) fn apply(t: &Tensor, conj: bool, neg: bool) -> Result<Tensor, String> {
     let dtype = t.dtype();
     let size = dtype.size();
@@ -12,10 +16,12 @@ pub(super) fn apply(t: &Tensor, conj: bool, neg: bool) -> Result<Tensor, String>
         return Err(format!("conj metadata on a {dtype} tensor"));
     }
     let mut bytes = t
-        .contiguous_bytes()
+        .storage()
+        .host_bytes()
         .map_err(|e| e.to_string())?
-        .into_owned();
-    // Elements are little-endian: a sign bit is the top bit of a component's last byte.
+        .to_vec();
+    // Elements are little-endian: a sign bit is the top bit of a component's last byte. The
+    // storage holds whole elements (checked when the view was made).
     let comp = dtype.swap_unit();
     for el in bytes.chunks_exact_mut(size) {
         if conj {
@@ -25,7 +31,15 @@ pub(super) fn apply(t: &Tensor, conj: bool, neg: bool) -> Result<Tensor, String>
             negate(dtype, el, comp)?;
         }
     }
-    let out = Tensor::from_raw_bytes(dtype, t.shape(), &bytes).map_err(|e| e.to_string())?;
+    let storage = Storage::from_bytes(&bytes).map_err(|e| e.to_string())?;
+    let out = Tensor::from_storage(
+        storage,
+        dtype,
+        t.storage_offset(),
+        t.shape().to_vec(),
+        t.strides().to_vec(),
+    )
+    .map_err(|e| e.to_string())?;
     Ok(out
         .with_requires_grad(t.requires_grad())
         .with_parameter(t.is_parameter()))

@@ -96,12 +96,9 @@ impl Machine<'_> {
         if (!conj && !neg) || t.storage().is_meta() {
             return Ok(t);
         }
-        // Resolving the bits materialises the view. A broadcast view can describe far more
-        // bytes than the file holds, so what exceeds its storage is charged to the budget.
-        let bytes = t.numel().saturating_mul(t.dtype().size()) as u64;
-        if bytes > t.storage().nbytes() as u64 {
-            self.charge(bytes)?;
-        }
+        // Each resolved tensor copies its storage: many tensors naming one big storage with
+        // neg bits must not multiply it unchecked.
+        self.charge(t.storage().nbytes() as u64)?;
         let name = format!("{}: tensor #{}", self.record, self.tensors - 1);
         super::conj_neg::apply(&t, conj, neg).map_err(|detail| CheckpointError::UnsupportedFormat {
             detail: format!("{name}: {detail}"),

@@ -56,21 +56,40 @@ fn broadcast_views_never_allocate_their_expanded_size() {
     let e = t.contiguous_bytes().unwrap_err();
     assert!(e.to_string().contains("out of memory"), "{e}");
     assert!(t.to_vec::<f32>().is_err());
-    // With neg metadata the reader materialises the view: the budget refuses it first.
-    let (k, msg) = refused(&broadcast(&huge, true), &Limits::default());
-    assert_eq!(k, ErrorKind::ResourceLimit, "{msg}");
-    assert!(msg.contains("max_bytes"), "{msg}");
-    // 2^40 elements (4 TiB) likewise; a small broadcast still resolves.
+    // With neg metadata torch keeps a lazy bit; the reader negates a copy of the 4-byte
+    // storage under the same view, so nothing expands (it used to materialise 8 EiB).
+    let v = run(&broadcast(&huge, true)).unwrap();
+    let t = v.as_tensor().unwrap();
+    assert_eq!((t.numel(), t.strides()), (1 << 61, &[0usize][..]));
+    assert_eq!(t.storage().nbytes(), 4);
     let tib = [LONG1, 6, 0, 0, 0, 0, 0x01, 0];
-    assert_eq!(
-        refused(&broadcast(&tib, true), &Limits::default()).0,
-        ErrorKind::ResourceLimit
-    );
+    assert!(run(&broadcast(&tib, true)).is_ok());
     let v = run(&broadcast(&[BININT1, 3], true)).unwrap();
-    assert_eq!(
-        v.as_tensor().unwrap().to_vec::<f32>().unwrap(),
-        vec![-0.0; 3]
-    );
+    let t = v.as_tensor().unwrap();
+    assert_eq!(t.strides(), &[0]);
+    assert_eq!(t.to_vec::<f32>().unwrap(), vec![-0.0; 3]);
+    // Each resolved tensor copies its storage, charged to the budget: 300 negated views of one
+    // 4 KiB storage do not fit in 1 MiB.
+    let mut a = Asm::new().op(MARK);
+    for _ in 0..300 {
+        a = a
+            .rebuild_head()
+            .storage("FloatStorage", "0", 1024)
+            .rebuild_tail(0, &[1024], &[1]);
+        let n = a.0.len();
+        // Replace the trailing `OrderedDict() ) R` metadata-less tuple end with a neg dict.
+        a.0.truncate(n - 2);
+        a = a
+            .op(EMPTY_DICT)
+            .str("neg")
+            .op(NEWTRUE)
+            .op(SETITEM)
+            .op(TUPLE)
+            .op(REDUCE);
+    }
+    let p = a.op(LIST).stop();
+    let (k, msg) = refused(&p, &tight(1 << 20));
+    assert_eq!(k, ErrorKind::ResourceLimit, "{msg}");
 }
 
 #[test]
