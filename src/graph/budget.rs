@@ -23,7 +23,7 @@ pub struct ProgramOptions {
     /// (inflated records, the parsed graph, copied or folded weights, sample inputs; weights
     /// mapped from the file cost nothing), and the most one value computed by
     /// [`crate::graph::Program::run`] may hold. 512 MiB by default, as the checkpoint reader's
-    /// [`crate::Limits::max_bytes`].
+    /// [`crate::checkpoint::Limits::max_bytes`].
     pub max_bytes: u64,
 }
 
