@@ -104,11 +104,14 @@ mod torch_device;
 pub use checkpoint::{
     load, save, Checkpoint, Dict, DictKind, Format, MapLocation, StateDict, Value,
 };
-pub use cpu::{num_threads, set_num_threads};
+pub use cpu::{
+    best_cpu_capability, cpu_capability, cpu_capability_from_env, num_threads, set_cpu_capability,
+    set_num_threads, CpuCapability,
+};
 pub use device::Device;
 pub use dtype::{Complex128, Complex64, DType, Element};
 pub use error::{CheckpointError, Error, ErrorKind, NoCudaReason, Result};
-pub use graph::Program;
+pub use graph::{NodeTime, Program};
 pub use storage::{clear_host_cache, Storage};
 pub use tensor::Tensor;
 pub use torch_device::TorchDevice;

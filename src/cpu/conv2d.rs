@@ -17,6 +17,7 @@
 
 mod direct;
 mod direct_avx512;
+mod split;
 mod tile;
 
 use rayon::prelude::*;
@@ -88,6 +89,11 @@ impl Dims {
         self.cg_in * self.kh * self.kw
     }
 
+    /// A 1×1, unit-stride, unpadded convolution: the input planes are the column matrix.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
+    }
+
     fn hw_out(&self) -> usize {
         self.h_out * self.w_out
     }
@@ -154,10 +160,16 @@ pub(crate) fn conv2d_act<T: Float>(
         }
         Ok(())
     };
-    if threads > 1 && d.n > 1 {
+    if threads > 1 && d.n >= threads {
         out.par_chunks_mut(per_image)
             .enumerate()
             .try_for_each(|t| image(t, 1))
+    } else if threads > 1 {
+        // Fewer images than threads: each image is split across all of them.
+        let in_image = d.c_in * d.h * d.w;
+        out.chunks_mut(per_image)
+            .zip(x.chunks(in_image))
+            .try_for_each(|(o, xi)| split::image(&d, xi, w, bias, o, threads))
     } else {
         out.chunks_mut(per_image)
             .enumerate()
@@ -170,7 +182,7 @@ pub(crate) fn conv2d_act<T: Float>(
 const COL_BLOCK_BYTES: usize = 512 << 10;
 
 /// One image and group through im2col + gemm: `out_g [Cg_out, HW_out]`.
-fn group_gemm<T: Float>(
+pub(super) fn group_gemm<T: Float>(
     d: &Dims,
     x_g: &[T],
     w_g: &[T],
@@ -189,8 +201,7 @@ fn group_gemm<T: Float>(
         rs: k,
         cs: 1,
     };
-    let pointwise = d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 && d.ph == 0 && d.pw == 0;
-    if pointwise {
+    if d.pointwise() {
         // The input planes already are the [Cg_in, H·W] column matrix.
         let xm = MatRef {
             data: x_g,
@@ -234,7 +245,7 @@ fn group_gemm<T: Float>(
 /// Fills `col [K, pn]` with the input taps of output positions `p0 .. p0 + pn` (row-major over
 /// `(oh, ow)`): `col[(ci·kH + kh)·kW + kw, p] = x[ci, oh·sh − ph + kh·dh, ow·sw − pw + kw·dw]`,
 /// zero outside the input.
-fn im2col<T: Float>(d: &Dims, x_g: &[T], p0: usize, pn: usize, col: &mut [T]) {
+pub(super) fn im2col<T: Float>(d: &Dims, x_g: &[T], p0: usize, pn: usize, col: &mut [T]) {
     let mut rows = col.chunks_exact_mut(pn);
     for ci in 0..d.cg_in {
         let plane = &x_g[ci * d.h * d.w..][..d.h * d.w];

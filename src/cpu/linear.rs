@@ -2,15 +2,24 @@
 //! `w` `[N, K]` (so the product is `x · wᵀ`, read through strides, never transposed in memory),
 //! `bias` `[N]`, `out` `[M, N]`, all contiguous, and `act` the identity or relu.
 //!
-//! Threading: the rows of `out` are split into one block per worker; each worker runs a
-//! single-threaded gemm on its block and then the epilogue (relu) while the block is still in
-//! cache. Small problems run on the calling thread as one block.
+//! Three paths, by how often each weight is reused:
+//! * M ≤ 4 rows, f32: a matrix-vector product streaming `w` once at memory speed (`gemv.rs`).
+//! * N > M (more weights than inputs: small batches): the output features are split into one
+//!   block per worker, so each core streams only its share of `w`; the blocks are computed
+//!   into scratch and placed.
+//! * otherwise: the rows of `out` are split into one block per worker (each reads all of `w`,
+//!   which is then the smaller operand).
+//!
+//! Each worker runs a single-threaded gemm and then the epilogue (bias, relu) while its block is
+//! still in cache. Small problems run on the calling thread as one block.
 
 use rayon::prelude::*;
 
 use super::gemm::{matmul, MatRef};
+use super::gemv;
 use super::scalar::relu_slice;
 use super::{threads_for, Float};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::LinearParams;
 
@@ -52,8 +61,21 @@ pub(crate) fn linear<T: Float>(
         return Ok(());
     }
     let relu = p.relu != 0;
+    if m <= gemv::MAX_ROWS && T::DTYPE == DType::F32 {
+        if let (Some(xf), Some(wf), Some(of)) = (
+            as_f32(x),
+            as_f32(w),
+            bytemuck::try_cast_slice_mut::<T, f32>(out).ok(),
+        ) {
+            let bf = bias.and_then(as_f32);
+            return gemv::gemv(m, k, n, xf, wf, bf, relu, of, super::pool_threads());
+        }
+    }
     let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
     let threads = threads_for(flops);
+    if threads > 1 && n > m {
+        return by_features(m, k, n, x, w, bias, relu, out, threads);
+    }
     let rows_per_block = m.div_ceil(threads);
     let block = |(i, out_block): (usize, &mut [T])| -> Result<()> {
         let rows = out_block.len() / n;
@@ -69,7 +91,46 @@ pub(crate) fn linear<T: Float>(
     }
 }
 
-/// One row block: bias broadcast, single-threaded gemm accumulating onto it, then relu.
+fn as_f32<T: Float>(v: &[T]) -> Option<&[f32]> {
+    bytemuck::try_cast_slice::<T, f32>(v).ok()
+}
+
+/// Splits the output features into `threads` blocks (multiples of 16, the widest register
+/// tile): each block is `x · w[n0..n1]ᵀ` into scratch, then placed into its columns of `out`.
+#[allow(clippy::too_many_arguments)]
+fn by_features<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    relu: bool,
+    out: &mut [T],
+    threads: usize,
+) -> Result<()> {
+    let per = n.div_ceil(threads).next_multiple_of(16).min(n);
+    let pieces: Vec<(usize, Vec<T>)> = (0..n.div_ceil(per))
+        .into_par_iter()
+        .map(|t| {
+            let n0 = t * per;
+            let nb = per.min(n - n0);
+            let mut piece = vec![T::ZERO; m * nb];
+            let b = bias.map(|b| &b[n0..][..nb]);
+            block_product(m, k, nb, x, &w[n0 * k..][..nb * k], b, relu, &mut piece)?;
+            Ok((n0, piece))
+        })
+        .collect::<Result<_>>()?;
+    for (n0, piece) in pieces {
+        let nb = piece.len() / m;
+        for (i, src) in piece.chunks_exact(nb).enumerate() {
+            out[i * n + n0..][..nb].copy_from_slice(src);
+        }
+    }
+    Ok(())
+}
+
+/// One block: bias broadcast, single-threaded gemm accumulating onto it, then relu.
 #[allow(clippy::too_many_arguments)]
 fn block_product<T: Float>(
     rows: usize,

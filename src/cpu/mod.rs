@@ -14,14 +14,16 @@ pub(crate) mod batch_norm;
 mod broadcast;
 pub(crate) mod conv2d;
 pub(crate) mod convert;
-mod gemm;
+pub(crate) mod gemm;
+mod gemv;
+pub(crate) mod isa;
 pub(crate) mod linear;
 pub(crate) mod max_pool2d;
 pub(crate) mod mul;
 mod parallel;
 pub(crate) mod reduce;
 pub(crate) mod relu;
-mod scalar;
+pub(crate) mod scalar;
 pub(crate) mod scalar_arith;
 pub(crate) mod softmax;
 mod threads;
@@ -29,6 +31,9 @@ mod threads;
 use std::cell::RefCell;
 
 pub(crate) use convert::Convert;
+pub use isa::{
+    best_cpu_capability, cpu_capability, cpu_capability_from_env, set_cpu_capability, CpuCapability,
+};
 pub(crate) use scalar::{Arith, Float, Scalar};
 pub(crate) use threads::{install, pool_threads, serial};
 pub use threads::{num_threads, set_num_threads};

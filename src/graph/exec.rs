@@ -22,6 +22,19 @@ pub struct RunStats {
     pub flops: u64,
 }
 
+/// One node's share of a profiled run ([`crate::Program::run_profiled`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeTime {
+    /// The node's name in the graph.
+    pub node: String,
+    /// Its ATen target, e.g. `aten.conv2d.default`.
+    pub target: String,
+    /// The shapes it read, e.g. `[1, 64, 56, 56] [64, 64, 3, 3]`.
+    pub shapes: String,
+    /// Wall-clock seconds its op took.
+    pub seconds: f64,
+}
+
 /// For each value, the index of the last node that reads it (`usize::MAX`: an output, kept).
 pub(crate) fn last_uses(g: &Graph) -> Vec<usize> {
     let mut last = vec![0usize; g.names.len()];
@@ -105,6 +118,7 @@ pub(crate) fn run(
     mut values: Vec<Option<Tensor>>,
     symbols: &HashMap<&str, usize>,
     max_value_bytes: u64,
+    mut profile: Option<&mut Vec<NodeTime>>,
 ) -> Result<(Vec<Tensor>, RunStats)> {
     let mut stats = RunStats::default();
     let mut live = 0usize;
@@ -157,10 +171,23 @@ pub(crate) fn run(
                 });
             }
         }
+        let started = profile.is_some().then(std::time::Instant::now);
         let ys = eval(&node.op, &ins, &mut stats).map_err(|e| Error::Program {
             at: format!("node {} ({})", node.name, node.target),
             reason: e.to_string(),
         })?;
+        if let (Some(p), Some(t0)) = (profile.as_deref_mut(), started) {
+            p.push(NodeTime {
+                node: node.name.clone(),
+                target: node.target.clone(),
+                shapes: shapes
+                    .iter()
+                    .map(|s| format!("{s:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                seconds: t0.elapsed().as_secs_f64(),
+            });
+        }
         if ys.len() != node.outputs.len() {
             return Err(Error::Program {
                 at: format!("node {} ({})", node.name, node.target),

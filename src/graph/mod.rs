@@ -25,7 +25,7 @@ mod pt2;
 mod weights;
 
 pub use budget::ProgramOptions;
-pub use exec::RunStats;
+pub use exec::{NodeTime, RunStats};
 pub use ir::{Dim, TensorSpec};
 pub use program::{Program, ProgramSummary};
 

@@ -11,7 +11,7 @@ use crate::checkpoint::{MapLocation, Value};
 use crate::device::Device;
 use crate::error::{CheckpointError, Error, Result};
 use crate::graph::budget::ProgramOptions;
-use crate::graph::exec::{self, RunStats};
+use crate::graph::exec::{self, NodeTime, RunStats};
 use crate::graph::ir::{Dim, Graph, TensorSpec};
 use crate::graph::{archive, plan, pt2, weights};
 use crate::tensor::Tensor;
@@ -262,6 +262,22 @@ impl Program {
 
     /// [`Program::run`], also returning the peak activation memory and the work done.
     pub fn run_with_stats(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, RunStats)> {
+        self.run_inner(inputs, None)
+    }
+
+    /// [`Program::run`], also returning how long each node took, in graph order: where a
+    /// model's time goes.
+    pub fn run_profiled(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, Vec<NodeTime>)> {
+        let mut times = Vec::with_capacity(self.graph.nodes.len());
+        let (outs, _) = self.run_inner(inputs, Some(&mut times))?;
+        Ok((outs, times))
+    }
+
+    fn run_inner(
+        &self,
+        inputs: &[Tensor],
+        profile: Option<&mut Vec<NodeTime>>,
+    ) -> Result<(Vec<Tensor>, RunStats)> {
         let specs = &self.graph.inputs;
         if inputs.len() != specs.len() {
             return Err(Error::InvalidArgument {
@@ -289,6 +305,7 @@ impl Program {
             values,
             &symbols,
             self.max_value_bytes,
+            profile,
         )
     }
 

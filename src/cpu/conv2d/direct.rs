@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use super::direct_avx512;
 use super::tile::{padded_width, tiles, TW};
 use super::Dims;
+use crate::cpu::isa::CpuCapability;
 use crate::cpu::{with_scratch, Float};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -36,17 +37,13 @@ enum Isa {
     Base,
 }
 
+/// The path [`crate::cpu::isa::active`] chose, as this kernel's instruction sets.
 fn isa() -> Isa {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            return Isa::Avx512;
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return Isa::Avx2;
-        }
+    match crate::cpu::isa::active() {
+        CpuCapability::Avx512 => Isa::Avx512,
+        CpuCapability::Avx2 => Isa::Avx2,
+        CpuCapability::Default => Isa::Base,
     }
-    Isa::Base
 }
 
 /// The most output channels whose `[CB][16]` accumulators fit in the vector registers, with
