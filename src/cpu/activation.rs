@@ -40,41 +40,76 @@ fn min1<T: Float>(a: T, b: T) -> T {
 
 /// `dst = f(src)` for the activation `act`; the slices have equal lengths.
 pub(crate) fn activation<T: Float>(act: Activation, src: &[T], dst: &mut [T]) {
+    apply(act, Pieces { src, dst });
+}
+
+/// `v = f(v)` in place on the calling thread: the epilogue of a kernel that stores its output
+/// with the activation fused (same formulas, so the same bits as [`activation`]).
+pub(crate) fn activation_in_place<T: Float>(act: Activation, v: &mut [T]) {
+    apply(act, InPlace(v));
+}
+
+/// How an elementwise formula is run over memory.
+trait Each<T> {
+    fn each(self, f: impl Fn(T) -> T + Sync);
+}
+
+/// Out of place, in parallel pieces when large.
+struct Pieces<'a, T> {
+    src: &'a [T],
+    dst: &'a mut [T],
+}
+
+impl<T: Float> Each<T> for Pieces<'_, T> {
+    #[inline(always)]
+    fn each(self, f: impl Fn(T) -> T + Sync) {
+        map_pieces(self.src, self.dst, |s: &[T], d: &mut [T]| {
+            for (o, &x) in d.iter_mut().zip(s) {
+                *o = f(x);
+            }
+        });
+    }
+}
+
+/// In place, on the calling thread.
+struct InPlace<'a, T>(&'a mut [T]);
+
+impl<T: Float> Each<T> for InPlace<'_, T> {
+    #[inline(always)]
+    fn each(self, f: impl Fn(T) -> T + Sync) {
+        for v in self.0.iter_mut() {
+            *v = f(*v);
+        }
+    }
+}
+
+#[inline(always)]
+fn apply<T: Float>(act: Activation, on: impl Each<T>) {
     let c = T::from_f64;
     let (three, six, half) = (c(3.0), c(6.0), c(0.5));
     match act {
         Activation::Hardtanh { min_val, max_val } => {
             // Rounded to T once, as ATen's `Scalar::to<scalar_t>()`.
             let (lo, hi) = (c(min_val), c(max_val));
-            each(src, dst, |x| min1(max1(x, lo), hi));
+            on.each(|x| min1(max1(x, lo), hi));
         }
-        Activation::Silu => each(src, dst, |x| x / (T::ONE + (-x).exp())),
-        Activation::Sigmoid => each(src, dst, |x| T::ONE / (T::ONE + (-x).exp())),
-        Activation::Hardswish => each(src, dst, |x| x * min1(max1(x + three, T::ZERO), six) / six),
-        Activation::Hardsigmoid => each(src, dst, |x| min1(max1(x + three, T::ZERO), six) / six),
+        Activation::Silu => on.each(|x| x / (T::ONE + (-x).exp())),
+        Activation::Sigmoid => on.each(|x| T::ONE / (T::ONE + (-x).exp())),
+        Activation::Hardswish => on.each(|x| x * min1(max1(x + three, T::ZERO), six) / six),
+        Activation::Hardsigmoid => on.each(|x| min1(max1(x + three, T::ZERO), six) / six),
         Activation::Gelu(GeluApproximate::None) => {
             let alpha = c(std::f64::consts::FRAC_1_SQRT_2);
-            each(src, dst, |x| x * half * (T::ONE + (x * alpha).erf()))
+            on.each(|x| x * half * (T::ONE + (x * alpha).erf()))
         }
         Activation::Gelu(GeluApproximate::Tanh) => {
             // ATen: kBeta = M_SQRT2 * M_2_SQRTPI * 0.5 in double, then rounded to T.
             let beta = c(std::f64::consts::SQRT_2 * std::f64::consts::FRAC_2_SQRT_PI * 0.5);
             let kappa = c(0.044715);
-            each(src, dst, |x| {
+            on.each(|x| {
                 let cube = x * x * x;
                 let inner = beta * (x + kappa * cube);
                 half * x * (T::ONE + inner.tanh())
             })
         }
     }
-}
-
-/// `dst[i] = f(src[i])`, in parallel pieces when large.
-#[inline(always)]
-fn each<T: Float>(src: &[T], dst: &mut [T], f: impl Fn(T) -> T + Sync) {
-    map_pieces(src, dst, |s: &[T], d: &mut [T]| {
-        for (o, &x) in d.iter_mut().zip(s) {
-            *o = f(x);
-        }
-    });
 }

@@ -15,6 +15,7 @@
 //! Threading: over images (and channel blocks on the direct path) when the problem is big
 //! enough; a single large image instead lets gemm split the product.
 
+mod depthwise;
 mod direct;
 mod direct_avx512;
 mod split;
@@ -22,9 +23,10 @@ mod tile;
 
 use rayon::prelude::*;
 
+use super::epilogue::Post;
 use super::gemm::{matmul, MatRef};
 use super::scalar::relu_slice;
-use super::{threads_for, with_scratch, Float};
+use super::{as_f32, as_f32_mut, threads_for, with_scratch, Float};
 use crate::error::{Error, Result};
 use crate::kernels::Conv2dParams;
 
@@ -90,7 +92,7 @@ impl Dims {
     }
 
     /// A 1×1, unit-stride, unpadded convolution: the input planes are the column matrix.
-    fn pointwise(&self) -> bool {
+    pub(super) fn pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
     }
 
@@ -105,18 +107,20 @@ impl Dims {
     }
 }
 
-/// conv2d into `out` (fully overwritten), then, when `relu`, relu (`x < 0 ? 0 : x`, PyTorch's:
-/// NaN and -0.0 pass through) applied while the output is stored or still in cache.
+/// conv2d into `out` (fully overwritten), then the epilogue `post` (a residual addition and an
+/// activation) applied while the output is stored or still in cache. Plain relu (`x < 0 ? 0 :
+/// x`, PyTorch's: NaN and -0.0 pass through) is applied inside the kernels' store loops.
 pub(crate) fn conv2d_act<T: Float>(
     p: &Conv2dParams,
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
-    relu: bool,
+    post: Post<'_, T>,
     out: &mut [T],
 ) -> Result<()> {
     let mut d = Dims::new(p)?;
-    d.relu = relu;
+    d.relu = post.is_plain_relu();
+    let post = if d.relu { Post::none() } else { post };
     let lens = [
         (x.len(), [d.n, d.c_in, d.h, d.w], "input"),
         (w.len(), [d.c_out, d.cg_in, d.kh, d.kw], "weight"),
@@ -138,12 +142,27 @@ pub(crate) fn conv2d_act<T: Float>(
             got: format!("{:?} elements", bias.map(|b| b.len())),
         });
     }
+    if post.residual.is_some_and(|r| r.len() != out.len()) {
+        return Err(Error::Shape {
+            op: "conv2d",
+            expected: format!("a residual of {} elements (the output's)", out.len()),
+            got: format!("{:?} elements", post.residual.map(<[T]>::len)),
+        });
+    }
     if out.is_empty() {
         return Ok(());
     }
     let threads = threads_for(d.flops());
+    if depthwise::applies(&d) {
+        if let (Some(xf), Some(wf), Some(of), Some(pf)) =
+            (as_f32(x), as_f32(w), as_f32_mut(out), post.as_f32())
+        {
+            let bf = bias.and_then(as_f32);
+            return depthwise::conv2d(&d, xf, wf, bf, &pf, of, threads);
+        }
+    }
     if direct::applies(&d) {
-        return direct::conv2d(&d, x, w, bias, out, threads);
+        return direct::conv2d(&d, x, w, bias, &post, out, threads);
     }
     let per_image = d.c_out * d.hw_out();
     let image = |(i, out_img): (usize, &mut [T]), gemm_threads: usize| {
@@ -158,6 +177,7 @@ pub(crate) fn conv2d_act<T: Float>(
         if d.relu {
             relu_slice(out_img);
         }
+        post.piece(i * per_image, per_image).apply(out_img);
         Ok(())
     };
     if threads > 1 && d.n >= threads {
@@ -169,7 +189,11 @@ pub(crate) fn conv2d_act<T: Float>(
         let in_image = d.c_in * d.h * d.w;
         out.chunks_mut(per_image)
             .zip(x.chunks(in_image))
-            .try_for_each(|(o, xi)| split::image(&d, xi, w, bias, o, threads))
+            .enumerate()
+            .try_for_each(|(i, (o, xi))| {
+                let post = post.piece(i * per_image, per_image);
+                split::image(&d, xi, w, bias, &post, o, threads)
+            })
     } else {
         out.chunks_mut(per_image)
             .enumerate()

@@ -18,8 +18,7 @@ use rayon::prelude::*;
 use super::gemm::{matmul, MatRef};
 use super::gemv;
 use super::scalar::relu_slice;
-use super::{threads_for, Float};
-use crate::dtype::DType;
+use super::{as_f32, as_f32_mut, threads_for, Float};
 use crate::error::{Error, Result};
 use crate::kernels::LinearParams;
 
@@ -61,12 +60,8 @@ pub(crate) fn linear<T: Float>(
         return Ok(());
     }
     let relu = p.relu != 0;
-    if m <= gemv::MAX_ROWS && T::DTYPE == DType::F32 {
-        if let (Some(xf), Some(wf), Some(of)) = (
-            as_f32(x),
-            as_f32(w),
-            bytemuck::try_cast_slice_mut::<T, f32>(out).ok(),
-        ) {
+    if m <= gemv::MAX_ROWS {
+        if let (Some(xf), Some(wf), Some(of)) = (as_f32(x), as_f32(w), as_f32_mut(out)) {
             let bf = bias.and_then(as_f32);
             return gemv::gemv(m, k, n, xf, wf, bf, relu, of, super::pool_threads());
         }
@@ -89,10 +84,6 @@ pub(crate) fn linear<T: Float>(
             .enumerate()
             .try_for_each(block)
     }
-}
-
-fn as_f32<T: Float>(v: &[T]) -> Option<&[f32]> {
-    bytemuck::try_cast_slice::<T, f32>(v).ok()
 }
 
 /// Splits the output features into `threads` blocks (multiples of 16, the widest register

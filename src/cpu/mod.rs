@@ -14,6 +14,7 @@ pub(crate) mod batch_norm;
 mod broadcast;
 pub(crate) mod conv2d;
 pub(crate) mod convert;
+pub(crate) mod epilogue;
 pub(crate) mod gemm;
 mod gemv;
 pub(crate) mod isa;
@@ -76,4 +77,22 @@ pub(crate) fn with_scratch<T: Float, R>(len: usize, f: impl FnOnce(&mut [T]) -> 
             f(&mut fresh)
         }
     })
+}
+
+/// `v` as f32, when `T` is f32 (the kernels with hand-vectorised f32 paths).
+pub(crate) fn as_f32<T: Float>(v: &[T]) -> Option<&[f32]> {
+    if T::DTYPE == crate::dtype::DType::F32 {
+        bytemuck::try_cast_slice::<T, f32>(v).ok()
+    } else {
+        None
+    }
+}
+
+/// [`as_f32`] for an output.
+pub(crate) fn as_f32_mut<T: Float>(v: &mut [T]) -> Option<&mut [f32]> {
+    if T::DTYPE == crate::dtype::DType::F32 {
+        bytemuck::try_cast_slice_mut::<T, f32>(v).ok()
+    } else {
+        None
+    }
 }

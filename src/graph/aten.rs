@@ -330,7 +330,8 @@ pub(crate) fn op(target: &str, a: &NodeArgs<'_>) -> Result<Op> {
                     dilation,
                     groups,
                 },
-                relu: false,
+                residual: None,
+                act: None,
             }
         }
         "aten.linear.default" => Op::Linear {

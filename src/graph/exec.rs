@@ -263,13 +263,16 @@ fn eval(op: &Op, ins: &[Tensor], stats: &mut RunStats) -> Result<Vec<Tensor>> {
     };
     let one = |y: Tensor| Ok(vec![y]);
     match op {
-        Op::Conv2d { b, args, relu, .. } => {
+        Op::Conv2d {
+            b,
+            args,
+            residual,
+            act,
+            ..
+        } => {
             let b = opt(b.is_some(), 2);
-            let y = if *relu {
-                ops::conv2d_relu(t(0), t(1), b, args)?
-            } else {
-                ops::conv2d(t(0), t(1), b, args)?
-            };
+            let r = opt(residual.is_some(), 2);
+            let y = ops::conv2d_fused(t(0), t(1), b, args, r, *act)?;
             // 2 · N · C_out · H_out · W_out · (C_in / groups) · kh · kw
             let per_out: usize = t(1).shape().get(1..).map_or(0, |s| s.iter().product());
             stats.flops = stats

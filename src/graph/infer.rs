@@ -167,7 +167,8 @@ mod tests {
                 dilation: [1, 1],
                 groups: 1,
             },
-            relu: false,
+            residual: None,
+            act: None,
         };
         let got = shape(&op, &[&[2, 3, 32, 32], &[6, 3, 5, 5]]);
         assert_eq!(got, Some(vec![2, 6, 6028, 6028]));

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::cpu::epilogue::Act;
 use crate::dtype::DType;
 use crate::ops::{AvgPool2dArgs, Conv2dArgs, GeluApproximate, MaxPool2dArgs};
 
@@ -84,8 +85,10 @@ pub(crate) enum Op {
         w: ValueId,
         b: Option<ValueId>,
         args: Conv2dArgs,
-        /// A relu fused into the convolution by the planner.
-        relu: bool,
+        /// An addition fused into the convolution by the planner: `y = conv + residual`.
+        residual: Option<ValueId>,
+        /// An activation fused into the convolution by the planner, applied last.
+        act: Option<Act>,
     },
     Linear {
         x: ValueId,
@@ -196,7 +199,10 @@ impl Op {
             v
         };
         match self {
-            Op::Conv2d { x, w, b, .. } | Op::Linear { x, w, b, .. } => with(&[*x, *w], &[*b]),
+            Op::Conv2d {
+                x, w, b, residual, ..
+            } => with(&[*x, *w], &[*b, *residual]),
+            Op::Linear { x, w, b, .. } => with(&[*x, *w], &[*b]),
             Op::BatchNorm {
                 x, w, b, mean, var, ..
             } => with(&[*x, *mean, *var], &[*w, *b]),
@@ -259,7 +265,21 @@ impl Op {
             }
         };
         match self {
-            Op::Conv2d { relu, .. } => plus("conv2d", *relu),
+            Op::Conv2d { residual, act, .. } => {
+                let mut s = String::from("conv2d");
+                if residual.is_some() {
+                    s.push_str("+add");
+                }
+                match act {
+                    None => {}
+                    Some(Act::Relu) => s.push_str("+relu"),
+                    Some(Act::Other(a)) => {
+                        s.push('+');
+                        s.push_str(a.op());
+                    }
+                }
+                s
+            }
             Op::Linear { relu, .. } => plus("linear", *relu),
             Op::BatchNorm { .. } => "batch_norm".into(),
             Op::LayerNorm { .. } => "layer_norm".into(),

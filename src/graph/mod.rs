@@ -15,6 +15,7 @@ mod archive;
 mod aten;
 mod budget;
 mod exec;
+mod fuse;
 mod infer;
 mod ir;
 mod json;

@@ -2,20 +2,18 @@
 //! - a batch norm whose input is a convolution's output, read by nothing else, is folded into
 //!   that convolution's weights (computed in float64 and rounded once), and becomes an
 //!   identity;
-//! - a relu whose only input is a convolution's, a linear layer's or an addition's output,
-//!   read by nothing else, runs inside that op (our CPU kernels apply it as they store the
-//!   result) and the relu node becomes an identity.
+//! - additions and activations run inside the op that produces their input (`fuse.rs`).
 
 use std::collections::HashMap;
 
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::graph::budget::Budget;
-use crate::graph::ir::{Arith, Graph, Op, Other, Unary, ValueId};
+use crate::graph::ir::{Graph, Op, ValueId};
 use crate::tensor::Tensor;
 
 /// How many nodes read each value (graph outputs count as a reader).
-fn readers(g: &Graph) -> Vec<usize> {
+pub(crate) fn readers(g: &Graph) -> Vec<usize> {
     let mut r = vec![0usize; g.names.len()];
     for n in &g.nodes {
         for v in n.op.inputs() {
@@ -29,7 +27,7 @@ fn readers(g: &Graph) -> Vec<usize> {
 }
 
 /// The node defining each value.
-fn producers(g: &Graph) -> Vec<Option<usize>> {
+pub(crate) fn producers(g: &Graph) -> Vec<Option<usize>> {
     let mut p = vec![None; g.names.len()];
     for (i, n) in g.nodes.iter().enumerate() {
         for &o in &n.outputs {
@@ -75,7 +73,11 @@ pub(crate) fn fold_batch_norm(
             continue;
         };
         let Op::Conv2d {
-            w, b, relu: false, ..
+            w,
+            b,
+            residual: None,
+            act: None,
+            ..
         } = g.nodes[p].op.clone()
         else {
             continue;
@@ -160,53 +162,4 @@ pub(crate) fn fold_batch_norm(
         folded += 1;
     }
     Ok(folded)
-}
-
-/// Fuses relus into their producers; returns how many.
-pub(crate) fn fuse_relu(g: &mut Graph) -> usize {
-    let readers = readers(g);
-    let producer = producers(g);
-    let mut fused = 0;
-    for i in 0..g.nodes.len() {
-        let Op::Unary { x, f: Unary::Relu } = g.nodes[i].op else {
-            continue;
-        };
-        // Through the identities a folded batch norm or an eval dropout left, to the op that
-        // computes the value; every value on the way must have this one reader. An in-place
-        // producer's output is also its input's new value: leave it alone.
-        let mut v = x;
-        let mut found = None;
-        while let Some(p) = producer[v].filter(|&p| readers[v] == 1 && g.nodes[p].mutates.is_none())
-        {
-            match g.nodes[p].op {
-                Op::Identity { x: up } => v = up,
-                _ => {
-                    found = Some(p);
-                    break;
-                }
-            }
-        }
-        let Some(p) = found else {
-            continue;
-        };
-        let done = match &mut g.nodes[p].op {
-            Op::Conv2d { relu, .. }
-            | Op::Linear { relu, .. }
-            | Op::Binary {
-                f: Arith::Add(1.0),
-                b: Other::Tensor(_),
-                relu,
-                ..
-            } if !*relu => {
-                *relu = true;
-                true
-            }
-            _ => false,
-        };
-        if done {
-            g.nodes[i].op = Op::Identity { x };
-            fused += 1;
-        }
-    }
-    fused
 }

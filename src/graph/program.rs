@@ -12,6 +12,7 @@ use crate::device::Device;
 use crate::error::{CheckpointError, Error, Result};
 use crate::graph::budget::ProgramOptions;
 use crate::graph::exec::{self, NodeTime, RunStats};
+use crate::graph::fuse;
 use crate::graph::ir::{Dim, Graph, TensorSpec};
 use crate::graph::{archive, plan, pt2, weights};
 use crate::tensor::Tensor;
@@ -185,7 +186,7 @@ impl Program {
         let mut host: HashMap<usize, Tensor> =
             loaded.into_iter().map(|(id, t, _)| (id, t)).collect();
         let folded = plan::fold_batch_norm(&mut graph, &mut host, &archive.budget)?;
-        let fused = plan::fuse_relu(&mut graph);
+        let fused = fuse::fuse_residual(&mut graph) + fuse::fuse_activation(&mut graph);
         let last = exec::last_uses(&graph);
         // Only what the plan still reads is placed (a folded batch norm's statistics are not).
         let read: std::collections::HashSet<usize> =

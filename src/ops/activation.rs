@@ -67,7 +67,7 @@ pub(crate) enum Activation {
 
 impl Activation {
     /// The op's name, as errors say it.
-    fn op(self) -> &'static str {
+    pub(crate) fn op(self) -> &'static str {
         match self {
             Activation::Hardtanh { .. } => "hardtanh",
             Activation::Silu => "silu",
@@ -159,7 +159,7 @@ pub fn gelu(input: &Tensor, approximate: GeluApproximate) -> Result<Tensor> {
 }
 
 /// The activation where `input` lives, into a new contiguous tensor.
-fn run(act: Activation, input: &Tensor) -> Result<Tensor> {
+pub(crate) fn run(act: Activation, input: &Tensor) -> Result<Tensor> {
     let op = act.op();
     // Checked on every device: the element count is a 64-bit kernel parameter.
     let p = act.params(input)?;

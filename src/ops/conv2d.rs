@@ -3,6 +3,7 @@
 //! [`Conv2dParams::new`]'s; this file adds dtype/device checks, the unbatched form, and the
 //! dispatch to the CPU (`cpu/conv2d.rs`) or CUDA (`cuda/conv2d.rs`, `kernels/conv2d.cu`).
 
+use crate::cpu::epilogue::{Act, Post};
 use crate::cpu::{self, Float};
 use crate::error::{Error, Result};
 use crate::kernels::Conv2dParams;
@@ -41,7 +42,7 @@ pub fn conv2d(
     bias: Option<&Tensor>,
     args: &Conv2dArgs,
 ) -> Result<Tensor> {
-    conv2d_act(input, weight, bias, args, false)
+    conv2d_act(input, weight, bias, args, None, None)
 }
 
 /// `relu(conv2d(...))` with the relu applied as the CPU kernel stores its output (no second
@@ -52,7 +53,36 @@ pub fn conv2d_relu(
     bias: Option<&Tensor>,
     args: &Conv2dArgs,
 ) -> Result<Tensor> {
-    conv2d_act(input, weight, bias, args, true)
+    conv2d_act(input, weight, bias, args, None, Some(Act::Relu))
+}
+
+/// `act(conv2d(...) + residual)` (the planner's fusion of a convolution with the addition and
+/// activation after it), bit-for-bit equal to the three ops run one after another. On the CPU
+/// the addition and activation are applied while each piece of the output is in cache; a
+/// residual of another shape (broadcast) or another dtype or device runs as a separate
+/// addition, as do CUDA's.
+pub(crate) fn conv2d_fused(
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    args: &Conv2dArgs,
+    residual: Option<&Tensor>,
+    act: Option<Act>,
+) -> Result<Tensor> {
+    conv2d_act(input, weight, bias, args, residual, act)
+}
+
+/// Applies `act` to `y` as the standalone op would.
+fn activate(y: Tensor, act: Option<Act>) -> Result<Tensor> {
+    match act {
+        None => Ok(y),
+        Some(Act::Relu) => {
+            let mut y = y;
+            crate::ops::relu::relu_(&mut y)?;
+            Ok(y)
+        }
+        Some(Act::Other(a)) => crate::ops::activation::run(a, &y),
+    }
 }
 
 fn conv2d_act(
@@ -60,7 +90,8 @@ fn conv2d_act(
     weight: &Tensor,
     bias: Option<&Tensor>,
     args: &Conv2dArgs,
-    relu: bool,
+    residual: Option<&Tensor>,
+    act: Option<Act>,
 ) -> Result<Tensor> {
     const OP: &str = "conv2d";
     let (dtype, _) = check(
@@ -96,17 +127,21 @@ fn conv2d_act(
     }
     let shape = p.out_shape();
     let shape = if unbatched { &shape[1..] } else { &shape[..] };
+    if let Some(r) = residual {
+        let fits = r.shape() == shape && r.dtype() == dtype && r.device() == input.device();
+        if !fits || input.device().is_cuda() {
+            let y = conv2d_act(input, weight, bias, args, None, None)?;
+            return activate(crate::ops::add(&y, r)?, act);
+        }
+    }
     #[cfg(feature = "cuda")]
     if input.device().is_cuda() {
         let ins = [("input", input), ("weight", weight)];
         let b = bias.map(|b| ("bias", b));
-        let mut out = crate::ops::operands::cuda::run(OP, ins, b, shape, |dev, [x, w], b, y| {
+        let out = crate::ops::operands::cuda::run(OP, ins, b, shape, |dev, [x, w], b, y| {
             crate::cuda::conv2d::conv2d_f32(dev, &p, x, w, b, y)
         })?;
-        if relu {
-            crate::ops::relu::relu_(&mut out)?;
-        }
-        return Ok(out);
+        return activate(out, act);
     }
     let mut out = Tensor::empty(dtype, shape)?;
     let out_ref = &mut out;
@@ -116,7 +151,7 @@ fn conv2d_act(
             "input",
             dtype,
             float,
-            run::<T>(&p, input, weight, bias, relu, out_ref)
+            run::<T>(&p, input, weight, bias, residual, act, out_ref)
         )
     })?;
     Ok(out)
@@ -127,14 +162,20 @@ fn run<T: Float>(
     input: &Tensor,
     weight: &Tensor,
     bias: Option<&Tensor>,
-    relu: bool,
+    residual: Option<&Tensor>,
+    act: Option<Act>,
     out: &mut Tensor,
 ) -> Result<()> {
     let x = host_elems::<T>(input)?;
     let w = host_elems::<T>(weight)?;
     let b = bias.map(host_elems::<T>).transpose()?;
+    let r = residual.map(host_elems::<T>).transpose()?;
     let out = out.as_mut_slice::<T>()?;
-    cpu::conv2d::conv2d_act(p, &x, &w, b.as_deref(), relu, out)
+    let post = Post {
+        residual: r.as_deref(),
+        act,
+    };
+    cpu::conv2d::conv2d_act(p, &x, &w, b.as_deref(), post, out)
 }
 
 impl Conv2dParams {
@@ -314,3 +355,7 @@ mod tests {
         .is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "conv2d_fused_tests.rs"]
+mod fused_tests;

@@ -35,6 +35,7 @@ pub use add::{add, add_relu, add_scaled};
 pub use avg_pool2d::{adaptive_avg_pool2d, avg_pool2d, AvgPool2dArgs};
 pub use batch_norm::batch_norm;
 pub use cat::cat;
+pub(crate) use conv2d::conv2d_fused;
 pub use conv2d::{conv2d, conv2d_relu, Conv2dArgs};
 pub use linear::{linear, linear_relu};
 pub use max_pool2d::{max_pool2d, MaxPool2dArgs};

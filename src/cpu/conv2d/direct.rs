@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use super::direct_avx512;
 use super::tile::{padded_width, tiles, TW};
 use super::Dims;
+use crate::cpu::epilogue::Post;
 use crate::cpu::isa::CpuCapability;
 use crate::cpu::{with_scratch, Float};
 use crate::dtype::DType;
@@ -67,8 +68,15 @@ fn channel_block(cg_out: usize, max: usize) -> usize {
 }
 
 /// Whether the direct kernel should run this convolution.
+///
+/// Not a 1×1 convolution over more than a few input channels: that is a plain matrix product
+/// with the input as its column matrix, which the gemm path runs several times faster than
+/// this kernel's one-tap-at-a-time loop.
 pub(super) fn applies(d: &Dims) -> bool {
-    d.sw == 1 && d.cg_out <= 16 && d.cg_in * d.h * padded_width(d) <= MAX_PAD_ELEMS
+    d.sw == 1
+        && d.cg_out <= 16
+        && !(d.pointwise() && d.cg_in >= 8)
+        && d.cg_in * d.h * padded_width(d) <= MAX_PAD_ELEMS
 }
 
 /// One task's operands: image `n`'s group input, the block's weights and bias.
@@ -84,6 +92,7 @@ pub(super) fn conv2d<T: Float>(
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
+    post: &Post<'_, T>,
     out: &mut [T],
     threads: usize,
 ) -> Result<()> {
@@ -95,6 +104,7 @@ pub(super) fn conv2d<T: Float>(
         channel_block(d.cg_out, max_cb::<T>(isa))
     };
     let blocks_per_image = d.c_out / cb;
+    let chunk = cb * d.hw_out();
     let (plane, k) = (d.h * d.w, d.k());
     let task = |(t, out_blk): (usize, &mut [T])| {
         let (n, co0) = (t / blocks_per_image, (t % blocks_per_image) * cb);
@@ -105,9 +115,10 @@ pub(super) fn conv2d<T: Float>(
             w_blk: &w[co0 * k..][..cb * k],
             bias_blk: bias.map(|b| &b[co0..co0 + cb]),
         };
-        dispatch(isa, cb, &task, out_blk)
+        dispatch(isa, cb, &task, out_blk)?;
+        post.piece(t * chunk, out_blk.len()).apply(out_blk);
+        Ok(())
     };
-    let chunk = cb * d.hw_out();
     if threads > 1 {
         out.par_chunks_mut(chunk).enumerate().try_for_each(task)
     } else {

@@ -1,13 +1,16 @@
 //! One image's convolution on several threads (batch smaller than the pool): the im2col + gemm
 //! product `out_g [Cg_out, P] = W_g [Cg_out, K] · col [K, P]` of each group is split into one
-//! piece per thread, by whichever cut copies less:
-//! * **by output channels** (rows of `out_g`: contiguous, written in place) when the input is
-//!   its own column matrix (1×1, unit stride, no padding): nothing is duplicated;
-//! * **by output positions** (columns) otherwise: each thread expands only its own positions
-//!   (cutting by channels would expand every position once per thread, `K·P` copies each, where
-//!   placing the pieces costs `Cg_out·P` once), computes `[Cg_out, P/threads]` into scratch
-//!   while it is in cache, and the pieces are then placed into `out_g` one channel row per
-//!   task, with relu applied as they are stored.
+//! piece per thread, by whichever cut moves less memory:
+//! * **by output channels** (rows of `out_g`: contiguous, written in place): each thread reads
+//!   only its rows of `W_g`, but expands every position itself: `(t − 1)·K·P` extra copies;
+//! * **by output positions** (columns): each thread expands only its own positions but reads
+//!   all of `W_g`, `(t − 1)·Cg_out·K` extra reads, computes `[Cg_out, P/t]` into scratch while
+//!   it is in cache, and the pieces are then placed into `out_g` one channel row per task
+//!   (`Cg_out·P` copies), with relu applied as they are stored.
+//!
+//! So late layers (few positions, large weights: 512 channels on 7×7) split by channels and
+//! early ones (many positions) by positions; a 1×1 convolution expands nothing, so it splits by
+//! channels whenever it has enough of them.
 //!
 //! The gemm crate's own threading splits a batch-1 product into pieces too small to pay for
 //! their synchronisation (one thread was faster than two); here each thread runs a
@@ -16,6 +19,7 @@
 use rayon::prelude::*;
 
 use super::{group_gemm, im2col, Dims, COL_BLOCK_BYTES};
+use crate::cpu::epilogue::Post;
 use crate::cpu::gemm::{matmul, MatRef};
 use crate::cpu::scalar::relu_slice;
 use crate::cpu::{with_scratch, Float};
@@ -32,6 +36,7 @@ pub(super) fn image<T: Float>(
     x_img: &[T],
     w: &[T],
     bias: Option<&[T]>,
+    post: &Post<'_, T>,
     out_img: &mut [T],
     threads: usize,
 ) -> Result<()> {
@@ -41,13 +46,25 @@ pub(super) fn image<T: Float>(
         let w_g = &w[g * d.cg_out * k..][..d.cg_out * k];
         let out_g = &mut out_img[g * d.cg_out * hwo..][..d.cg_out * hwo];
         let b_g = bias.map(|b| &b[g * d.cg_out..][..d.cg_out]);
-        if d.pointwise() && d.cg_out >= 2 * ROW_ALIGN {
-            by_channels(d, x_g, w_g, b_g, out_g, threads)?;
+        let post_g = post.piece(g * d.cg_out * hwo, d.cg_out * hwo);
+        if by_channels_is_cheaper(d, threads) {
+            by_channels(d, x_g, w_g, b_g, &post_g, out_g, threads)?;
         } else {
-            by_columns(d, x_g, w_g, b_g, out_g, threads)?;
+            by_columns(d, x_g, w_g, b_g, &post_g, out_g, threads)?;
         }
     }
     Ok(())
+}
+
+/// The cost rule of the module comment, in elements moved.
+fn by_channels_is_cheaper(d: &Dims, threads: usize) -> bool {
+    if d.cg_out < 2 * ROW_ALIGN {
+        return false;
+    }
+    let (k, p, t1) = (d.k(), d.hw_out(), threads.saturating_sub(1));
+    let expand = if d.pointwise() { 0 } else { t1 * k * p };
+    let columns = t1 * d.cg_out * k + d.cg_out * p;
+    expand <= columns
 }
 
 fn by_channels<T: Float>(
@@ -55,6 +72,7 @@ fn by_channels<T: Float>(
     x_g: &[T],
     w_g: &[T],
     bias: Option<&[T]>,
+    post: &Post<'_, T>,
     out_g: &mut [T],
     threads: usize,
 ) -> Result<()> {
@@ -77,6 +95,7 @@ fn by_channels<T: Float>(
             if d.relu {
                 relu_slice(out_t);
             }
+            post.piece(co0 * hwo, out_t.len()).apply(out_t);
             Ok(())
         })
 }
@@ -86,6 +105,7 @@ fn by_columns<T: Float>(
     x_g: &[T],
     w_g: &[T],
     bias: Option<&[T]>,
+    post: &Post<'_, T>,
     out_g: &mut [T],
     threads: usize,
 ) -> Result<()> {
@@ -148,6 +168,7 @@ fn by_columns<T: Float>(
                 relu_slice(dst);
             }
         }
+        post.piece(co * hwo, hwo).apply(row);
     });
     Ok(())
 }
