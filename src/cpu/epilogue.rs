@@ -55,7 +55,7 @@ impl<'a, T: Float> Post<'a, T> {
     pub(crate) fn apply(&self, y: &mut [T]) {
         if let Some(r) = self.residual {
             for (v, &r) in y.iter_mut().zip(r) {
-                *v = *v + r;
+                *v += r;
             }
         }
         match self.act {
