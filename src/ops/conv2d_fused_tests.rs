@@ -35,7 +35,8 @@ fn bits(t: &Tensor) -> Vec<u32> {
 #[test]
 fn every_path_and_epilogue_equals_the_unfused_ops_bit_for_bit() {
     // (input, weight, stride, padding, groups): the path each takes is named.
-    let cases: [([usize; 4], [usize; 4], usize, usize, usize); 6] = [
+    type Case = ([usize; 4], [usize; 4], usize, usize, usize);
+    let cases: [Case; 6] = [
         ([1, 3, 20, 20], [6, 3, 5, 5], 1, 0, 1),    // direct
         ([1, 32, 30, 30], [32, 1, 3, 3], 1, 1, 32), // depthwise
         ([1, 32, 40, 40], [48, 32, 3, 3], 1, 1, 1), // one image, by positions
