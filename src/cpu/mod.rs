@@ -28,6 +28,7 @@ pub(crate) mod scalar;
 pub(crate) mod scalar_arith;
 pub(crate) mod softmax;
 mod threads;
+mod vexp;
 
 use std::cell::RefCell;
 
