@@ -39,13 +39,8 @@ fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
 
 #[inline(always)]
 fn exp1<const FMA: bool>(x: f32) -> f32 {
-    let v = if x < -104.0 {
-        -104.0
-    } else if x > 89.0 {
-        89.0
-    } else {
-        x
-    };
+    // NaN stays NaN.
+    let v = x.clamp(-104.0, 89.0);
     let n = (v * LOG2E + ROUND) - ROUND;
     let r = madd::<FMA>(n, -LN2_LO, madd::<FMA>(n, -LN2_HI, v));
     let mut p = P[0];
