@@ -197,7 +197,8 @@ def time_ours(exe, pt2, batches, workdir, threads):
         return {b: {"error": tail[:160]} for b in batches}, None
     r = json.load(open(report))
     if r["threads"] != threads:
-        raise SystemExit(f"tensorport ran on {r['threads']} threads, not {threads}: RAYON_NUM_THREADS ignored?")
+        raise SystemExit(f"tensorport ran on {r['threads']} threads, not {threads}: "
+                         "RAYON_NUM_THREADS ignored?")
     ys = torch.load(outp, weights_only=True)
     cells = {b: {"ms": r["runs"][b]["median_ms"], "times_ms": r["runs"][b]["times_ms"], "y": ys[b]}
              for b in batches}

@@ -21,7 +21,7 @@ temporary folder. For each model, one after the other and never overlapping:
 Batch 1 and batch 8 get the same seeded inputs in every runtime; each runtime makes warm-up
 calls, then --repeats timed calls (medians). Every output is compared with torch eager's: the
 max abs difference goes in the second table, and a cell whose difference exceeds
-1e-4 + 1e-3 * max|eager output| is marked `!` and left out of the summary.
+1e-3 * max|eager output| is marked `!` and left out of the ratios and the summary.
 ratio = that runtime's time / ours: above 1 we are faster.
 
 A full run (all 14 models at 224, both batches) takes about MINUTES minutes on the 2-core
@@ -96,7 +96,8 @@ def agreement(cells, ref):
                 c["error"] = f"output shape {tuple(y.shape)}, eager {tuple(y0.shape)}"
                 continue
             d = float((y.float() - y0).abs().max())
-            c["max_abs_diff"], c["agrees"] = d, d <= 1e-4 + 1e-3 * scale
+            # Relative to the output's scale: random-init torchvision outputs can be ~1e-9.
+            c["max_abs_diff"], c["agrees"] = d, d <= 1e-3 * scale
         ref[b] = scale
 
 
@@ -152,7 +153,8 @@ def print_tables(results):
             print(f"| {name} | {b[1:]} | " + " | ".join(ms_cell(cs[r]) for r in RUNTIMES)
                   + " | " + " | ".join(rs) + " |")
     print("\n| model | load ms ours / torch.export.load | compile s b1 / b8 | ORT export s "
-          "| max abs diff vs eager b1: compile / ORT / ours | b8: compile / ORT / ours | max abs eager output b1 / b8 |")
+          "| max abs diff vs eager b1: compile / ORT / ours | b8: compile / ORT / ours "
+          "| max abs eager output b1 / b8 |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, res in results.items():
         bs = res["batches"]
@@ -161,8 +163,8 @@ def print_tables(results):
         comp = " / ".join(f"{bs[b]['compile']['compile_s']:.1f}" if "compile_s" in bs[b]["compile"] else "n/a"
                           for b in bs)
         exp = next((f"{c['ort']['export_s']:.1f}" for c in bs.values() if "export_s" in c["ort"]), "n/a")
-        diffs = [" / ".join("n/a" if bs[b][r].get("max_abs_diff") is None else f"{bs[b][r]['max_abs_diff']:.1e}"
-                            for r in ("compile", "ort", "ours")) for b in bs]
+        diff = lambda c: "n/a" if c.get("max_abs_diff") is None else f"{c['max_abs_diff']:.1e}"  # noqa: E731
+        diffs = [" / ".join(diff(bs[b][r]) for r in ("compile", "ort", "ours")) for b in bs]
         scale = " / ".join(f"{res['max_abs_eager_output'][b]:.2g}" for b in bs)
         print(f"| {name} | {ours_load} / {lo['torch.export.load']:.1f} | {comp} | {exp} | "
               + " | ".join(diffs) + f" | {scale} |")
@@ -201,7 +203,9 @@ def print_summary(summary, results):
             e = s["eager"]
             parts.append(f"min eager / ours {e['min']:.2f}x at {e['min_at']} (target >= 1.0x)")
         print(f"- {g} ({n_models} models): " + "; ".join(parts) if parts else f"- {g}: no ratios")
-    wrong = [f"{LABEL[r]} on {n} {b} (max abs diff {c['max_abs_diff']})" for n, res in results.items()
+    diff = lambda c: ("shape differs" if c["max_abs_diff"] is None  # noqa: E731
+                      else f"max abs diff {c['max_abs_diff']:.1e}")
+    wrong = [f"{LABEL[r]} on {n} {b} ({diff(c)})" for n, res in results.items()
              for b, cs in res["batches"].items() for r, c in cs.items()
              if "ms" in c and not c.get("agrees", False)]
     if wrong:
@@ -263,12 +267,13 @@ def main():
            "minutes": (time.time() - started) / 60}
     print(f"\n{a.threads} threads, size {a.size}, repeats {a.runs[0]} (b1) / {a.runs[1]} (b8); torch "
           f"{torch.__version__}, torchvision {torchvision.__version__}, onnxruntime {ort_v}; "
-          f"{env['cpu']}, {os.cpu_count()} cores, load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
+          f"{env['cpu']}, {os.cpu_count()} cores, load average {load_before[0]:.1f} before, "
+          f"{load_after[0]:.1f} after; "
           f"{env['minutes']:.1f} min")
     if max(load_before[0], load_after[0]) > 0.5 * os.cpu_count():
-        print(f"\nWarning: other work was running (load average {load_before[0]:.1f} / {load_after[0]:.1f} on "
-              f"{os.cpu_count()} cores): the times are not the machine's, and each runtime loses a different "
-              "share to contention.")
+        print(f"\nWarning: other work was running (load average {load_before[0]:.1f} / "
+              f"{load_after[0]:.1f} on {os.cpu_count()} cores): the times are not the machine's, and "
+              "each runtime loses a different share to contention.")
     print_tables(results)
     print_summary(summary, results)
     if a.json:
