@@ -114,12 +114,22 @@ fn check(want: CpuCapability) -> Result<CpuCapability> {
 
 /// The path the kernels use now: the one [`set_cpu_capability`] chose, else the
 /// environment's, else the best the CPU has. A `TENSORPORT_CPU_CAPABILITY` this CPU cannot
-/// honour is reported by [`cpu_capability_from_env`]; kernels then use the best path.
+/// honour (or an unknown name) is an error from [`cpu_capability_from_env`]; a kernel cannot
+/// return it, so the first kernel says so on stderr, once, and runs the best path.
 pub(crate) fn active() -> CpuCapability {
     match CpuCapability::from_u8(CHOSEN.load(Ordering::Relaxed)) {
         Some(c) => c,
         None => {
-            let c = cpu_capability_from_env().unwrap_or(None).unwrap_or(best());
+            let c = match cpu_capability_from_env() {
+                Ok(c) => c.unwrap_or(best()),
+                Err(e) => {
+                    eprintln!(
+                        "tensorport: ignoring TENSORPORT_CPU_CAPABILITY: {e}; using {}",
+                        best()
+                    );
+                    best()
+                }
+            };
             // A concurrent set_cpu_capability wins over the environment.
             let _ = CHOSEN.compare_exchange(0, c.to_u8(), Ordering::Relaxed, Ordering::Relaxed);
             CpuCapability::from_u8(CHOSEN.load(Ordering::Relaxed)).unwrap_or(c)
