@@ -91,7 +91,7 @@ impl StorageResolver for Declare {
 
     fn resolve(&mut self, req: &StorageRequest<'_>) -> Result<Storage, CheckpointError> {
         let record = format!("storage {}", req.key);
-        let nbytes = expected_bytes(req, &record)?;
+        let nbytes = expected_bytes(req, || record.clone())?;
         self.keys.entry(req.key.to_string()).or_insert(Declared {
             dtype: req.dtype,
             numel: req.numel,
@@ -109,7 +109,7 @@ impl StorageResolver for Declare {
                 req.view.map_or(0, |(_, _, size)| size)
             ),
         })?;
-        Ok(Storage::meta(to_usize(view_bytes, &record)?))
+        Ok(Storage::meta(to_usize(view_bytes, || record.clone())?))
     }
 }
 
@@ -317,7 +317,7 @@ pub(crate) fn open_legacy(
             numel: decl.numel,
             view: None,
         };
-        let len = to_usize(expected_bytes(&req, &what)?, &what)?;
+        let len = to_usize(expected_bytes(&req, || what.clone())?, || what.clone())?;
         if pos.checked_add(len).is_none_or(|e| e > bytes.len()) {
             return Err(CheckpointError::Truncated {
                 what,

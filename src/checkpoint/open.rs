@@ -2,8 +2,11 @@
 //! zip (`zip_archive.rs`) or legacy (`legacy.rs`) reader and place storages with torch.load's
 //! `map_location` semantics (`placement.rs`).
 //!
-//! [`Checkpoint::open`] maps the file and parses the index and the pickle; tensors are zero-copy
-//! views of the mapped file wherever the record is stored, aligned and little-endian.
+//! [`Checkpoint::open`] maps the file and parses the central directory and the pickle; tensors
+//! are zero-copy views of the mapped file wherever the record is stored, aligned and
+//! little-endian. A record's local header (one page of the file per record, scattered) is read
+//! and checked on the first access to its bytes, before any byte is exposed; a bad one is an
+//! error there ([`Storage::host_bytes`](crate::Storage::host_bytes)), never data.
 //! [`load`] additionally verifies every record's CRC-32 (which also makes the data resident) and
 //! places each storage where `map_location` says, checking that the device exists.
 
@@ -79,7 +82,8 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// Opens a checkpoint lazily: storages stay on the host as zero-copy views of the mapped
-    /// file, CRCs are not checked, saved locations are recorded but not acted on.
+    /// file, each record's local header is checked when its bytes are first read, CRCs are not
+    /// checked, saved locations are recorded but not acted on.
     pub fn open(path: impl AsRef<Path>) -> Result<Checkpoint> {
         Checkpoint::open_with(path, &OpenOptions::default())
     }

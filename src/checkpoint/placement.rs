@@ -110,6 +110,11 @@ impl Placer {
     /// The device storage `storage` (e.g. `storage data/0`), saved at `tag`, goes to: where
     /// `map_location` sends it, else where torch's default restore would (refusing, naming the
     /// storage and the tag, what torch refuses or tensorport cannot hold).
+    /// Whether every storage stays on the host as saved (`inspect`, `convert`, `open`).
+    pub(crate) fn is_host_only(&self) -> bool {
+        self.host_only
+    }
+
     pub(crate) fn target_for(
         &mut self,
         storage: &str,

@@ -27,24 +27,25 @@ pub struct StorageInfo {
     pub storage: Storage,
 }
 
-/// `numel × itemsize` of a storage request, checked.
+/// `numel × itemsize` of a storage request, checked; `record` names it in the error (made only
+/// then: this runs once per storage).
 pub(crate) fn expected_bytes(
     req: &StorageRequest<'_>,
-    record: &str,
+    record: impl Fn() -> String,
 ) -> Result<u64, CheckpointError> {
     let itemsize = req.dtype.map_or(1, |d| d.size()) as u64;
     req.numel
         .checked_mul(itemsize)
         .filter(|&b| usize::try_from(b).is_ok())
         .ok_or_else(|| CheckpointError::SizeOverflow {
-            what: format!("storage {record}"),
+            what: format!("storage {}", record()),
             detail: format!("{} elements of {itemsize} bytes", req.numel),
         })
 }
 
-pub(crate) fn to_usize(n: u64, what: &str) -> Result<usize, CheckpointError> {
+pub(crate) fn to_usize(n: u64, what: impl Fn() -> String) -> Result<usize, CheckpointError> {
     usize::try_from(n).map_err(|_| CheckpointError::SizeOverflow {
-        what: what.to_string(),
+        what: what(),
         detail: format!("{n} bytes do not fit this machine's address space"),
     })
 }

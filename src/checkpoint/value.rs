@@ -333,6 +333,16 @@ impl Dict {
         }
     }
 
+    /// An empty dict with room for `n` entries (the reader knows how many it will insert).
+    pub(crate) fn with_capacity(kind: DictKind, n: usize) -> Dict {
+        Dict {
+            kind,
+            entries: Vec::with_capacity(n),
+            index: HashMap::with_capacity(n),
+            attrs: Vec::new(),
+        }
+    }
+
     /// Which Python mapping type this is.
     pub fn kind(&self) -> DictKind {
         self.kind

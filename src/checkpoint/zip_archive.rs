@@ -12,10 +12,11 @@ use crate::checkpoint::records::{
 };
 use crate::checkpoint::value::Value;
 use crate::checkpoint::zip::read::{
-    display_name, read_entry, read_entry_within, verify_crc, ZipIndex,
+    display_name, read_entry, read_entry_within, verify_crc, Method, ZipIndex,
 };
+use crate::device::Device;
 use crate::error::{CheckpointError, Result};
-use crate::storage::Storage;
+use crate::storage::{Locate, Storage};
 
 /// The format versions torch 2.15's `PyTorchStreamReader` reads (kMin/kMaxSupportedFileFormatVersion).
 const VERSIONS: std::ops::RangeInclusive<u64> = 1..=10;
@@ -61,7 +62,7 @@ pub(crate) fn open_zip(
     limits: &Limits,
     placer: &mut Placer,
 ) -> Result<(Value, Vec<StorageInfo>)> {
-    let index = ZipIndex::parse(bytes)?;
+    let index = Arc::new(ZipIndex::parse(bytes)?);
     if let Some(name) = index.first_non_utf8_name() {
         // torch lists every record as a Python str before reading any (`get_all_records`), so
         // a single undecodable name, used or not, makes it refuse the archive.
@@ -147,10 +148,12 @@ pub(crate) fn open_zip(
         bytes,
         map,
         index: &index,
+        lazy: map.filter(|_| !check_crc),
         big_endian,
         verify_crc: check_crc,
         placer,
         infos: Vec::new(),
+        name: Vec::new(),
     };
     let (value, _) = pickle::vm::unpickle(&pkl_bytes, &pkl.name, &mut resolver, limits)?;
     Ok((value, resolver.infos))
@@ -159,37 +162,64 @@ pub(crate) fn open_zip(
 struct ZipResolver<'a> {
     bytes: &'a [u8],
     map: Option<&'a Arc<Mmap>>,
-    index: &'a ZipIndex,
+    index: &'a Arc<ZipIndex>,
+    /// The map, when records are located on first access (`Checkpoint::open` without CRC
+    /// checks): each record's local header is then read when its bytes are, not at open.
+    lazy: Option<&'a Arc<Mmap>>,
     big_endian: bool,
     verify_crc: bool,
     placer: &'a mut Placer,
     infos: Vec<StorageInfo>,
+    /// Scratch for full record names (one lookup per storage).
+    name: Vec<u8>,
 }
 
 impl StorageResolver for ZipResolver<'_> {
     fn resolve(&mut self, req: &StorageRequest<'_>) -> Result<Storage, CheckpointError> {
-        let record = format!("data/{}", req.key);
-        let entry = self
-            .index
-            .get(&record)
-            .ok_or_else(|| CheckpointError::MissingRecord {
-                name: format!("{}/{record}", self.index.prefix()),
-            })?;
+        let position = self.index.position_in(&mut self.name, &["data/", req.key]);
+        // Only messages need the name.
+        let record = || format!("data/{}", req.key);
+        let entry = position.and_then(|i| self.index.entry(i)).ok_or_else(|| {
+            CheckpointError::MissingRecord {
+                name: format!("{}/{}", self.index.prefix(), record()),
+            }
+        })?;
         let itemsize = req.dtype.map_or(1, |d| d.size());
-        let want = expected_bytes(req, &record)?;
+        let want = expected_bytes(req, record)?;
         if entry.size != want {
             return Err(CheckpointError::StorageBounds {
-                tensor: format!("storage {record}"),
+                tensor: format!("storage {}", record()),
                 detail: format!(
                     "record has {} bytes but the storage declares {} elements of {} bytes = {want}",
                     entry.size, req.numel, itemsize
                 ),
             });
         }
-        let what = format!("storage {record}");
-        let target = self.placer.target_for(&what, req.location)?;
+        let what = || format!("storage {}", record());
+        let target = if self.placer.is_host_only() {
+            Some(Device::Cpu)
+        } else {
+            self.placer.target_for(&what(), req.location)?
+        };
+        let lazy = self.lazy.filter(|_| {
+            target == Some(Device::Cpu)
+                && entry.method == Method::Stored
+                && !entry.encrypted
+                && (!self.big_endian || itemsize == 1)
+        });
         let storage = if target.is_none() {
-            Storage::meta(to_usize(want, &record)?)
+            Storage::meta(to_usize(want, record)?)
+        } else if let (Some(map), Some(position)) = (lazy, position) {
+            let at = RecordAt {
+                index: Arc::clone(self.index),
+                position,
+            };
+            Storage::mapped_lazily(
+                Arc::clone(map),
+                Box::new(at),
+                to_usize(want, record)?,
+                itemsize,
+            )
         } else {
             let data = read_entry(self.bytes, entry, entry.size)?;
             if self.verify_crc {
@@ -202,10 +232,10 @@ impl StorageResolver for ZipResolver<'_> {
             };
             let record = RecordBytes {
                 method: entry.method,
-                data_offset: entry.data_offset,
+                data_offset: entry.data_offset(self.bytes)?,
                 data,
             };
-            record_storage(self.map, self.bytes, record, itemsize, swap, &what)?
+            record_storage(self.map, self.bytes, record, itemsize, swap, &what())?
         };
         let storage = self.placer.place(storage, target, req.location)?;
         self.infos.push(StorageInfo {
@@ -215,6 +245,25 @@ impl StorageResolver for ZipResolver<'_> {
             storage: storage.clone(),
         });
         Ok(storage)
+    }
+}
+
+/// A stored record found through its local header on first access (see `storage::Locate`).
+struct RecordAt {
+    index: Arc<ZipIndex>,
+    position: usize,
+}
+
+impl Locate for RecordAt {
+    fn locate(&self, map: &[u8]) -> Result<usize> {
+        let entry =
+            self.index
+                .entry(self.position)
+                .ok_or_else(|| CheckpointError::MissingRecord {
+                    name: format!("{} (entry {})", self.index.prefix(), self.position),
+                })?;
+        let at = entry.data_offset(map)?;
+        Ok(to_usize(at, || entry.name.clone())?)
     }
 }
 

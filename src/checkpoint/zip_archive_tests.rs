@@ -241,3 +241,46 @@ fn an_archive_with_a_name_that_is_not_utf8_is_refused_as_torch_refuses_it() {
     assert_eq!(e.kind(), ErrorKind::MalformedZip, "{e}");
     assert!(e.to_string().contains("extra\\xfe\\xff"), "{e}");
 }
+
+/// `Checkpoint::open` reads no local header at open (a page fault each, scattered through the
+/// file): a record's header is checked on the first access to its bytes, and a bad one is an
+/// error there, never data. `load` still checks every record before it returns.
+#[test]
+fn open_checks_a_record_header_on_first_access_and_load_at_once() {
+    let data: Vec<f32> = (0..1000).map(|i| i as f32 * 0.5).collect();
+    let good = saved(data.clone(), "cpu");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ckpt.pt");
+    std::fs::write(&path, &good).unwrap();
+    let ckpt = Checkpoint::open(&path).unwrap();
+    let Value::Tensor(t) = ckpt.value() else {
+        panic!("not a tensor")
+    };
+    assert!(t.storage().is_mapped());
+    assert_eq!(t.to_vec::<f32>().unwrap(), data);
+
+    // The storage record's local header names another file than the directory.
+    let mut bad = good.clone();
+    let name = b"ckpt/data/0";
+    let at = bad.windows(name.len()).position(|w| w == name).unwrap();
+    bad[at + name.len() - 1] = b'9';
+    std::fs::write(&path, &bad).unwrap();
+    let ckpt = Checkpoint::open(&path).unwrap();
+    let Value::Tensor(t) = ckpt.value() else {
+        panic!("not a tensor")
+    };
+    for _ in 0..2 {
+        let err = match t.storage().host_bytes() {
+            Err(Error::Checkpoint(e)) => e,
+            other => panic!("not a checkpoint error: {:?}", other.map(<[u8]>::len)),
+        };
+        assert_eq!(err.kind(), ErrorKind::MalformedZip, "{err}");
+        assert!(err.to_string().contains("ckpt/data/9"), "{err}");
+    }
+    assert!(t.to_vec::<f32>().is_err());
+    let err = checkpoint_error(crate::checkpoint::open::load(
+        &path,
+        &crate::MapLocation::Keep,
+    ));
+    assert_eq!(err.kind(), ErrorKind::MalformedZip, "{err}");
+}

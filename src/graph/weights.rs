@@ -189,7 +189,7 @@ fn raw_storage(a: &Archive, record: &str, itemsize: usize) -> Result<Storage> {
         ));
     }
     let method = e.method;
-    let data_offset = e.data_offset;
+    let data_offset = e.data_offset(a.bytes())?;
     // A stored record is mapped in place when aligned for its dtype; otherwise it is copied.
     let aligned = usize::try_from(data_offset)
         .ok()

@@ -2,6 +2,7 @@
 //! that views it, so tied weights and views loaded from a checkpoint stay one buffer.
 
 mod host;
+mod lazy;
 mod transfer;
 
 use std::fmt;
@@ -10,6 +11,8 @@ use std::sync::Arc;
 use memmap2::Mmap;
 
 pub use host::{clear_host_cache, AlignedBuf};
+use lazy::LazyWindow;
+pub(crate) use lazy::Locate;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -23,6 +26,8 @@ pub(crate) enum StorageData {
     Vec(Vec<u8>),
     /// A zero-copy window into a memory-mapped checkpoint file.
     Mapped { map: Arc<Mmap>, start: usize },
+    /// A window of a mapped file whose start is found (and checked) on first access.
+    Lazy(LazyWindow),
     /// No data at all: torch's `meta` device, and the first pass over legacy files.
     Meta,
     /// Device memory on a CUDA GPU.
@@ -95,6 +100,21 @@ impl Storage {
         })))
     }
 
+    /// A host storage of `len` bytes in `map`, located by `locate` when its bytes are first
+    /// asked for (and copied then if the start is not aligned to `align` bytes).
+    pub(crate) fn mapped_lazily(
+        map: Arc<Mmap>,
+        locate: Box<dyn Locate>,
+        len: usize,
+        align: usize,
+    ) -> Storage {
+        Storage(Arc::new(StorageInner {
+            data: StorageData::Lazy(LazyWindow::new(map, locate, align)),
+            nbytes: len,
+            device: Device::Cpu,
+        }))
+    }
+
     /// A storage of `nbytes` bytes that holds no data (torch's `meta` device).
     pub fn meta(nbytes: usize) -> Storage {
         Storage(Arc::new(StorageInner {
@@ -147,7 +167,10 @@ impl Storage {
 
     /// Whether this storage is a window into a mapped file.
     pub fn is_mapped(&self) -> bool {
-        matches!(self.0.data, StorageData::Mapped { .. })
+        matches!(
+            self.0.data,
+            StorageData::Mapped { .. } | StorageData::Lazy(_)
+        )
     }
 
     /// The bytes of a host storage.
@@ -156,6 +179,7 @@ impl Storage {
             StorageData::Owned(b) => Ok(b.as_slice()),
             StorageData::Vec(v) => Ok(v),
             StorageData::Mapped { map, start } => Ok(&map[*start..*start + self.0.nbytes]),
+            StorageData::Lazy(w) => w.bytes(self.0.nbytes),
             StorageData::Meta => Err(Error::MetaStorage),
             #[cfg(feature = "cuda")]
             StorageData::Cuda(_) => Err(Error::NotOnHost {
@@ -194,7 +218,7 @@ impl fmt::Debug for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.0.data {
             StorageData::Owned(_) | StorageData::Vec(_) => "owned",
-            StorageData::Mapped { .. } => "mapped",
+            StorageData::Mapped { .. } | StorageData::Lazy(_) => "mapped",
             StorageData::Meta => "meta",
             #[cfg(feature = "cuda")]
             StorageData::Cuda(_) => "device",

@@ -19,12 +19,15 @@ pub use layout::{check_view, contiguous_strides, ViewError};
 pub struct Tensor {
     storage: Storage,
     dtype: DType,
-    shape: Vec<usize>,
-    strides: Vec<usize>,
+    shape: Dims,
+    strides: Dims,
     offset: usize,
     requires_grad: bool,
     is_parameter: bool,
 }
+
+/// Sizes or strides: inline up to rank 4, so cloning a tensor allocates nothing.
+pub(crate) type Dims = smallvec::SmallVec<[usize; 4]>;
 
 impl Tensor {
     /// A view of `storage`, checked to lie inside it.
@@ -35,7 +38,18 @@ impl Tensor {
         shape: Vec<usize>,
         strides: Vec<usize>,
     ) -> Result<Tensor> {
-        check_view(storage.nbytes(), dtype.size(), offset, &shape, &strides).map_err(|e| {
+        Tensor::from_storage_dims(storage, dtype, offset, &shape, &strides)
+    }
+
+    /// [`Tensor::from_storage`] over borrowed sizes and strides (kept inline up to rank 4).
+    pub(crate) fn from_storage_dims(
+        storage: Storage,
+        dtype: DType,
+        offset: usize,
+        shape: &[usize],
+        strides: &[usize],
+    ) -> Result<Tensor> {
+        check_view(storage.nbytes(), dtype.size(), offset, shape, strides).map_err(|e| {
             let (ViewError::Overflow(m) | ViewError::Bounds(m)) = e;
             Error::Shape {
                 op: "Tensor::from_storage",
@@ -46,8 +60,8 @@ impl Tensor {
         Ok(Tensor {
             storage,
             dtype,
-            shape,
-            strides,
+            shape: Dims::from_slice(shape),
+            strides: Dims::from_slice(strides),
             offset,
             requires_grad: false,
             is_parameter: false,
@@ -386,8 +400,8 @@ impl Tensor {
             });
         }
         let mut t = self.clone();
-        t.shape = shape.to_vec();
-        t.strides = contiguous_strides(shape);
+        t.shape = Dims::from_slice(shape);
+        t.strides = Dims::from_slice(&contiguous_strides(shape));
         Ok(t)
     }
 }

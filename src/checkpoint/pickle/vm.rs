@@ -42,7 +42,7 @@ use std::collections::HashMap;
 use stack::Memo;
 use std::sync::Arc;
 
-use self::arena::{Arena, Id, Obj};
+use self::arena::{Arena, Id, Items, Obj};
 use super::ops::{self, Instr};
 use super::{Limits, StorageResolver};
 use crate::checkpoint::value::Value;
@@ -89,7 +89,7 @@ struct Machine<'a> {
     marks: Vec<usize>,
     memo: Memo,
     /// Storages already resolved, by key.
-    storages: HashMap<String, arena::StorageRef>,
+    storages: HashMap<Arc<str>, arena::StorageRef>,
     string_bytes: u64,
     /// Bytes charged against `limits.max_bytes` for what the machine keeps until STOP (objects,
     /// container slots, memo entries, strings); the live stack is counted on top of this.
@@ -205,7 +205,7 @@ impl Machine<'_> {
             EMPTY_LIST => self.push_new(Obj::List(Vec::new()))?,
             EMPTY_SET => self.push_new(Obj::Set(Vec::new()))?,
             EMPTY_DICT => self.dict_from_flat(Vec::new())?,
-            EMPTY_TUPLE => self.push_tuple(Vec::new())?,
+            EMPTY_TUPLE => self.push_tuple(Items::new())?,
             LIST => {
                 let items = self.pop_mark()?;
                 self.push_new(Obj::List(items))?
@@ -215,12 +215,12 @@ impl Machine<'_> {
                 self.dict_from_flat(flat)?
             }
             TUPLE => {
-                let items = self.pop_mark()?;
+                let items = self.pop_mark_items()?;
                 self.push_tuple(items)?
             }
             TUPLE1 | TUPLE2 | TUPLE3 => {
                 let n = usize::from(ins.op.code - TUPLE1 + 1);
-                let mut items = Vec::with_capacity(n);
+                let mut items = Items::new();
                 for _ in 0..n {
                     items.push(self.pop()?);
                 }

@@ -18,13 +18,15 @@ const FIRST_CHUNK: usize = 64 << 10;
 /// `max_inflated` is the caller's budget (`ResourceLimit` beyond it, checked against the claim
 /// before any work). The buffer doubles as output arrives and never exceeds the claim + 1, so a
 /// small record that claims gigabytes costs only what its stream yields before it ends.
+/// `at` is the data's offset in the file, for messages.
 pub(super) fn inflate(
     raw: &[u8],
     entry: &Entry,
+    at: u64,
     max_inflated: u64,
     limit: &'static str,
 ) -> Result<Vec<u8>, CheckpointError> {
-    let (name, size, at) = (&entry.name, entry.size, entry.data_offset);
+    let (name, size) = (&entry.name, entry.size);
     if size > max_inflated {
         return Err(CheckpointError::ResourceLimit {
             record: name.clone(),

@@ -48,10 +48,11 @@ pub struct Entry {
     pub method: Method,
     /// General-purpose flag bit 0: the data is encrypted (torch reads no encrypted record).
     pub encrypted: bool,
-    /// Absolute file offset of the record's (compressed) bytes, from the local header.
-    pub data_offset: u64,
-    /// Absolute file offset of the record's local header.
+    /// Absolute file offset of the record's local header (from the central directory; the
+    /// header itself is read by [`Entry::data_offset`], when the record is read).
     pub header_offset: u64,
+    /// Where the central directory starts: no record's data may run into it.
+    pub dir_start: u64,
     /// From the central directory (zip64-aware).
     pub compressed_size: u64,
     /// Uncompressed size, from the central directory.
@@ -80,8 +81,19 @@ const CD_WHAT: &str = "central directory";
 
 /// `file[off..off + len]`, or `Truncated` naming `what` (`available`: bytes left from `off`).
 fn bytes<'a>(file: &'a [u8], off: u64, len: u64, what: &str) -> Result<&'a [u8], CheckpointError> {
+    bytes_named(file, off, len, || what.to_string())
+}
+
+/// [`bytes`] with the name made only for the error: the directory walk runs once per record,
+/// and formatting a name it never prints would cost more than the walk itself.
+fn bytes_named(
+    file: &[u8],
+    off: u64,
+    len: u64,
+    what: impl Fn() -> String,
+) -> Result<&[u8], CheckpointError> {
     let truncated = || CheckpointError::Truncated {
-        what: what.to_string(),
+        what: what(),
         offset: off,
         needed: len,
         available: (file.len() as u64).saturating_sub(off),
@@ -260,26 +272,30 @@ fn apply_zip64(
     ))
 }
 
-/// Parses one central-directory entry at `pos`; returns it and the offset of the next one.
+/// Parses one central-directory entry at `pos`; returns it and the offset of the next one. Only
+/// the directory is read here: the local header is checked when the record is read
+/// ([`Entry::data_offset`]), so opening an archive touches no page of its data.
 fn parse_entry(
     file: &[u8],
     pos: u64,
     index: u64,
     shift: u64,
+    dir_start: u64,
 ) -> Result<(Entry, u64), CheckpointError> {
-    let what = format!("central directory entry {index}");
-    let h = Le(bytes(file, pos, CDH_LEN, &what)?);
+    let what = || format!("central directory entry {index}");
+    let h = Le(bytes_named(file, pos, CDH_LEN, what)?);
     if h.u32(0) != CDH_SIG {
         return Err(malformed!(
-            "{what}: no central directory header signature at offset {pos}"
+            "{}: no central directory header signature at offset {pos}",
+            what()
         ));
     }
     let (name_len, extra_len) = (u64::from(h.u16(28)), u64::from(h.u16(30)));
-    let raw_name = bytes(file, pos + CDH_LEN, name_len, &what)?.to_vec();
+    let raw_name = bytes_named(file, pos + CDH_LEN, name_len, what)?.to_vec();
     let name = display_name(&raw_name);
-    let extra = bytes(file, pos + CDH_LEN + name_len, extra_len, &what)?;
+    let extra = bytes_named(file, pos + CDH_LEN + name_len, extra_len, what)?;
     let next = pos + CDH_LEN + name_len + extra_len + u64::from(h.u16(32));
-    bytes(file, pos, next - pos, &what)?;
+    bytes_named(file, pos, next - pos, what)?;
 
     let encrypted = h.u16(8) & 1 != 0;
     let method = match h.u16(10) {
@@ -298,39 +314,41 @@ fn parse_entry(
     if method == Method::Stored && !encrypted && size != compressed {
         return Err(malformed!("record {name} (central directory entry at offset {pos}) is stored but its sizes differ (compressed {compressed}, uncompressed {size})"));
     }
-
-    let local_what = format!("local header of record {name}");
     let local_pos = local
         .checked_add(shift)
         .ok_or_else(|| CheckpointError::SizeOverflow {
-            what: format!("{local_what}: its offset"),
+            what: format!("local header of record {name}: its offset"),
             detail: format!(
                 "offset {local} from the central directory entry at offset {pos}, shifted by the \
                  {shift} bytes before the archive"
             ),
         })?;
-    let l = Le(bytes(file, local_pos, LOCAL_LEN, &local_what)?);
-    if l.u32(0) != LOCAL_SIG {
-        return Err(malformed!(
-            "{local_what}: no local header signature at offset {local_pos}"
-        ));
+    // The header and at least the data lie before the directory (the exact data offset, after
+    // the header's name and extra field, is checked when the header is read).
+    let file_len = file.len() as u64;
+    let header_end = local_pos.saturating_add(LOCAL_LEN);
+    if header_end > file_len {
+        return Err(CheckpointError::Truncated {
+            what: format!("local header of record {name}"),
+            offset: local_pos,
+            needed: LOCAL_LEN,
+            available: file_len.saturating_sub(local_pos),
+        });
     }
-    // The local header repeats the name; a different one means the two headers describe
-    // different files (Python's zipfile refuses this too; torch's miniz does not look).
-    let local_name = bytes(
-        file,
-        local_pos + LOCAL_LEN,
-        u64::from(l.u16(26)),
-        &local_what,
-    )?;
-    if local_name != raw_name.as_slice() {
-        return Err(malformed!(
-            "{local_what} at offset {local_pos} names {}, the central directory {name}",
-            display_name(local_name)
-        ));
+    if header_end.saturating_add(compressed) > file_len {
+        return Err(CheckpointError::Truncated {
+            what: format!("record {name}"),
+            offset: header_end,
+            needed: compressed,
+            available: file_len - header_end,
+        });
     }
-    let data_offset = local_pos + LOCAL_LEN + u64::from(l.u16(26)) + u64::from(l.u16(28));
-    bytes(file, data_offset, compressed, &format!("record {name}"))?;
+    if header_end > dir_start {
+        return Err(malformed!("record {name}'s local header (offset {local_pos}) lies in the central directory at offset {dir_start}"));
+    }
+    if compressed > dir_start - header_end {
+        return Err(malformed!("record {name}'s data ({compressed} bytes after its local header at offset {local_pos}) runs into the central directory at offset {dir_start}"));
+    }
     let crc32 = h.u32(16);
     Ok((
         Entry {
@@ -339,13 +357,60 @@ fn parse_entry(
             method,
             encrypted,
             header_offset: local_pos,
-            data_offset,
+            dir_start,
             compressed_size: compressed,
             size,
             crc32,
         },
         next,
     ))
+}
+
+impl Entry {
+    /// The absolute offset of the record's data, after checking its local header: the
+    /// signature, the same name as the directory's (Python's zipfile refuses a mismatch; torch's
+    /// miniz does not look), and the data inside the file and before the central directory.
+    /// Reading one header touches one page of the file, so this runs when the record is read,
+    /// never for all records at open.
+    pub fn data_offset(&self, file: &[u8]) -> Result<u64, CheckpointError> {
+        let local_pos = self.header_offset;
+        let local_what = || format!("local header of record {}", self.name);
+        let l = Le(bytes_named(file, local_pos, LOCAL_LEN, local_what)?);
+        if l.u32(0) != LOCAL_SIG {
+            return Err(malformed!(
+                "{}: no local header signature at offset {local_pos}",
+                local_what()
+            ));
+        }
+        let local_name = bytes_named(
+            file,
+            local_pos + LOCAL_LEN,
+            u64::from(l.u16(26)),
+            local_what,
+        )?;
+        if local_name != self.raw_name.as_slice() {
+            return Err(malformed!(
+                "{} at offset {local_pos} names {}, the central directory {}",
+                local_what(),
+                display_name(local_name),
+                self.name
+            ));
+        }
+        let data_offset = local_pos + LOCAL_LEN + u64::from(l.u16(26)) + u64::from(l.u16(28));
+        bytes_named(file, data_offset, self.compressed_size, || {
+            format!("record {}", self.name)
+        })?;
+        let data_end = data_offset.saturating_add(self.compressed_size);
+        if data_end > self.dir_start {
+            return Err(malformed!(
+                "record {}'s data (offset {data_offset}, {} bytes) runs into the central directory at offset {}",
+                self.name,
+                self.compressed_size,
+                self.dir_start
+            ));
+        }
+        Ok(data_offset)
+    }
 }
 
 impl ZipIndex {
@@ -367,22 +432,13 @@ impl ZipIndex {
         let count = usize::try_from(dir.count).unwrap_or(0);
         let (mut entries, mut by_name) = (Vec::with_capacity(count), HashMap::with_capacity(count));
         let mut pos = start;
-        // Local headers each belong to one entry and lie before the directory: an archive
-        // whose entries share a header, or whose data runs into the directory, names the same
-        // bytes twice (crafted; torch's miniz follows it without noticing).
-        let mut headers: HashMap<u64, u64> = HashMap::with_capacity(count);
+        // Local headers each belong to one entry: an archive whose entries share a header names
+        // the same bytes twice (crafted; torch's miniz follows it without noticing). Checked
+        // by sorting the directory's offsets, so no header page is touched.
+        let mut headers: Vec<(u64, u64)> = Vec::with_capacity(count);
         for index in 0..dir.count {
-            let (entry, next) = parse_entry(file, pos, index, shift)?;
-            let header = entry.header_offset;
-            if let Some(other) = headers.insert(header, index) {
-                let name = &entry.name;
-                return Err(malformed!("record {name} (central directory entry {index}) shares the local header at offset {header} with entry {other}"));
-            }
-            let data_end = entry.data_offset.saturating_add(entry.compressed_size);
-            if data_end > start {
-                let name = &entry.name;
-                return Err(malformed!("record {name}'s data (offset {}, {} bytes) runs into the central directory at offset {start}", entry.data_offset, entry.compressed_size));
-            }
+            let (entry, next) = parse_entry(file, pos, index, shift, start)?;
+            headers.push((entry.header_offset, index));
             if next > dir_end {
                 let name = &entry.name;
                 return Err(malformed!("central directory entry {index} ({name}, at offset {pos}) runs past the directory end at offset {dir_end}"));
@@ -396,6 +452,16 @@ impl ZipIndex {
             }
             entries.push(entry);
             pos = next;
+        }
+        headers.sort_unstable();
+        if let Some(w) = headers.windows(2).find(|w| w[0].0 == w[1].0) {
+            let ((header, a), (_, b)) = (w[0], w[1]);
+            let (first, second) = (a.min(b), a.max(b));
+            let name = usize::try_from(second)
+                .ok()
+                .and_then(|i| entries.get(i))
+                .map_or("?", |e| e.name.as_str());
+            return Err(malformed!("record {name} (central directory entry {second}) shares the local header at offset {header} with entry {first}"));
         }
         let first = entries.first().ok_or_else(|| {
             malformed!("archive holds no records (central directory at offset {start})")
@@ -435,11 +501,30 @@ impl ZipIndex {
     /// comparing bytes as torch does: `record` is UTF-8, as torch encodes a Python str, so a
     /// name that is not UTF-8 answers to no record, never to a replacement character.
     pub fn get(&self, record: &str) -> Option<&Entry> {
-        let mut full = Vec::with_capacity(self.prefix_raw.len() + 1 + record.len());
-        full.extend_from_slice(&self.prefix_raw);
-        full.push(b'/');
-        full.extend_from_slice(record.as_bytes());
-        self.by_name.get(&full).and_then(|&i| self.entries.get(i))
+        self.position(record).and_then(|i| self.entries.get(i))
+    }
+
+    /// Where [`ZipIndex::get`]'s entry is in directory order (see [`ZipIndex::entry`]).
+    pub fn position(&self, record: &str) -> Option<usize> {
+        self.position_in(&mut Vec::new(), &[record])
+    }
+
+    /// [`ZipIndex::position`] of the record named by `parts` joined (`["data/", key]`),
+    /// building the full name in `scratch`: a caller looking up thousands of records reuses one
+    /// buffer and formats nothing.
+    pub fn position_in(&self, scratch: &mut Vec<u8>, parts: &[&str]) -> Option<usize> {
+        scratch.clear();
+        scratch.extend_from_slice(&self.prefix_raw);
+        scratch.push(b'/');
+        for p in parts {
+            scratch.extend_from_slice(p.as_bytes());
+        }
+        self.by_name.get(scratch.as_slice()).copied()
+    }
+
+    /// The entry at `position` in directory order.
+    pub fn entry(&self, position: usize) -> Option<&Entry> {
+        self.entries.get(position)
     }
 
     /// Every record's full name for display (see [`Entry::name`]), in directory order.

@@ -37,7 +37,8 @@ pub fn read_entry_within<'a>(
     max_inflated: u64,
     limit: &'static str,
 ) -> Result<Cow<'a, [u8]>, CheckpointError> {
-    let (name, at) = (&entry.name, entry.data_offset);
+    let at = entry.data_offset(file)?;
+    let name = &entry.name;
     let unsupported = |what: String| CheckpointError::UnsupportedFormat {
         detail: format!("record {name} (data at offset {at}) {what}, which torch cannot read"),
     };
@@ -64,7 +65,7 @@ pub fn read_entry_within<'a>(
                 ),
             })
         }
-        Method::Deflated => inflate(raw, entry, max_inflated, limit).map(Cow::Owned),
+        Method::Deflated => inflate(raw, entry, at, max_inflated, limit).map(Cow::Owned),
         Method::Unsupported(m) => Err(unsupported(format!(
             "uses compression method {m}{}",
             method_name(m)

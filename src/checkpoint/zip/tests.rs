@@ -86,7 +86,11 @@ fn round_trip() {
         let e = index.get(name).unwrap();
         assert_eq!(e.name, format!("archive/{name}"));
         assert_eq!(e.method, Method::Stored);
-        assert_eq!(e.data_offset % 64, 0, "{name} is not 64-byte aligned");
+        assert_eq!(
+            e.data_offset(&file).unwrap() % 64,
+            0,
+            "{name} is not 64-byte aligned"
+        );
         assert_eq!(e.size, data.len() as u64);
         assert_eq!(e.crc32, crc32fast::hash(&data));
         let got = read_entry(&file, e, 0).unwrap();
@@ -119,7 +123,10 @@ fn local_headers_match_torch() {
         assert_eq!(u16_at(extra, 2) as usize, extra_len - 4);
         assert!(extra[4..].iter().all(|&b| b == b'Z'));
         let data_at = pos + 30 + name_len + extra_len;
-        assert_eq!(index.entries()[i].data_offset, data_at as u64);
+        assert_eq!(
+            index.entries()[i].data_offset(&file).unwrap(),
+            data_at as u64
+        );
         pos = data_at + data.len();
         if !data.is_empty() {
             assert_eq!(u32_at(&file, pos), 0x0807_4b50);
@@ -147,7 +154,7 @@ fn zero_padding_still_writes_fb_field() {
     assert_eq!(u16_at(&file, 28), 4);
     assert_eq!(&file[30 + 30..30 + 34], b"FB\0\0");
     let index = ZipIndex::parse(&file).unwrap();
-    assert_eq!(index.get(&name).unwrap().data_offset, 64);
+    assert_eq!(index.get(&name).unwrap().data_offset(&file).unwrap(), 64);
 }
 
 #[test]
@@ -329,7 +336,8 @@ fn zero_crc_is_not_checked() {
     let index = ZipIndex::parse(&file).unwrap();
     let mut e = index.get("data/2").unwrap().clone();
     e.crc32 = 0;
-    file[e.data_offset as usize] ^= 1;
+    let at = e.data_offset(&file).unwrap() as usize;
+    file[at] ^= 1;
     verify_crc(&e, &read_entry(&file, &e, 0).unwrap()).unwrap();
 }
 
@@ -437,7 +445,8 @@ fn bad_crc() {
     let mut file = sample();
     let index = ZipIndex::parse(&file).unwrap();
     let e = index.get("data/2").unwrap().clone();
-    file[e.data_offset as usize + 500] ^= 0x40;
+    let at = e.data_offset(&file).unwrap() as usize;
+    file[at + 500] ^= 0x40;
     let data = read_entry(&file, &e, 0).unwrap();
     let err = verify_crc(&e, &data).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ChecksumMismatch);
@@ -469,7 +478,7 @@ fn deflate_limits_and_corruption() {
         ErrorKind::MalformedZip
     );
     let mut garbage = file.clone();
-    let at = e.data_offset as usize;
+    let at = e.data_offset(&file).unwrap() as usize;
     garbage[at..at + 64].copy_from_slice(&[0xFF; 64]);
     assert_eq!(
         read_entry(&garbage, e, NO_LIMIT).unwrap_err().kind(),
@@ -477,7 +486,7 @@ fn deflate_limits_and_corruption() {
     );
     // An entry pointing past the file.
     let mut past = e.clone();
-    past.data_offset = u64::MAX - 3;
+    past.header_offset = u64::MAX - 3;
     assert_eq!(
         read_entry(&file, &past, NO_LIMIT).unwrap_err().kind(),
         ErrorKind::Truncated
@@ -537,20 +546,28 @@ fn duplicate_names_are_refused() {
 #[test]
 fn deflated_size_beyond_deflate_ratio_is_refused_before_allocating() {
     // 100 compressed bytes cannot inflate to 1 TB: refused without reserving memory.
-    let file = vec![0u8; 200];
+    // A local header for the record (so the refusal is the ratio's, not the header's), then
+    // 100 bytes of "compressed" data.
+    let mut file = vec![0u8; 38 + 100];
+    file[..4].copy_from_slice(&0x0403_4b50u32.to_le_bytes());
+    file[26..28].copy_from_slice(&8u16.to_le_bytes());
+    file[30..38].copy_from_slice(b"a/data/0");
     let entry = super::read::Entry {
         name: "a/data/0".into(),
         raw_name: b"a/data/0".to_vec(),
         method: Method::Deflated,
         encrypted: false,
         header_offset: 0,
-        data_offset: 0,
+        dir_start: u64::MAX,
         compressed_size: 100,
         size: 1 << 40,
         crc32: 0,
     };
     match read_entry(&file, &entry, u64::MAX) {
-        Err(e) => assert_eq!(e.kind(), ErrorKind::MalformedZip, "{e}"),
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::MalformedZip, "{e}");
+            assert!(e.to_string().contains("1099511627776"), "{e}");
+        }
         Ok(_) => panic!("accepted a 1 TB claim"),
     }
 }

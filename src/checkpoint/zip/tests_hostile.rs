@@ -11,8 +11,21 @@ use super::read::{read_entry, Entry, Method, ZipIndex};
 use super::write::ZipWriter;
 use crate::error::ErrorKind;
 
+/// Bytes of the local header `deflated_entry` points at: 30 fixed bytes and the name.
+const HDR: usize = 30 + 8;
+
+/// A file holding one local header for `a/data/0` (method 8) and then `data` deflated: the
+/// shape a reader checks before it reads a record's bytes.
 fn deflate(data: &[u8]) -> Vec<u8> {
-    let mut e = DeflateEncoder::new(Vec::new(), Compression::default());
+    let mut file = Vec::new();
+    file.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+    file.extend_from_slice(&[20, 0, 0, 0, 8, 0, 0, 0, 0, 0]);
+    file.extend_from_slice(&[0; 12]);
+    file.extend_from_slice(&8u16.to_le_bytes());
+    file.extend_from_slice(&0u16.to_le_bytes());
+    file.extend_from_slice(b"a/data/0");
+    assert_eq!(file.len(), HDR);
+    let mut e = DeflateEncoder::new(file, Compression::default());
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }
@@ -24,7 +37,7 @@ fn deflated_entry(compressed_size: u64, size: u64) -> Entry {
         method: Method::Deflated,
         encrypted: false,
         header_offset: 0,
-        data_offset: 0,
+        dir_start: u64::MAX,
         compressed_size,
         size,
         crc32: 0,
@@ -36,7 +49,7 @@ fn inflation_memory_follows_the_stream_not_the_claim() {
     // 1 MiB of "compressed" bytes may claim up to ~1 GiB; this stream yields 100 bytes and then
     // ends. The old reader reserved the claimed 1 GiB before reading a byte.
     let mut file = deflate(&[7u8; 100]);
-    file.resize(1 << 20, 0);
+    file.resize(HDR + (1 << 20), 0);
     let entry = deflated_entry(1 << 20, 1 << 30);
     let (r, peak) = peak_during(|| read_entry(&file, &entry, u64::MAX));
     let err = r.unwrap_err();
@@ -44,7 +57,7 @@ fn inflation_memory_follows_the_stream_not_the_claim() {
     let msg = err.to_string();
     assert!(msg.contains("inflates to 100 bytes"), "{msg}");
     assert!(
-        msg.contains("a/data/0") && msg.contains("offset 0"),
+        msg.contains("a/data/0") && msg.contains(&format!("offset {HDR}")),
         "{msg}"
     );
     assert!(peak < 1 << 20, "peak {peak} bytes for a 100-byte stream");
@@ -54,7 +67,7 @@ fn inflation_memory_follows_the_stream_not_the_claim() {
 fn inflated_buffer_never_exceeds_the_claim_plus_one() {
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let mut file = deflate(&data);
-    let entry = deflated_entry(file.len() as u64, data.len() as u64);
+    let entry = deflated_entry((file.len() - HDR) as u64, data.len() as u64);
     let (r, peak) = peak_during(|| read_entry(&file, &entry, u64::MAX));
     let got = r.unwrap().into_owned();
     assert_eq!(got, data);
@@ -65,7 +78,7 @@ fn inflated_buffer_never_exceeds_the_claim_plus_one() {
     );
     assert!(peak <= data.len() + 1 + (64 << 10), "peak {peak}");
     // A stream longer than the claim stops one byte past it.
-    let short = deflated_entry(file.len() as u64, 1000);
+    let short = deflated_entry((file.len() - HDR) as u64, 1000);
     let err = read_entry(&file, &short, u64::MAX).unwrap_err();
     let msg = err.to_string();
     assert!(
@@ -74,7 +87,7 @@ fn inflated_buffer_never_exceeds_the_claim_plus_one() {
     );
     // Cut short: the compressed bytes end inside the stream.
     file.truncate(file.len() / 2);
-    let cut = deflated_entry(file.len() as u64, data.len() as u64);
+    let cut = deflated_entry((file.len() - HDR) as u64, data.len() as u64);
     let err = read_entry(&file, &cut, u64::MAX).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::MalformedZip, "{err}");
 }
@@ -82,7 +95,7 @@ fn inflated_buffer_never_exceeds_the_claim_plus_one() {
 #[test]
 fn empty_deflated_record() {
     let file = deflate(&[]);
-    let entry = deflated_entry(file.len() as u64, 0);
+    let entry = deflated_entry((file.len() - HDR) as u64, 0);
     assert!(read_entry(&file, &entry, u64::MAX).unwrap().is_empty());
 }
 
@@ -203,7 +216,8 @@ fn unreadable_entries_fail_only_when_read() {
         let msg = err.to_string();
         assert!(msg.contains(&format!("record archive/{name}")), "{msg}");
         assert!(msg.contains(says), "{msg}");
-        assert!(msg.contains(&format!("offset {}", e.data_offset)), "{msg}");
+        let at = e.data_offset(&file).unwrap();
+        assert!(msg.contains(&format!("offset {at}")), "{msg}");
     }
 }
 
@@ -240,12 +254,16 @@ fn local_headers_must_agree_with_the_directory() {
     let good = two_records();
     assert!(ZipIndex::parse(&good).is_ok());
     // The local header (first occurrence) names another file than the directory.
+    // The directory is all that opening reads; the header is checked when the record is read,
+    // before any of its bytes are returned.
     let mut file = good.clone();
     let at = nth(&file, b"archive/data.pkl", 0);
     file[at + 15] = b'X';
-    let e = ZipIndex::parse(&file).unwrap_err();
+    let index = ZipIndex::parse(&file).unwrap();
+    let e = read_entry(&file, index.get("data.pkl").unwrap(), 0).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::MalformedZip, "{e}");
     assert!(e.to_string().contains("archive/data.pkX"), "{e}");
+    assert!(read_entry(&file, index.get("version").unwrap(), 0).is_ok());
     // The second directory entry points at the first entry's local header.
     let mut file = good.clone();
     let cd = nth(&file, &0x0201_4b50u32.to_le_bytes(), 1);

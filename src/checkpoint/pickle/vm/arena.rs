@@ -12,6 +12,10 @@ use crate::storage::Storage;
 /// Index of an object in the arena.
 pub(super) type Id = usize;
 
+/// A tuple's items, inline up to six: torch writes four small tuples per tensor (the persistent
+/// id, size, stride and the rebuild arguments), which would otherwise be four allocations.
+pub(super) type Items = smallvec::SmallVec<[Id; 6]>;
+
 /// Largest expanded size of a tuple used as a dict key or set item (keys are hashed by value, so
 /// a shared tuple DAG would be walked in full).
 pub(super) const MAX_KEY_NODES: u64 = 1 << 16;
@@ -32,7 +36,7 @@ pub(super) enum Obj {
     List(Vec<Id>),
     /// `key_nodes`: the expanded node count when every item is hashable, else `None`.
     Tuple {
-        items: Vec<Id>,
+        items: Items,
         key_nodes: Option<u64>,
     },
     Set(Vec<Id>),
@@ -67,7 +71,8 @@ impl Obj {
     pub fn children(&self) -> Vec<Id> {
         match self {
             Obj::Leaf(_) | Obj::Global(_) | Obj::Storage(_) => Vec::new(),
-            Obj::List(v) | Obj::Set(v) | Obj::Tuple { items: v, .. } => v.clone(),
+            Obj::List(v) | Obj::Set(v) => v.clone(),
+            Obj::Tuple { items, .. } => items.to_vec(),
             Obj::Dict { items, attrs, .. } => items
                 .iter()
                 .flat_map(|&(k, v)| [k, v])
@@ -124,7 +129,7 @@ impl Arena {
     }
 
     /// Makes a tuple, computing its key size from its (already built) items without recursion.
-    pub fn tuple(&mut self, items: Vec<Id>) -> Id {
+    pub fn tuple(&mut self, items: Items) -> Id {
         let key_nodes = items.iter().try_fold(1u64, |acc, &i| {
             Some(acc.saturating_add(self.key_nodes(i)?).min(u64::MAX / 2))
         });

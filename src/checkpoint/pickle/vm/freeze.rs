@@ -5,7 +5,7 @@
 //! so is a tree whose expanded size (shared objects counted at every reference) exceeds
 //! `max_objects`: a memo bomb is refused here instead of hanging whoever walks the result.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::arena::{Arena, Id, Obj};
@@ -44,8 +44,8 @@ pub(super) fn freeze(
     // Frozen containers with their nesting height (a leaf is 0, a container 1 + its deepest
     // child) and their expanded size (objects a walk over the tree would visit). The expanded
     // size is capped too, so that consumers walking the tree cannot be sent through a memo bomb.
-    let mut done: HashMap<Id, (Value, usize, u64)> = HashMap::new();
-    let mut on_path: HashSet<Id> = HashSet::new();
+    let mut done = Done::new(arena.len());
+    let mut on_path = vec![false; arena.len()];
     let mut frames: Vec<Frame> = Vec::new();
     let mut spent = 0u64;
     if let Some(v) = leaf(arena, root, record)? {
@@ -55,11 +55,11 @@ pub(super) fn freeze(
     while let Some(top) = frames.last_mut() {
         if let Some(&child) = top.children.get(top.next) {
             top.next += 1;
-            if let Some((_, h, _)) = done.get(&child) {
+            if let Some((_, h, _)) = done.get(child) {
                 if frames.len() + h > limits.max_depth {
                     return Err(too_deep(frames.len() + h));
                 }
-            } else if on_path.contains(&child) {
+            } else if on_path.get(child).copied().unwrap_or(false) {
                 // Python builds such objects happily; a tree cannot hold one.
                 return Err(CheckpointError::UnsupportedFormat {
                     detail: format!(
@@ -68,7 +68,7 @@ pub(super) fn freeze(
                         arena.get(child).type_name()
                     ),
                 });
-            } else if leaf(arena, child, record)?.is_none() {
+            } else if !is_leaf(arena, child) {
                 push_frame(arena, child, &mut frames, &mut on_path, limits, &too_deep)?;
             }
             continue;
@@ -76,11 +76,13 @@ pub(super) fn freeze(
         let Some(frame) = frames.pop() else {
             break;
         };
-        on_path.remove(&frame.id);
+        if let Some(p) = on_path.get_mut(frame.id) {
+            *p = false;
+        }
         let (mut height, mut expanded) = (1, 1u64);
         let mut vals = Vec::with_capacity(frame.children.len());
         for &c in &frame.children {
-            match done.get(&c) {
+            match done.get(c) {
                 Some((v, h, e)) => {
                     height = height.max(h + 1);
                     expanded = expanded.saturating_add(*e);
@@ -133,18 +135,61 @@ pub(super) fn freeze(
     })
 }
 
+/// Frozen containers by arena id: a dense slot per object (the arena is already that long), so
+/// the walk over a 10,000-entry state dict hashes nothing.
+struct Done {
+    slot: Vec<u32>,
+    values: Vec<(Value, usize, u64)>,
+}
+
+impl Done {
+    const EMPTY: u32 = u32::MAX;
+
+    fn new(objects: usize) -> Done {
+        Done {
+            slot: vec![Done::EMPTY; objects],
+            values: Vec::new(),
+        }
+    }
+
+    fn get(&self, id: Id) -> Option<&(Value, usize, u64)> {
+        let s = *self.slot.get(id)?;
+        self.values.get(usize::try_from(s).ok()?)
+    }
+
+    fn insert(&mut self, id: Id, v: (Value, usize, u64)) {
+        // An arena of 2^32 objects is far beyond `max_objects`; such an id is just not cached.
+        if let (Some(s), Ok(n)) = (self.slot.get_mut(id), u32::try_from(self.values.len())) {
+            if n != Done::EMPTY {
+                *s = n;
+                self.values.push(v);
+            }
+        }
+    }
+}
+
+/// Whether `id` freezes without children (see [`leaf`]), without building its value.
+fn is_leaf(arena: &Arena, id: Id) -> bool {
+    matches!(
+        arena.get(id),
+        Obj::Leaf(_) | Obj::Global(_) | Obj::Storage(_)
+    )
+}
+
 fn push_frame(
     arena: &Arena,
     id: Id,
     frames: &mut Vec<Frame>,
-    on_path: &mut HashSet<Id>,
+    on_path: &mut [bool],
     limits: &Limits,
     too_deep: &dyn Fn(usize) -> CheckpointError,
 ) -> Result<(), CheckpointError> {
     if frames.len() + 1 > limits.max_depth {
         return Err(too_deep(frames.len() + 1));
     }
-    on_path.insert(id);
+    if let Some(p) = on_path.get_mut(id) {
+        *p = true;
+    }
     frames.push(Frame {
         id,
         children: arena.get(id).children(),
@@ -209,7 +254,8 @@ fn build(
             Value::Set(Arc::from(items))
         }
         Obj::Dict { kind, items, attrs } => {
-            let mut d = Dict::new(*kind);
+            // Capacity for the items the pickle built (charged to the budget already).
+            let mut d = Dict::with_capacity(*kind, items.len());
             let mut it = vals.into_iter();
             for &(ki, _) in items {
                 let (Some(k), Some(v)) = (it.next(), it.next()) else {

@@ -19,12 +19,21 @@ const MAX_STORAGE_BYTES: u64 = 1 << 48;
 impl Machine<'_> {
     /// BINPERSID: `('storage', storage_class, key, location, numel[, view_metadata])`.
     pub(super) fn persistent_load(&mut self, pid: Id) -> R<Id> {
-        let Some(items) = self.arena.tuple_items(pid).map(<[Id]>::to_vec) else {
+        // At most six items are read; copying them ends the borrow of the arena without an
+        // allocation per storage.
+        let mut ids = [0 as Id; 6];
+        let Some(n_items) = self.arena.tuple_items(pid).map(|v| {
+            for (d, s) in ids.iter_mut().zip(v) {
+                *d = *s;
+            }
+            v.len()
+        }) else {
             return Err(self.malformed(format!(
                 "persistent id must be a tuple, not {}",
                 self.arena.get(pid).type_name()
             )));
         };
+        let items = &ids[..n_items.min(6)];
         let leaf = |i: usize| items.get(i).and_then(|&id| self.arena.leaf(id));
         if !matches!(leaf(0), Some(Value::Str(s)) if &**s == "storage") {
             return Err(self.malformed(
@@ -32,18 +41,16 @@ impl Machine<'_> {
             ));
         }
         let legacy = self.resolver.legacy_ids();
-        if items.len() != 5 + usize::from(legacy) {
+        if n_items != 5 + usize::from(legacy) {
             return Err(self.malformed(if legacy {
                 format!(
                     "a legacy persistent id has 6 items ('storage', class, root key, location, \
-                     numel, view metadata), not {}",
-                    items.len()
+                     numel, view metadata), not {n_items}"
                 )
             } else {
                 format!(
                     "a zip checkpoint's persistent id has 5 items ('storage', class, key, \
-                     location, numel), not {} (torch refuses legacy view metadata here)",
-                    items.len()
+                     location, numel), not {n_items} (torch refuses legacy view metadata here)"
                 )
             }));
         }
@@ -68,13 +75,15 @@ impl Machine<'_> {
             Some(_) => return Err(self.malformed("persistent id: bad view metadata")),
         };
         let itemsize = dtype.map_or(1, DType::size) as u64;
-        let what = format!("{}: storage {key}", self.record);
+        let record = self.record;
+        // Only errors need the name.
+        let what = || format!("{record}: storage {key}");
         let bytes_of = |n: u64| {
             n.checked_mul(itemsize)
                 .filter(|&b| b <= MAX_STORAGE_BYTES)
                 .and_then(|b| usize::try_from(b).ok())
                 .ok_or_else(|| CheckpointError::SizeOverflow {
-                    what: what.clone(),
+                    what: what(),
                     detail: format!(
                         "{n} elements of {itemsize} bytes exceed the {MAX_STORAGE_BYTES}-byte address space"
                     ),
@@ -84,7 +93,7 @@ impl Machine<'_> {
         if let Some((_, off, size)) = &view {
             if off.checked_add(*size).is_none_or(|end| end > numel) {
                 return Err(CheckpointError::StorageBounds {
-                    tensor: what,
+                    tensor: what(),
                     detail: format!("view at {off} of {size} elements past a storage of {numel}"),
                 });
             }
@@ -95,7 +104,14 @@ impl Machine<'_> {
             // torch serves the cached storage whatever this id declares: another size is
             // ignored, another dtype reinterprets the same bytes (torch refuses to *save* such
             // a file, but loads it), so the same is done here.
-            Some(prev) => prev.storage.clone(),
+            Some(prev) => {
+                let sref = StorageRef {
+                    storage: prev.storage.clone(),
+                    dtype,
+                    key,
+                };
+                return self.alloc(Obj::Storage(sref));
+            }
             None => {
                 let req = StorageRequest {
                     key: &key,
@@ -107,7 +123,7 @@ impl Machine<'_> {
                 let storage = self.resolver.resolve(&req)?;
                 if storage.nbytes() != nbytes {
                     return Err(CheckpointError::StorageBounds {
-                        tensor: what,
+                        tensor: what(),
                         detail: format!(
                             "the record holds {} bytes, the pickle declares {nbytes}",
                             storage.nbytes()
@@ -120,9 +136,9 @@ impl Machine<'_> {
         let sref = StorageRef {
             storage,
             dtype,
-            key: key.clone(),
+            key,
         };
-        self.storages.insert(cache_key.to_string(), sref.clone());
+        self.storages.insert(cache_key, sref.clone());
         self.alloc(Obj::Storage(sref))
     }
 

@@ -7,7 +7,7 @@ use crate::checkpoint::pickle::allowlist::{Global, Rebuild};
 use crate::checkpoint::value::Value;
 use crate::dtype::DType;
 use crate::error::CheckpointError;
-use crate::tensor::{check_view, Tensor, ViewError};
+use crate::tensor::{check_view, Dims, Tensor, ViewError};
 
 impl Machine<'_> {
     /// A rebuild function applied to `args`.
@@ -125,8 +125,8 @@ impl Machine<'_> {
         &mut self,
         storage: Id,
         offset: u64,
-        shape: Vec<usize>,
-        strides: Vec<usize>,
+        shape: Dims,
+        strides: Dims,
         dtype_arg: Option<DType>,
     ) -> R<Tensor> {
         let n = self.tensors;
@@ -166,12 +166,12 @@ impl Machine<'_> {
                 detail,
             },
         })?;
-        Tensor::from_storage(sref.storage.clone(), dtype, offset, shape, strides).map_err(|e| {
-            CheckpointError::StorageBounds {
+        Tensor::from_storage_dims(sref.storage.clone(), dtype, offset, &shape, &strides).map_err(
+            |e| CheckpointError::StorageBounds {
                 tensor: name(),
                 detail: e.to_string(),
-            }
-        })
+            },
+        )
     }
 
     /// The `conj` and `neg` bits of a rebuild's metadata dict; other keys are unsupported.
@@ -210,31 +210,47 @@ impl Machine<'_> {
     }
 
     /// Sizes or strides: a tuple, list or `torch.Size` of non-negative ints.
-    pub(super) fn dims(&self, id: Id, what: &str) -> R<Vec<usize>> {
-        let raw: Vec<i64> = match self.arena.get(id) {
-            Obj::Leaf(Value::Size(d)) => d.to_vec(),
-            _ => {
-                let seq = self
-                    .seq_of(id)
-                    .ok_or_else(|| self.malformed(format!("tensor {what} must be a tuple")))?;
-                // Not `as_int`: torch's set_() refuses bools in sizes and strides.
-                seq.iter()
-                    .map(|&d| match self.arena.leaf(d) {
-                        Some(Value::Int(i)) => Some(*i),
-                        _ => None,
-                    })
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| self.malformed(format!("tensor {what} must hold ints")))?
-            }
+    pub(super) fn dims(&self, id: Id, what: &str) -> R<Dims> {
+        let negative = |d: i64| CheckpointError::StorageBounds {
+            tensor: format!("{}: tensor #{}", self.record, self.tensors),
+            detail: format!("negative {what} {d} in {:?}", self.raw_dims(id)),
         };
-        raw.iter()
-            .map(|&d| {
-                usize::try_from(d).map_err(|_| CheckpointError::StorageBounds {
-                    tensor: format!("{}: tensor #{}", self.record, self.tensors),
-                    detail: format!("negative {what} {d} in {raw:?}"),
+        if let Obj::Leaf(Value::Size(d)) = self.arena.get(id) {
+            return d
+                .iter()
+                .map(|&d| usize::try_from(d).map_err(|_| negative(d)))
+                .collect();
+        }
+        let seq = self
+            .seq_items(id)
+            .ok_or_else(|| self.malformed(format!("tensor {what} must be a tuple")))?;
+        let mut out = Dims::with_capacity(seq.len());
+        for &d in seq {
+            // Not `as_int`: torch's set_() refuses bools in sizes and strides.
+            let Some(Value::Int(i)) = self.arena.leaf(d) else {
+                return Err(self.malformed(format!("tensor {what} must hold ints")));
+            };
+            out.push(usize::try_from(*i).map_err(|_| negative(*i))?);
+        }
+        Ok(out)
+    }
+
+    /// The ints of a size or stride argument, for messages.
+    fn raw_dims(&self, id: Id) -> Vec<i64> {
+        match self.arena.get(id) {
+            Obj::Leaf(Value::Size(d)) => d.to_vec(),
+            _ => self
+                .seq_items(id)
+                .map(|s| {
+                    s.iter()
+                        .filter_map(|&d| match self.arena.leaf(d) {
+                            Some(Value::Int(i)) => Some(*i),
+                            _ => None,
+                        })
+                        .collect()
                 })
-            })
-            .collect()
+                .unwrap_or_default(),
+        }
     }
 
     pub(super) fn tensor_arg(&self, id: Id) -> R<Tensor> {

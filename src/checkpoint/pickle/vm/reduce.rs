@@ -96,17 +96,29 @@ impl Machine<'_> {
         }
     }
 
-    pub(super) fn args_of(&self, id: Id, op: &str) -> R<Vec<Id>> {
+    /// A call's arguments, copied out of the arena (inline: a rebuild call has at most 7, and
+    /// runs once per tensor).
+    pub(super) fn args_of(&self, id: Id, op: &str) -> R<smallvec::SmallVec<[Id; 8]>> {
         self.arena
             .tuple_items(id)
-            .map(<[Id]>::to_vec)
+            .map(smallvec::SmallVec::from_slice)
             .ok_or_else(|| self.malformed(format!("{op} arguments must be a tuple")))
+    }
+
+    /// The items of a list, set or tuple, borrowed.
+    pub(super) fn seq_items(&self, id: Id) -> Option<&[Id]> {
+        match self.arena.get(id) {
+            Obj::List(v) | Obj::Set(v) => Some(v),
+            Obj::Tuple { items, .. } => Some(items),
+            _ => None,
+        }
     }
 
     /// Items of a list, tuple or set argument.
     pub(super) fn seq_of(&self, id: Id) -> Option<Vec<Id>> {
         match self.arena.get(id) {
-            Obj::List(v) | Obj::Set(v) | Obj::Tuple { items: v, .. } => Some(v.clone()),
+            Obj::List(v) | Obj::Set(v) => Some(v.clone()),
+            Obj::Tuple { items, .. } => Some(items.to_vec()),
             _ => None,
         }
     }

@@ -8,7 +8,7 @@ use super::arena::{Id, Obj};
 use super::{Machine, R};
 use crate::checkpoint::value::Value;
 use crate::storage::Storage;
-use crate::tensor::{contiguous_strides, Tensor};
+use crate::tensor::{contiguous_strides, Dims, Tensor};
 
 impl Machine<'_> {
     /// Applies `state` to the tensor `inst` in place, so every memo reference sees the result.
@@ -32,7 +32,8 @@ impl Machine<'_> {
     /// (its keys), which only works when it is empty.
     fn state_items(&self, state: Id, parameter: bool) -> R<Vec<Id>> {
         match self.arena.get(state) {
-            Obj::Tuple { items, .. } | Obj::List(items) => Ok(items.clone()),
+            Obj::Tuple { items, .. } => Ok(items.to_vec()),
+            Obj::List(items) => Ok(items.clone()),
             Obj::Dict { items, .. } if !parameter && items.is_empty() => Ok(Vec::new()),
             other => Err(self.malformed(format!(
                 "BUILD of a {} with a {} state (torch unpacks it as set_() arguments)",
@@ -70,8 +71,14 @@ impl Machine<'_> {
                 Obj::Storage(sref) => {
                     self.storage_dtype_matches(sref.dtype, t)?;
                     let n = sref.storage.nbytes() / t.dtype().size();
-                    self.checked_view(src, 0, vec![n], vec![1], Some(t.dtype()))
-                        .map(keep)
+                    self.checked_view(
+                        src,
+                        0,
+                        Dims::from_slice(&[n]),
+                        Dims::from_slice(&[1]),
+                        Some(t.dtype()),
+                    )
+                    .map(keep)
                 }
                 other => Err(self.malformed(format!(
                     "set_() with a {}, not a tensor or storage",
@@ -89,7 +96,7 @@ impl Machine<'_> {
                 let shape = self.dims(size, "size")?;
                 let strides = match args.get(3) {
                     Some(&st) => self.dims(st, "stride")?,
-                    None => contiguous_strides(&shape),
+                    None => Dims::from_slice(&contiguous_strides(&shape)),
                 };
                 self.checked_view(src, offset, shape, strides, Some(t.dtype()))
                     .map(keep)

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::arena::{Id, Obj, MAX_KEY_NODES};
+use super::arena::{Id, Items, Obj, MAX_KEY_NODES};
 use super::{scalars, Machine, R};
 use crate::checkpoint::pickle::allowlist::{self, Site};
 use crate::checkpoint::pickle::ops::DecodeError;
@@ -142,6 +142,15 @@ impl Machine<'_> {
             .ok_or_else(|| self.malformed("stack underflow"))
     }
 
+    /// The items above the last MARK, as a tuple's (inline when few).
+    pub(super) fn pop_mark_items(&mut self) -> R<Items> {
+        let m = self
+            .marks
+            .pop()
+            .ok_or_else(|| self.malformed("no MARK before this opcode"))?;
+        Ok(self.stack.drain(m.min(self.stack.len())..).collect())
+    }
+
     pub(super) fn pop_mark(&mut self) -> R<Vec<Id>> {
         let m = self
             .marks
@@ -236,7 +245,7 @@ impl Machine<'_> {
         self.set_items(flat)
     }
 
-    pub(super) fn push_tuple(&mut self, items: Vec<Id>) -> R<()> {
+    pub(super) fn push_tuple(&mut self, items: Items) -> R<()> {
         let n = self.arena.len() as u64;
         if n >= self.limits.max_objects {
             return Err(self.limit("max_objects", self.limits.max_objects, n + 1));
@@ -284,7 +293,8 @@ fn obj_bytes(obj: &Obj) -> u64 {
     let payload = match obj {
         Obj::Leaf(Value::Tensor(t)) => 2 * ID_BYTES * t.shape().len() as u64,
         Obj::Leaf(_) | Obj::Global(_) | Obj::Storage(_) => 0,
-        Obj::List(v) | Obj::Set(v) | Obj::Tuple { items: v, .. } => v.len() as u64 * ID_BYTES,
+        Obj::List(v) | Obj::Set(v) => v.len() as u64 * ID_BYTES,
+        Obj::Tuple { items, .. } => items.len() as u64 * ID_BYTES,
         Obj::Dict { items, attrs, .. } => (items.len() + attrs.len()) as u64 * 2 * ID_BYTES,
     };
     OBJ_BYTES + payload
