@@ -17,6 +17,13 @@ enum Case {
         w: [usize; 4],
         pad: usize,
     },
+    /// A grouped convolution (`groups` = channels: depthwise).
+    Grouped {
+        x: [usize; 4],
+        w: [usize; 4],
+        pad: usize,
+        groups: usize,
+    },
     Linear {
         m: usize,
         k: usize,
@@ -54,6 +61,55 @@ fn cases() -> Vec<(&'static str, Case, Option<f64>)> {
                 n: 4096,
             },
             Some(177.0),
+        ),
+        // The kernels of issue 11: batch-1 linear as a matrix-vector product streaming the
+        // weights (VGG's fc1, AlexNet's fc2 at batch 4), one image split across threads (a
+        // ResNet-18 stage-3 3×3 and a 1×1), and MobileNetV2's first depthwise convolution.
+        (
+            "linear/cpu/m1_k25088_n4096",
+            Linear {
+                m: 1,
+                k: 25088,
+                n: 4096,
+            },
+            None,
+        ),
+        (
+            "linear/cpu/m4_k4096_n4096",
+            Linear {
+                m: 4,
+                k: 4096,
+                n: 4096,
+            },
+            None,
+        ),
+        (
+            "conv2d/cpu/n1_c256_14x14_o256_k3_p1",
+            Conv {
+                x: [1, 256, 14, 14],
+                w: [256, 256, 3, 3],
+                pad: 1,
+            },
+            None,
+        ),
+        (
+            "conv2d/cpu/n1_c64_56x56_o256_k1",
+            Conv {
+                x: [1, 64, 56, 56],
+                w: [256, 64, 1, 1],
+                pad: 0,
+            },
+            None,
+        ),
+        (
+            "conv2d/cpu/n1_c32_112x112_dw_k3_p1",
+            Grouped {
+                x: [1, 32, 112, 112],
+                w: [32, 1, 3, 3],
+                pad: 1,
+                groups: 32,
+            },
+            None,
         ),
         (
             "conv2d/cpu/net_conv1_n1",
@@ -123,10 +179,17 @@ fn filled(shape: &[usize]) -> Tensor {
 /// A closure running the case once, and its FLOPs.
 fn prepare(case: &Case) -> (Box<dyn Fn() -> Tensor>, u64) {
     match *case {
-        Case::Conv { x, w, pad } => {
+        Case::Conv { x, w, pad } => prepare(&Case::Grouped {
+            x,
+            w,
+            pad,
+            groups: 1,
+        }),
+        Case::Grouped { x, w, pad, groups } => {
             let (xt, wt, bt) = (filled(&x), filled(&w), filled(&[w[0]]));
             let args = Conv2dArgs {
                 padding: [pad, pad],
+                groups,
                 ..Conv2dArgs::default()
             };
             let ho = x[2] + 2 * pad - w[2] + 1;
