@@ -159,6 +159,20 @@ fn matches_naive_reference_on_a_grid(dev: &Device) {
             args([2, 3], [1, 0], [2, 1], 2),
         ),
         ([3, 20, 5, 6], [36, 20, 1, 1], Conv2dArgs::default()),
+        // Width-1 columns (1-D models such as CREPE), which the CPU runs as height-1 rows:
+        // vertical stride, padding and dilation become horizontal ones; direct, depthwise and
+        // gemm paths.
+        (
+            [2, 5, 40, 1],
+            [16, 5, 7, 1],
+            args([2, 1], [3, 0], [2, 1], 1),
+        ),
+        ([2, 8, 30, 1], [8, 1, 5, 1], args([1, 1], [2, 0], [1, 1], 8)),
+        (
+            [1, 24, 33, 1],
+            [40, 24, 9, 1],
+            args([1, 3], [4, 0], [1, 1], 1),
+        ),
         (
             [1, 7, 40, 37],
             [33, 7, 4, 3],

@@ -10,6 +10,10 @@ use crate::error::CheckpointError;
 /// A record name for messages: valid UTF-8 as it is, every other byte as `\xNN`, so two names
 /// that differ in their bytes never print the same (a lossy conversion would print U+FFFD).
 pub fn display_name(raw: &[u8]) -> String {
+    // Nearly every name is UTF-8: one validation and one copy.
+    if let Ok(s) = std::str::from_utf8(raw) {
+        return s.to_string();
+    }
     let mut out = String::new();
     for chunk in raw.utf8_chunks() {
         out.push_str(chunk.valid());
