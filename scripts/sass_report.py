@@ -337,6 +337,7 @@ def main():
                         loop=None if chosen is None else "%04x-%04x" % chosen,
                         shortest_loop=None if shortest is None else "%04x-%04x" % shortest,
                         loop_instrs=n, mix=c, global_bytes=gbytes,
+                        calls=sum(op.startswith("CALL") for _, op, _ in body),
                         ffma_share=c["ffma"] / n if n else 0.0,
                         int_share=c["int"] / n if n else 0.0,
                         mem_share=sum(c[k] for k in MEM_CLASSES) / n if n else 0.0,
