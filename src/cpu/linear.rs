@@ -3,7 +3,7 @@
 //! `bias` `[N]`, `out` `[M, N]`, all contiguous, and `act` the identity or relu.
 //!
 //! Three paths, by how often each weight is reused:
-//! * M ≤ 4 rows, f32: a matrix-vector product streaming `w` once at memory speed (`gemv.rs`).
+//! * M ≤ 8 rows, f32: a matrix-vector product streaming `w` once at memory speed (`gemv.rs`).
 //! * N > M (more weights than inputs: small batches): the output features are split into one
 //!   block per worker, so each core streams only its share of `w`; the blocks are computed
 //!   into scratch and placed.
