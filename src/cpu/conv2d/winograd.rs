@@ -1,0 +1,360 @@
+//! Winograd F(2×2, 3×3) conv2d for f32: 3×3 kernels, stride 1, dilation 1, one group, any
+//! padding, enough channels (`C_in ≥ 16`, `C_out ≥ 16`) for its 16 products to be worth it.
+//!
+//! Math: the output is cut into 2×2 tiles; tile `(th, tw)` reads the 4×4 input patch `d` at
+//! rows `2·th − ph ..+ 4`, columns `2·tw − pw ..+ 4` (zero outside the image). With the
+//! matrices of `winograd_transform.rs`, per output channel `co`:
+//!
+//! ```text
+//!   U[co, ci] = G g[co, ci] Gᵀ        (4×4, per kernel)
+//!   V[ci]     = Bᵀ d[ci] B            (4×4, per tile)
+//!   Y[co]     = Aᵀ [Σ_ci U[co, ci] ⊙ V[ci]] A + b[co]     (2×2 output tile)
+//! ```
+//!
+//! so for each of the 16 tile elements `k` the channel sum is a matrix product
+//! `M_k [C_out, T] = U_k [C_out, C_in] · V_k [C_in, T]` over `T` tiles: 16 multiplies per tile
+//! and channel pair instead of the 36 of the direct 2×2 outputs.
+//!
+//! Layouts: `U [16][C_out][C_in]`; per block of `T` tiles `V [16][C_in][T]` and
+//! `M [16][C_out][T]` (scratch, `T` chosen so both fit in ~512 KiB of L2); the block's output
+//! `[C_out][4][T]` (the 2×2 positions of each tile), scattered into the image afterwards.
+//! Tiles of the last row and column may be partial (odd `H_out`, `W_out`): their patches read
+//! zeros past the image and their outside outputs are dropped.
+//!
+//! The weight transform runs on every call for now: `16·C_out·C_in` values, a few percent of
+//! the convolution's work (a cache of transformed weights would remove it).
+//!
+//! Threading: one task per (image, tile block) pair, so one image is split too; each task does
+//! its 16 products on its own thread. The outputs are then placed one (image, channel) plane
+//! per task, with relu and the epilogue ([`Post`]) applied to the plane as it is stored.
+
+use rayon::prelude::*;
+
+use super::winograd_transform::{self as tf, Lanes, L};
+use super::Dims;
+use crate::cpu::epilogue::Post;
+use crate::cpu::gemm::{matmul, MatRef};
+use crate::cpu::scalar::relu_slice;
+use crate::cpu::with_scratch;
+use crate::error::{Error, Result};
+
+/// Bytes of `V` and `M` per tile block.
+const BLOCK_BYTES: usize = 512 << 10;
+/// Fewest tiles per block (so the products stay wide enough for the gemm's register tiles),
+/// unless the image has fewer or more threads want work.
+const MIN_TILES: usize = 32;
+
+/// Whether this path runs `d` (f32 is the caller's check).
+pub(crate) fn applies(d: &Dims) -> bool {
+    let out = |i: usize, p: usize| p.checked_mul(2)?.checked_add(i)?.checked_sub(2);
+    d.kh == 3
+        && d.kw == 3
+        && d.sh == 1
+        && d.sw == 1
+        && d.dh == 1
+        && d.dw == 1
+        && d.groups == 1
+        && d.cg_in >= 16
+        && d.c_out >= 16
+        && d.h_out > 0
+        && d.w_out > 0
+        && out(d.h, d.ph) == Some(d.h_out)
+        && out(d.w, d.pw) == Some(d.w_out)
+}
+
+/// How the tiles of one image are cut into blocks.
+#[derive(Copy, Clone, Debug)]
+struct Plan {
+    tiles_w: usize,
+    /// Tiles per image.
+    tiles: usize,
+    /// Tiles per block (the last block of an image may have fewer).
+    block: usize,
+    /// Blocks per image.
+    blocks: usize,
+}
+
+fn plan(d: &Dims, threads: usize) -> Plan {
+    let tiles_w = d.w_out.div_ceil(2);
+    let tiles = d.h_out.div_ceil(2) * tiles_w;
+    let per_tile = 16 * 4 * (d.c_in.saturating_add(d.c_out));
+    let mut block = (BLOCK_BYTES / per_tile).max(MIN_TILES).min(tiles);
+    // Enough tasks for every thread when there are fewer images than threads.
+    let want = threads.div_ceil(d.n.max(1));
+    if tiles.div_ceil(block) < want {
+        block = tiles.div_ceil(want).max(L.min(tiles));
+    }
+    Plan {
+        tiles_w,
+        tiles,
+        block,
+        blocks: tiles.div_ceil(block),
+    }
+}
+
+pub(crate) fn conv2d(
+    d: &Dims,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    post: &Post<'_, f32>,
+    out: &mut [f32],
+    threads: usize,
+) -> Result<()> {
+    let p = plan(d, threads);
+    let u = weights(d, w, threads);
+    let task = |i: usize| block(d, &p, x, &u, bias, i / p.blocks, i % p.blocks);
+    let pieces: Vec<Vec<f32>> = if threads > 1 {
+        (0..d.n * p.blocks)
+            .into_par_iter()
+            .map(task)
+            .collect::<Result<_>>()?
+    } else {
+        (0..d.n * p.blocks).map(task).collect::<Result<_>>()?
+    };
+    let hwo = d.hw_out();
+    let place = |(r, row): (usize, &mut [f32])| {
+        let (img, co) = (r / d.c_out, r % d.c_out);
+        for (b, piece) in pieces[img * p.blocks..][..p.blocks].iter().enumerate() {
+            let nt = piece.len() / (4 * d.c_out);
+            let ys = &piece[co * 4 * nt..][..4 * nt];
+            for j in 0..nt {
+                let t = b * p.block + j;
+                let (oh, ow) = (2 * (t / p.tiles_w), 2 * (t % p.tiles_w));
+                for q in 0..4 {
+                    let (oh, ow) = (oh + q / 2, ow + q % 2);
+                    if oh < d.h_out && ow < d.w_out {
+                        row[oh * d.w_out + ow] = ys[q * nt + j];
+                    }
+                }
+            }
+        }
+        if d.relu {
+            relu_slice(row);
+        }
+        post.piece(r * hwo, hwo).apply(row);
+    };
+    if threads > 1 {
+        out.par_chunks_mut(hwo).enumerate().for_each(place);
+    } else {
+        out.chunks_mut(hwo).enumerate().for_each(place);
+    }
+    Ok(())
+}
+
+/// `U [16][C_out][C_in]`, split over output channels when threaded.
+fn weights(d: &Dims, w: &[f32], threads: usize) -> Vec<f32> {
+    let (ci_n, cc) = (d.c_in, d.c_out * d.c_in);
+    let mut u = vec![0.0f32; 16 * cc];
+    let rows = d.c_out.div_ceil(threads.max(1)).max(1);
+    // Per block of output channels, its rows of each of the 16 planes.
+    let mut parts: Vec<Vec<&mut [f32]>> = (0..d.c_out.div_ceil(rows)).map(|_| Vec::new()).collect();
+    for plane in u.chunks_exact_mut(cc) {
+        for (part, rows) in parts.iter_mut().zip(plane.chunks_mut(rows * ci_n)) {
+            part.push(rows);
+        }
+    }
+    let run = |(b, mut planes): (usize, Vec<&mut [f32]>)| {
+        let n_rows = planes.first().map_or(0, |p| p.len() / ci_n);
+        for r in 0..n_rows {
+            let co = b * rows + r;
+            for ci in 0..ci_n {
+                let mut g = [0.0f32; 9];
+                g.copy_from_slice(&w[(co * ci_n + ci) * 9..][..9]);
+                let t = tf::weight(&g);
+                for (plane, v) in planes.iter_mut().zip(t) {
+                    plane[r * ci_n + ci] = v;
+                }
+            }
+        }
+    };
+    if threads > 1 {
+        parts.into_par_iter().enumerate().for_each(run);
+    } else {
+        parts.into_iter().enumerate().for_each(run);
+    }
+    u
+}
+
+/// Block `b` of image `img`: input transform, the 16 products, output transform. Returns the
+/// block's output `[C_out][4][nt]`, bias added.
+fn block(
+    d: &Dims,
+    p: &Plan,
+    x: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    img: usize,
+    b: usize,
+) -> Result<Vec<f32>> {
+    let t0 = b * p.block;
+    let nt = p.block.min(p.tiles - t0);
+    let (ci_n, co_n) = (d.c_in, d.c_out);
+    let plane = d.h * d.w;
+    let x_img = &x[img * ci_n * plane..][..ci_n * plane];
+    let mut y = vec![0.0f32; co_n * 4 * nt];
+    with_scratch::<f32, _>(16 * (ci_n + co_n) * nt, |s| {
+        let (v, m) = s.split_at_mut(16 * ci_n * nt);
+        // V [16][C_in][nt].
+        for ci in 0..ci_n {
+            let xp = &x_img[ci * plane..][..plane];
+            for j0 in (0..nt).step_by(L) {
+                let lanes = L.min(nt - j0);
+                let patch = gather(d, p, xp, t0 + j0, lanes);
+                let vt = tf::input(&patch);
+                for (k, vk) in vt.iter().enumerate() {
+                    v[(k * ci_n + ci) * nt + j0..][..lanes].copy_from_slice(&vk[..lanes]);
+                }
+            }
+        }
+        // M_k [C_out, nt] = U_k [C_out, C_in] · V_k [C_in, nt].
+        for k in 0..16 {
+            let a = MatRef {
+                data: &u[k * co_n * ci_n..][..co_n * ci_n],
+                rs: ci_n,
+                cs: 1,
+            };
+            let bm = MatRef {
+                data: &v[k * ci_n * nt..][..ci_n * nt],
+                rs: nt,
+                cs: 1,
+            };
+            let mk = &mut m[k * co_n * nt..][..co_n * nt];
+            matmul(co_n, nt, ci_n, mk, nt, false, a, bm, 1)?;
+        }
+        // Y [C_out][4][nt].
+        for co in 0..co_n {
+            let bv = bias.map_or(0.0, |b| b[co]);
+            let yc = &mut y[co * 4 * nt..][..4 * nt];
+            for j0 in (0..nt).step_by(L) {
+                let lanes = L.min(nt - j0);
+                let mut mt = [[0.0f32; L]; 16];
+                for (k, mk) in mt.iter_mut().enumerate() {
+                    mk[..lanes].copy_from_slice(&m[(k * co_n + co) * nt + j0..][..lanes]);
+                }
+                let yt = tf::output(&mt, bv);
+                for (q, yq) in yt.iter().enumerate() {
+                    yc[q * nt + j0..][..lanes].copy_from_slice(&yq[..lanes]);
+                }
+            }
+        }
+        Ok::<(), Error>(())
+    })?;
+    Ok(y)
+}
+
+/// The 4×4 input patches of tiles `t .. t + lanes` of one channel plane, lane-major
+/// (`d[r][c][lane]`), zero outside the image and in unused lanes.
+fn gather(d: &Dims, p: &Plan, xp: &[f32], t: usize, lanes: usize) -> [[Lanes; 4]; 4] {
+    let mut patch = [[[0.0f32; L]; 4]; 4];
+    for lane in 0..lanes {
+        let (th, tw) = ((t + lane) / p.tiles_w, (t + lane) % p.tiles_w);
+        for (r, prow) in patch.iter_mut().enumerate() {
+            let Some(ih) = (2 * th + r).checked_sub(d.ph).filter(|&i| i < d.h) else {
+                continue;
+            };
+            let src = &xp[ih * d.w..][..d.w];
+            for (c, pv) in prow.iter_mut().enumerate() {
+                if let Some(iw) = (2 * tw + c).checked_sub(d.pw).filter(|&i| i < d.w) {
+                    pv[lane] = src[iw];
+                }
+            }
+        }
+    }
+    patch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::group_gemm;
+    use super::*;
+
+    fn dims(n: usize, c_in: usize, h: usize, w: usize, c_out: usize, pad: usize) -> Dims {
+        Dims {
+            n,
+            c_in,
+            h,
+            w,
+            c_out,
+            kh: 3,
+            kw: 3,
+            sh: 1,
+            sw: 1,
+            ph: pad,
+            pw: pad,
+            dh: 1,
+            dw: 1,
+            groups: 1,
+            h_out: h + 2 * pad - 2,
+            w_out: w + 2 * pad - 2,
+            cg_in: c_in,
+            cg_out: c_out,
+            relu: false,
+        }
+    }
+
+    /// Uniform in [-1, 1].
+    fn filled(len: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2654435761) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The bound, for |x| ≤ X, |w| ≤ W, |b| ≤ Bv. With unit roundoff u and
+    /// γ(n) = n·u / (1 − n·u), a length-n dot product in any order (FMA or not) errs by at most
+    /// γ(n)·Σ|terms|; the im2col reference is one of length 9·C_in, so it errs by at most
+    /// γ(9·C_in)·9·C_in·X·W. Winograd rounds values larger than the taps: |Bᵀ d B| ≤ 4·X (two
+    /// ±1 entries per row of Bᵀ), |G g Gᵀ| ≤ 2.25·W (row sums of |G| are 1.5), and Aᵀ·A sums up
+    /// to 9 of the products, so every rounding acts on at most 81·C_in·X·W, 9 times the
+    /// direct sum's 9·C_in·X·W; the sums are shorter (C_in per product plus at most 8 additions
+    /// in the transforms), so its error is at most γ(C_in + 8)·81·C_in·X·W ≤
+    /// 9·γ(9·C_in + 8)·9·C_in·X·W. The factor is therefore 9 over the length-(9·C_in + 8) dot
+    /// product bound, plus 1 for the reference's own error: 10, and the bias adds 2·u·Bv.
+    fn bound(c_in: usize, x: f32, w: f32, b: f32) -> f32 {
+        let u = f32::EPSILON / 2.0;
+        let n = (9 * c_in + 8) as f32;
+        let gamma = n * u / (1.0 - n * u);
+        10.0 * gamma * 9.0 * c_in as f32 * x * w + 2.0 * u * b
+    }
+
+    #[test]
+    fn matches_im2col_within_the_winograd_error_bound() {
+        let mut checked = 0;
+        for (n, c_in, c_out) in [(1, 16, 16), (3, 19, 33), (1, 19, 16), (3, 16, 33)] {
+            for (h, w) in [(5, 5), (7, 13), (13, 7), (13, 13), (5, 7)] {
+                for pad in [0, 1] {
+                    let d = dims(n, c_in, h, w, c_out, pad);
+                    assert!(applies(&d), "{d:?}");
+                    let x = filled(n * c_in * h * w, (h * w + c_in) as u32);
+                    let wt = filled(c_out * c_in * 9, (c_out + pad) as u32);
+                    let b = filled(c_out, 5);
+                    let per = c_out * d.hw_out();
+                    let mut want = vec![0.0f32; n * per];
+                    for (i, o) in want.chunks_mut(per).enumerate() {
+                        let xi = &x[i * c_in * h * w..][..c_in * h * w];
+                        group_gemm(&d, xi, &wt, Some(&b), o, 1).unwrap();
+                    }
+                    let tol = bound(c_in, 1.0, 1.0, 1.0);
+                    for threads in [1, 3] {
+                        let mut got = vec![f32::NAN; n * per];
+                        conv2d(&d, &x, &wt, Some(&b), &Post::none(), &mut got, threads).unwrap();
+                        for (e, (g, r)) in got.iter().zip(&want).enumerate() {
+                            assert!(
+                                (g - r).abs() <= tol,
+                                "{d:?} threads {threads} element {e}: {g} vs {r} (bound {tol})"
+                            );
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 80);
+    }
+}
