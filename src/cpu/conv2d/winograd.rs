@@ -118,14 +118,23 @@ pub(crate) fn conv2d(
         for (b, piece) in pieces[img * p.blocks..][..p.blocks].iter().enumerate() {
             let nt = piece.len() / (4 * d.c_out);
             let ys = &piece[co * 4 * nt..][..4 * nt];
+            let t0 = b * p.block;
+            let (mut oh, mut ow) = (2 * (t0 / p.tiles_w), 2 * (t0 % p.tiles_w));
             for j in 0..nt {
-                let t = b * p.block + j;
-                let (oh, ow) = (2 * (t / p.tiles_w), 2 * (t % p.tiles_w));
-                for q in 0..4 {
-                    let (oh, ow) = (oh + q / 2, ow + q % 2);
-                    if oh < d.h_out && ow < d.w_out {
-                        row[oh * d.w_out + ow] = ys[q * nt + j];
+                let (h2, w2) = (oh + 1 < d.h_out, ow + 1 < d.w_out);
+                row[oh * d.w_out + ow] = ys[j];
+                if w2 {
+                    row[oh * d.w_out + ow + 1] = ys[nt + j];
+                }
+                if h2 {
+                    row[(oh + 1) * d.w_out + ow] = ys[2 * nt + j];
+                    if w2 {
+                        row[(oh + 1) * d.w_out + ow + 1] = ys[3 * nt + j];
                     }
+                }
+                ow += 2;
+                if ow >= d.w_out {
+                    (oh, ow) = (oh + 2, 0);
                 }
             }
         }
@@ -193,17 +202,18 @@ fn block(
     let plane = d.h * d.w;
     let x_img = &x[img * ci_n * plane..][..ci_n * plane];
     let mut y = vec![0.0f32; co_n * 4 * nt];
-    with_scratch::<f32, _>(16 * (ci_n + co_n) * nt, |s| {
-        let (v, m) = s.split_at_mut(16 * ci_n * nt);
+    let strip = Strip::new(d, p, t0, nt);
+    with_scratch::<f32, _>(16 * (ci_n + co_n) * nt + strip.len(), |s| {
+        let (v, rest) = s.split_at_mut(16 * ci_n * nt);
+        let (m, sbuf) = rest.split_at_mut(16 * co_n * nt);
         // V [16][C_in][nt].
         for ci in 0..ci_n {
-            let xp = &x_img[ci * plane..][..plane];
+            strip.fill(d, &x_img[ci * plane..][..plane], sbuf);
             for j0 in (0..nt).step_by(L) {
                 let lanes = L.min(nt - j0);
-                let patch = gather(d, p, xp, t0 + j0, lanes);
-                let vt = tf::input(&patch);
+                let vt = tf::input(&strip.patches(p, sbuf, t0 + j0, lanes));
                 for (k, vk) in vt.iter().enumerate() {
-                    v[(k * ci_n + ci) * nt + j0..][..lanes].copy_from_slice(&vk[..lanes]);
+                    store(&mut v[(k * ci_n + ci) * nt + j0..], vk, lanes);
                 }
             }
         }
@@ -230,11 +240,11 @@ fn block(
                 let lanes = L.min(nt - j0);
                 let mut mt = [[0.0f32; L]; 16];
                 for (k, mk) in mt.iter_mut().enumerate() {
-                    mk[..lanes].copy_from_slice(&m[(k * co_n + co) * nt + j0..][..lanes]);
+                    load(mk, &m[(k * co_n + co) * nt + j0..], lanes);
                 }
                 let yt = tf::output(&mt, bv);
                 for (q, yq) in yt.iter().enumerate() {
-                    yc[q * nt + j0..][..lanes].copy_from_slice(&yq[..lanes]);
+                    store(&mut yc[q * nt + j0..], yq, lanes);
                 }
             }
         }
@@ -243,25 +253,87 @@ fn block(
     Ok(y)
 }
 
-/// The 4×4 input patches of tiles `t .. t + lanes` of one channel plane, lane-major
-/// (`d[r][c][lane]`), zero outside the image and in unused lanes.
-fn gather(d: &Dims, p: &Plan, xp: &[f32], t: usize, lanes: usize) -> [[Lanes; 4]; 4] {
-    let mut patch = [[[0.0f32; L]; 4]; 4];
-    for lane in 0..lanes {
-        let (th, tw) = ((t + lane) / p.tiles_w, (t + lane) % p.tiles_w);
-        for (r, prow) in patch.iter_mut().enumerate() {
-            let Some(ih) = (2 * th + r).checked_sub(d.ph).filter(|&i| i < d.h) else {
-                continue;
-            };
-            let src = &xp[ih * d.w..][..d.w];
-            for (c, pv) in prow.iter_mut().enumerate() {
-                if let Some(iw) = (2 * tw + c).checked_sub(d.pw).filter(|&i| i < d.w) {
-                    pv[lane] = src[iw];
+/// `src[..lanes]` into `dst[..lanes]`, a fixed-size copy when all lanes are used.
+#[inline(always)]
+fn store(dst: &mut [f32], src: &Lanes, lanes: usize) {
+    if lanes == L {
+        dst[..L].copy_from_slice(src);
+    } else {
+        dst[..lanes].copy_from_slice(&src[..lanes]);
+    }
+}
+
+#[inline(always)]
+fn load(dst: &mut Lanes, src: &[f32], lanes: usize) {
+    if lanes == L {
+        dst.copy_from_slice(&src[..L]);
+    } else {
+        dst[..lanes].copy_from_slice(&src[..lanes]);
+    }
+}
+
+/// The input rows a block's tiles read, one channel at a time, zero-padded so every patch is
+/// read without bounds tests: strip row `r` is input row `2·th0 + r − ph`, strip column `c`
+/// is input column `c − pw` (zero where those lie outside the image).
+struct Strip {
+    /// First tile row of the block.
+    th0: usize,
+    rows: usize,
+    cols: usize,
+}
+
+impl Strip {
+    fn new(d: &Dims, p: &Plan, t0: usize, nt: usize) -> Strip {
+        let th0 = t0 / p.tiles_w;
+        let th1 = (t0 + nt.max(1) - 1) / p.tiles_w;
+        Strip {
+            th0,
+            rows: 2 * (th1 - th0) + 4,
+            // 2·tiles_w + 2 ≥ W_out + 2 = W + 2·pw: every column a patch reads.
+            cols: (2 * p.tiles_w + 2).max(d.w + d.pw),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// Copies channel plane `xp` into the strip (every element written).
+    fn fill(&self, d: &Dims, xp: &[f32], sbuf: &mut [f32]) {
+        let lo = d.pw.min(self.cols);
+        let hi = (d.pw + d.w).min(self.cols);
+        for (r, dst) in sbuf[..self.len()].chunks_exact_mut(self.cols).enumerate() {
+            match (2 * self.th0 + r).checked_sub(d.ph).filter(|&i| i < d.h) {
+                None => dst.fill(0.0),
+                Some(ih) => {
+                    dst[..lo].fill(0.0);
+                    dst[lo..hi].copy_from_slice(&xp[ih * d.w..][..hi - lo]);
+                    dst[hi..].fill(0.0);
                 }
             }
         }
     }
-    patch
+
+    /// The 4×4 patches of tiles `t .. t + lanes`, lane-major (`d[r][c][lane]`), zero in unused
+    /// lanes.
+    fn patches(&self, p: &Plan, sbuf: &[f32], t: usize, lanes: usize) -> [[Lanes; 4]; 4] {
+        let mut patch = [[[0.0f32; L]; 4]; 4];
+        let (mut th, mut tw) = (t / p.tiles_w, t % p.tiles_w);
+        for lane in 0..lanes {
+            let base = &sbuf[(2 * (th - self.th0)) * self.cols + 2 * tw..];
+            for (r, prow) in patch.iter_mut().enumerate() {
+                let src = &base[r * self.cols..][..4];
+                for (pv, &sv) in prow.iter_mut().zip(src) {
+                    pv[lane] = sv;
+                }
+            }
+            tw += 1;
+            if tw == p.tiles_w {
+                (th, tw) = (th + 1, 0);
+            }
+        }
+        patch
+    }
 }
 
 #[cfg(test)]
