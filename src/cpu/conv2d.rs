@@ -9,7 +9,7 @@
 //!   depthwise convolutions take this path.
 //! * Winograd F(2×2, 3×3) (`winograd`: f32 3×3, stride 1, one group, ≥ 16 channels in and
 //!   out): 16 channel products per 2×2 output tile instead of 36 multiplies, split over
-//!   (image, tile block) pairs.
+//!   (image, tile block) pairs. Off unless `TENSORPORT_WINOGRAD=1` (not yet faster here).
 //! * im2col + gemm (everything else): per image and group, blocks of output positions are
 //!   expanded into a `[K, P]` column buffer (`K = C_in/groups · kH · kW`) that stays in L2, and
 //!   `out[C_out/groups, P] += W_g[C_out/groups, K] · col[K, P]`. 1×1 unit-stride convolutions
@@ -23,7 +23,7 @@ mod direct;
 mod direct_avx512;
 mod split;
 mod tile;
-mod winograd;
+pub(crate) mod winograd;
 mod winograd_transform;
 
 use rayon::prelude::*;
@@ -169,7 +169,7 @@ pub(crate) fn conv2d_act<T: Float>(
     if direct::applies(&d) {
         return direct::conv2d(&d, x, w, bias, &post, out, threads);
     }
-    if winograd::applies(&d) {
+    if winograd::enabled() && winograd::applies(&d) {
         if let (Some(xf), Some(wf), Some(of), Some(pf)) =
             (as_f32(x), as_f32(w), as_f32_mut(out), post.as_f32())
         {

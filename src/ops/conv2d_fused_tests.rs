@@ -58,6 +58,8 @@ fn every_path_and_epilogue_equals_the_unfused_ops_bit_for_bit() {
         Some(Act::Other(Activation::Hardswish)),
         Some(Act::Other(Activation::Gelu(GeluApproximate::Tanh))),
     ];
+    // The Winograd path is off by default; these cases must take it.
+    crate::cpu::conv2d::winograd::set_enabled(Some(true));
     for cap in CpuCapability::ALL.into_iter().filter(|c| c.supported()) {
         set_cpu_capability(Some(cap)).unwrap();
         for threads in [1, 2] {
@@ -99,4 +101,5 @@ fn every_path_and_epilogue_equals_the_unfused_ops_bit_for_bit() {
     }
     set_cpu_capability(None).unwrap();
     set_num_threads(0).unwrap();
+    crate::cpu::conv2d::winograd::set_enabled(None);
 }
