@@ -2,11 +2,14 @@
 //! `[C_out, C_in/groups, kH, kW]`, bias `[C_out]`, output `[N, C_out, H_out, W_out]`, all
 //! contiguous.
 //!
-//! Two paths:
+//! Paths (besides the depthwise kernel):
 //! * `direct` (few output channels per group, unit horizontal stride): a register-blocked
 //!   kernel that keeps a block of output channels × 16 output columns in registers, so each
 //!   input load feeds many FMAs and nothing is expanded in memory. Small CNNs (3→6, 6→16) and
 //!   depthwise convolutions take this path.
+//! * Winograd F(2×2, 3×3) (`winograd`: f32 3×3, stride 1, one group, ≥ 16 channels in and
+//!   out): 16 channel products per 2×2 output tile instead of 36 multiplies, split over
+//!   (image, tile block) pairs. Off unless `TENSORPORT_WINOGRAD=1` (not yet faster here).
 //! * im2col + gemm (everything else): per image and group, blocks of output positions are
 //!   expanded into a `[K, P]` column buffer (`K = C_in/groups · kH · kW`) that stays in L2, and
 //!   `out[C_out/groups, P] += W_g[C_out/groups, K] · col[K, P]`. 1×1 unit-stride convolutions
@@ -20,6 +23,8 @@ mod direct;
 mod direct_avx512;
 mod split;
 mod tile;
+pub(crate) mod winograd;
+mod winograd_transform;
 
 use rayon::prelude::*;
 
@@ -189,6 +194,14 @@ pub(crate) fn conv2d_act<T: Float>(
     }
     if direct::applies(&d) {
         return direct::conv2d(&d, x, w, bias, &post, out, threads);
+    }
+    if winograd::enabled() && winograd::applies(&d) {
+        if let (Some(xf), Some(wf), Some(of), Some(pf)) =
+            (as_f32(x), as_f32(w), as_f32_mut(out), post.as_f32())
+        {
+            let bf = bias.and_then(as_f32);
+            return winograd::conv2d(&d, xf, wf, bf, &pf, of, threads);
+        }
     }
     let per_image = d.c_out * d.hw_out();
     let image = |(i, out_img): (usize, &mut [T]), gemm_threads: usize| {

@@ -1,6 +1,6 @@
 //! The fused epilogue changes no bit: `conv2d_fused(x, w, b, residual, act)` against
 //! `conv2d`, then `add`, then the activation as separate ops, on every CPU path (direct,
-//! depthwise, one image split by positions and by channels, batches split by images) and
+//! depthwise, Winograd, one image split by positions and by channels, batches split by images) and
 //! every instruction set this CPU has.
 
 use super::{conv2d, conv2d_fused, Conv2dArgs};
@@ -36,13 +36,15 @@ fn bits(t: &Tensor) -> Vec<u32> {
 fn every_path_and_epilogue_equals_the_unfused_ops_bit_for_bit() {
     // (input, weight, stride, padding, groups): the path each takes is named.
     type Case = ([usize; 4], [usize; 4], usize, usize, usize);
-    let cases: [Case; 6] = [
+    let cases: [Case; 8] = [
         ([1, 3, 20, 20], [6, 3, 5, 5], 1, 0, 1),    // direct
         ([1, 32, 30, 30], [32, 1, 3, 3], 1, 1, 32), // depthwise
-        ([1, 32, 40, 40], [48, 32, 3, 3], 1, 1, 1), // one image, by positions
-        ([1, 512, 4, 4], [64, 512, 3, 3], 1, 1, 1), // one image, by channels
+        ([1, 15, 40, 40], [48, 15, 3, 3], 1, 1, 1), // one image, by positions
+        ([1, 512, 4, 4], [64, 512, 3, 3], 2, 1, 1), // one image, by channels
         ([1, 64, 20, 20], [48, 64, 1, 1], 1, 0, 1), // pointwise, by channels
         ([4, 16, 20, 20], [32, 16, 3, 3], 2, 1, 1), // by images
+        ([1, 32, 40, 40], [48, 32, 3, 3], 1, 1, 1), // winograd, one image in tile blocks
+        ([3, 19, 13, 7], [33, 19, 3, 3], 1, 0, 1),  // winograd, odd sizes, partial tiles
     ];
     let acts = [
         None,
@@ -56,6 +58,8 @@ fn every_path_and_epilogue_equals_the_unfused_ops_bit_for_bit() {
         Some(Act::Other(Activation::Hardswish)),
         Some(Act::Other(Activation::Gelu(GeluApproximate::Tanh))),
     ];
+    // The Winograd path is off by default; these cases must take it.
+    crate::cpu::conv2d::winograd::set_enabled(Some(true));
     for cap in CpuCapability::ALL.into_iter().filter(|c| c.supported()) {
         set_cpu_capability(Some(cap)).unwrap();
         for threads in [1, 2] {
@@ -97,4 +101,5 @@ fn every_path_and_epilogue_equals_the_unfused_ops_bit_for_bit() {
     }
     set_cpu_capability(None).unwrap();
     set_num_threads(0).unwrap();
+    crate::cpu::conv2d::winograd::set_enabled(None);
 }
