@@ -281,6 +281,7 @@ mod tests {
     fn every_path_every_row_count_and_tail_matches_f64() {
         // k = 37: a lane tail on every width; n = 131: a feature tail on every R and a
         // partial task; 3 threads so blocks split.
+        let _path = super::super::isa::capability_test_lock();
         for cap in CpuCapability::ALL.into_iter().filter(|c| c.supported()) {
             for m in 1..=MAX_ROWS {
                 for (k, n) in [(37usize, 131usize), (4096, 300), (1, 5)] {

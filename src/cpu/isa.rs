@@ -167,6 +167,16 @@ pub fn best_cpu_capability() -> CpuCapability {
     best()
 }
 
+/// Held by every unit test that sets the capability: the setting is process-wide, and a test
+/// comparing two runs bit for bit (fused against unfused) must not have another test switch
+/// the path between them (rounding differs between FMA and separate multiply-add).
+#[cfg(test)]
+pub(crate) fn capability_test_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -179,6 +179,7 @@ mod tests {
                 -120.0,
             ])
             .collect();
+        let _path = crate::cpu::isa::capability_test_lock();
         for cap in CpuCapability::ALL.into_iter().filter(|c| c.supported()) {
             crate::cpu::set_cpu_capability(Some(cap)).unwrap();
             for kind in [Kind::Silu, Kind::Sigmoid] {

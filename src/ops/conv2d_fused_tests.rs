@@ -34,6 +34,7 @@ fn bits(t: &Tensor) -> Vec<u32> {
 
 #[test]
 fn every_path_and_epilogue_equals_the_unfused_ops_bit_for_bit() {
+    let _path = crate::cpu::isa::capability_test_lock();
     // (input, weight, stride, padding, groups): the path each takes is named.
     type Case = ([usize; 4], [usize; 4], usize, usize, usize);
     let cases: [Case; 8] = [
