@@ -1,4 +1,8 @@
-// conv2d.cu: direct 2-D convolution over NCHW float32 (stride, padding, dilation, groups, bias).
+// conv2d.cu: 2-D convolution over NCHW float32 (stride, padding, dilation, groups, bias): a
+// direct kernel (conv2d_f32, any shape), a register-blocked direct kernel for few channels and
+// 3x3, 5x5 or 7x7 filters (conv2d_small{3,5,7}_f32, conv2d_small.cu) and an implicit GEMM
+// (conv2d_igemm_f32, for groups of at least 32 output channels); src/kernels/shapes.rs
+// conv2d_kernel picks one.
 //
 // Math: with Cg = C_in / groups input channels and Cog = C_out / groups output channels per
 //   group, and g = co / Cog the group of output channel co,
@@ -9,9 +13,11 @@
 //   order, in float32, then the bias is added.
 // Layout: x [N, C_in, H, W]; w [C_out, Cg, KH, KW] (OIHW); b [C_out] (read only when
 //   has_bias); y [N, C_out, H_out, W_out]; all contiguous; y aliases none of them.
-// Threads: a block owns one output plane (n, co) and a tile of blockDim.x consecutive output
-//   pixels of it; each thread computes one pixel over the whole reduction. The plane's filter
-//   w[co] (Cg*KH*KW floats, the same for every thread of the block) is staged through a static
+//
+// conv2d_f32. Threads: a block owns one output plane (n, co) and a tile of blockDim.x
+//   consecutive output pixels of it; each thread computes one pixel over the whole reduction.
+//   The plane's filter w[co] (Cg*KH*KW floats, the same for every thread of the block) is
+//   staged through a static
 //   shared-memory tile of CONV_W_TILE floats, chunk by chunk, so it is read from global memory
 //   once per block instead of once per thread. Threads past the last pixel still help load the
 //   tile and reach every __syncthreads(); only their compute and store are skipped.
@@ -23,7 +29,29 @@
 //   (the 4 KiB tile is static).
 //   The wrapper declares __launch_bounds__(256): no launch uses more, so ptxas may budget
 //   registers for 256-thread blocks (.ci/check_ptx.sh: ptxas 12.4 sm_70/80/90, no spills).
+//
+// conv2d_igemm_f32: the convolution of group g as the product Y_g = W_g X_g, with W_g
+//   [Cog, K] the group's filters (K = Cg*KH*KW, row co = w[g*Cog + co], already K-contiguous)
+//   and X_g [K, P] the im2col matrix over all P = N*H_out*W_out output pixels, whose element
+//   (k, q) is the input tap x[n, g*Cg + ci, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] for
+//   k = (ci*KH + kh)*KW + kw and q = (n*H_out + oh)*W_out + ow, zero outside the input. X_g is
+//   never stored: gemm_tile.cuh's 128 x 128 x 8 tile (A = W_g, B = X_g, rows co, columns q)
+//   gathers each step's 8 rows of it straight from x. The sum runs in increasing k, i.e. in
+//   (ci, kh, kw) order as conv2d_f32's, then the bias is added.
+//   Staging: the filter step as linear_tiled_f32's x (rows co = tid/8 + 32*s, column tid % 8);
+//   the im2col step as rows kr = tid / 32 and columns q = tid % 32 + 32*j (j in [0, 4)), so a
+//   warp reads 32 consecutive output pixels of one tap: consecutive input columns at stride 1.
+//   Each thread decodes its 4 pixels (n, oh, ow) once per tile and its step's k into
+//   (ci, kh, kw) once per step (two 32-bit divisions), then 4 bounds tests and 32-bit offsets:
+//   the host launches this kernel only when Cg*H*W, K, H_out*W_out, C_out, every reach
+//   ((H_out-1)*sh + (KH-1)*dh, the same across), the padding, strides and dilations are below
+//   2^31 (shapes.rs conv2d_igemm_fits), while bases (n, g) and the pixel index q stay 64-bit.
+//   Launch (src/kernels/shapes.rs conv2d_igemm): block (256,1,1), which this kernel assumes;
+//   grid (min(ceil(P/128), 65535), min(groups*ceil(Cog/128), 65535), 1), tiles striding by
+//   gridDim; 16,896 bytes of static shared memory; __launch_bounds__(256, 2) as
+//   linear_tiled_f32.
 #include "common.cuh"
+#include "gemm_tile.cuh"
 
 // Filter chunk staged in shared memory: 1024 floats = 4 KiB. Covers e.g. 64 channels of a 4x4
 // filter or 113 of a 3x3 one in a single chunk; longer reductions loop over chunks.
@@ -96,4 +124,114 @@ __device__ __forceinline__ void conv2d_body(const Conv2dParams p, const T* __res
     }
 }
 
+__device__ __forceinline__ void conv2d_igemm_body(const Conv2dParams p,
+                                                  const float* __restrict__ x,
+                                                  const float* __restrict__ w,
+                                                  const float* __restrict__ b,
+                                                  float* __restrict__ y) {
+    __shared__ TP_ALIGN16 float ws[2][GT_BK][GT_LD];
+    __shared__ TP_ALIGN16 float xs[2][GT_BK][GT_LD];
+    const int tid = (int)threadIdx.x;
+    const int tx = tid % 16, ty = tid / 16;  // the 8 x 8 outputs (gemm_tile.cuh)
+    const int sr = tid / 8, kq = tid % 8;    // filter staging: rows sr + 32*s, column kq
+    const int kr = tid / 32, lane = tid % 32;  // im2col staging: row kr, columns lane + 32*j
+    // 32-bit by the host's check (conv2d_igemm_fits); the products below cannot overflow.
+    const int cg = (int)(p.c_in / p.groups);
+    const int cog = (int)(p.c_out / p.groups);
+    const int h = (int)p.h, wd = (int)p.w, kh = (int)p.kh, kw = (int)p.kw;
+    const int khw = kh * kw;
+    const int kk = cg * khw;  // K, the reduction length
+    const int plane = h * wd;
+    const int howo = (int)(p.h_out * p.w_out);
+    const long long pixels = p.n * howo;
+    const long long tiles_m = (cog + GT_BM - 1) / GT_BM;
+    const long long tiles_p = (pixels + GT_BN - 1) / GT_BN;
+
+    for (long long t = blockIdx.y; t < p.groups * tiles_m; t += gridDim.y) {
+        const long long g = t / tiles_m;
+        const int row0 = (int)(t % tiles_m) * GT_BM;  // first output channel within the group
+        for (long long tp = blockIdx.x; tp < tiles_p; tp += gridDim.x) {
+            const long long q0 = tp * GT_BN;
+            const float* wr[4];
+            TP_UNROLL
+            for (int s = 0; s < 4; ++s) {
+                const int co = row0 + sr + 32 * s;
+                wr[s] = co < cog ? w + ((g * cog + co) * (long long)kk + kq) : nullptr;
+            }
+            // This thread's 4 im2col columns: the image x[n, g*Cg] and the top-left tap.
+            const float* xb[4];
+            int ih0[4], iw0[4];
+            TP_UNROLL
+            for (int j = 0; j < 4; ++j) {
+                const long long q = q0 + lane + 32 * j;
+                const long long n = q / howo;
+                const int r = (int)(q - n * howo);
+                const int oh = r / (int)p.w_out, ow = r % (int)p.w_out;
+                xb[j] = q < pixels ? x + (n * p.c_in + g * cg) * plane : nullptr;
+                ih0[j] = oh * (int)p.stride_h - (int)p.pad_h;
+                iw0[j] = ow * (int)p.stride_w - (int)p.pad_w;
+            }
+            float rw[4], rx[4];
+            // Step k0's registers: filter (row sr + 32*s, k0 + kq), im2col (k0 + kr, column j).
+            auto fetch = [&](int k0) {
+                const bool kin = k0 + kq < kk;
+                TP_UNROLL
+                for (int s = 0; s < 4; ++s) rw[s] = (kin && wr[s] != nullptr) ? wr[s][k0] : 0.0f;
+                const bool kxin = k0 + kr < kk;
+                const int k = kxin ? k0 + kr : 0;  // past K: any valid tap, never loaded
+                const int ci = k / khw;
+                const int rr = k - ci * khw;
+                const int i = rr / kw;
+                const int dh = i * (int)p.dil_h;
+                const int dw = (rr - i * kw) * (int)p.dil_w;
+                const int coff = ci * plane;
+                TP_UNROLL
+                for (int j = 0; j < 4; ++j) {
+                    const int ih = ih0[j] + dh, iw = iw0[j] + dw;
+                    const bool in = kxin && xb[j] != nullptr && ih >= 0 && ih < h && iw >= 0 &&
+                                    iw < wd;
+                    rx[j] = in ? xb[j][coff + ih * wd + iw] : 0.0f;
+                }
+            };
+            auto stage = [&](int buf) {
+                TP_UNROLL
+                for (int s = 0; s < 4; ++s) ws[buf][kq][sr + 32 * s] = rw[s];
+                TP_UNROLL
+                for (int j = 0; j < 4; ++j) xs[buf][kr][lane + 32 * j] = rx[j];
+            };
+            fetch(0);
+            stage(0);
+            __syncthreads();  // step 0 staged
+            float acc[8][8];
+            gt_zero(acc);
+            int buf = 0;
+            for (int k0 = 0; k0 < kk; k0 += GT_BK) {
+                const bool more = k0 + GT_BK < kk;  // uniform across the block
+                if (more) fetch(k0 + GT_BK);       // in flight while this step computes
+                gt_step(ws[buf], xs[buf], tx, ty, acc);
+                if (more) stage(buf ^ 1);  // last read in the previous step, before its barrier
+                __syncthreads();           // this step read by all, the next one staged
+                buf ^= 1;
+            }
+            TP_UNROLL
+            for (int j = 0; j < 8; ++j) {
+                const long long q = q0 + gt_col(tx, j);
+                if (q >= pixels) continue;
+                const long long n = q / howo;
+                const long long r = q - n * howo;
+                float* __restrict__ yq = y + (n * p.c_out + g * cog) * howo + r;  // y[n, g*Cog]
+                TP_UNROLL
+                for (int i = 0; i < 8; ++i) {
+                    const int co = row0 + gt_row(ty, i);
+                    if (co < cog) {
+                        yq[(long long)co * howo] =
+                            acc[i][j] + (p.has_bias ? b[g * cog + co] : 0.0f);
+                    }
+                }
+            }
+        }
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(256) conv2d_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in/groups, KH, KW] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out] */) { conv2d_body<float>(p, x, w, b, y); }
+extern "C" __global__ void __launch_bounds__(GT_THREADS) conv2d_igemm_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in/groups, KH, KW] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out] */) { conv2d_igemm_body(p, x, w, b, y); }

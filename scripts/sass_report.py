@@ -46,7 +46,10 @@ H200_CLOCK = 1.98e9
 H200_FP32_PEAK = H200_SMS * 128 * 2 * H200_CLOCK  # ~66.9 TFLOP/s
 H200_HBM = 4.8e12  # bytes/s
 ISSUE_PER_SM = 4  # warp instructions per clock per SM (4 schedulers)
-FMA_MODULES = {"conv2d", "linear"}
+FMA_MODULES = {"conv2d", "conv2d_small", "linear"}
+# In those modules, the kernels bound by memory rather than by FMA: a batch-1 linear reads each
+# weight once for M <= 8 multiply-adds.
+BW_KERNELS = {"linear_gemv_f32"}
 OCC_KNEE = 0.25  # occupancy at or above which latency is assumed hidden
 
 INT_OPS = {
@@ -245,6 +248,13 @@ def block_sizes(root):
             fn_block[fn] = (const("ELTWISE_BLOCK"), "ELTWISE_BLOCK")
     if const("LINEAR_BLOCK"):
         fn_block["linear"] = (const("LINEAR_BLOCK"), "LINEAR_BLOCK")
+    if const("GEMM_BLOCK"):
+        for fn in ("linear_tiled", "conv2d_igemm"):
+            fn_block[fn] = (const("GEMM_BLOCK"), "GEMM_BLOCK")
+    if const("SMALL_BLOCK"):
+        fn_block["conv2d_small"] = (const("SMALL_BLOCK"), "SMALL_BLOCK")
+    if const("GEMV_BLOCK"):
+        fn_block["linear_gemv"] = (const("GEMV_BLOCK"), "GEMV_BLOCK")
     if const("CONV_MAX_BLOCK"):
         # conv2d's block follows the feature map: 32..256 threads; 256 for any map >= 16x16
         fn_block["conv2d"] = (const("CONV_MAX_BLOCK"), "CONV_MAX_BLOCK (max)")
@@ -275,7 +285,7 @@ def estimate(module, row):
     """H200 estimate: (value, unit, model) -- see the header printed by main()."""
     occ_f = min(1.0, row["occupancy"] / OCC_KNEE)
     n = row["loop_instrs"] or 1
-    if module in FMA_MODULES:
+    if module in FMA_MODULES and row["kernel"] not in BW_KERNELS:
         v = H200_FP32_PEAK * row["mix"]["ffma"] / n * occ_f
         return v / 1e12, "TFLOP/s", "fma"
     issue_bw = H200_SMS * ISSUE_PER_SM * H200_CLOCK * 32 * row["global_bytes"] / n

@@ -117,6 +117,18 @@ mod bodies {
                     ..Conv2dArgs::default()
                 },
             ),
+            // The implicit GEMM with two groups of 32 channels, stride 2.
+            (
+                [1, 64, 9, 9],
+                [64, 32, 3, 3],
+                false,
+                Conv2dArgs {
+                    stride: [2, 2],
+                    padding: [1, 1],
+                    groups: 2,
+                    ..Conv2dArgs::default()
+                },
+            ),
         ];
         for (i, (xs, ws, has_bias, args)) in cases.into_iter().enumerate() {
             let x = Tensor::from_vec(
@@ -162,6 +174,10 @@ mod bodies {
             (1, 84, 10),
             (64, 256, 100),
             (3, 1000, 33),
+            // One case per kernel besides the GEMV's above: the general tile (9..64 rows) and
+            // the 128x128 register tile with partial tiles on both sides.
+            (20, 100, 70),
+            (130, 33, 129),
         ] {
             let x = Tensor::from_vec(Rng::new(m as u64).vec_scaled(m * k, 2.0), &[m, k]).unwrap();
             let w = Tensor::from_vec(Rng::new(k as u64).vec_scaled(n * k, 2.0), &[n, k]).unwrap();

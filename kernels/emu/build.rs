@@ -86,6 +86,7 @@ fn run() -> Result<(), String> {
         kernels.join("gen.rs"),
         kernels.join("common.cuh"),
         kernels.join("broadcast.cuh"),
+        kernels.join("gemm_tile.cuh"),
         csrc.join("shim.h"),
         csrc.join("emu.h"),
         csrc.join("table.h"),

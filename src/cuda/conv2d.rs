@@ -1,12 +1,19 @@
-//! conv2d on a GPU: `conv2d_f32` (`kernels/conv2d.cu`), NCHW input `[n, c_in, h, w]`, OIHW
-//! weight `[c_out, c_in / groups, kh, kw]`, optional bias `[c_out]`.
+//! conv2d on a GPU, NCHW input `[n, c_in, h, w]`, OIHW weight `[c_out, c_in / groups, kh, kw]`,
+//! optional bias `[c_out]`, on one of the kernels of `kernels/conv2d.cu` and
+//! `kernels/conv2d_small.cu`: the implicit GEMM `conv2d_igemm_f32` for groups of at least 32
+//! output channels, `conv2d_small{3,5,7}_f32` for fewer channels and square 3/5/7 filters
+//! without groups, the direct `conv2d_f32` otherwise (`kernels::shapes::conv2d_kernel`, which
+//! also requires 32-bit in-image offsets of the first two).
 
 use crate::cuda::buffer::{DevView, DevViewMut};
 
 use crate::cuda::device::CudaDevice;
 use crate::cuda::launch::{launch, Arg};
 use crate::error::Result;
-use crate::kernels::{Conv2dF32, Conv2dParams};
+use crate::kernels::shapes::{conv2d_kernel, ConvKernel};
+use crate::kernels::{
+    Conv2dF32, Conv2dIgemmF32, Conv2dParams, Conv2dSmall3F32, Conv2dSmall5F32, Conv2dSmall7F32,
+};
 
 /// `y [n, c_out, h_out, w_out] = conv2d(x, w) + b`.
 pub(crate) fn conv2d_f32(
@@ -18,5 +25,12 @@ pub(crate) fn conv2d_f32(
     y: DevViewMut<'_>,
 ) -> Result<()> {
     let b = b.map_or(Arg::Absent, Arg::In);
-    launch::<Conv2dF32>(dev, p, &[Arg::In(x), Arg::In(w), b, Arg::Out(y)])
+    let args = [Arg::In(x), Arg::In(w), b, Arg::Out(y)];
+    match conv2d_kernel(p) {
+        ConvKernel::ImplicitGemm => launch::<Conv2dIgemmF32>(dev, p, &args),
+        ConvKernel::Small3 => launch::<Conv2dSmall3F32>(dev, p, &args),
+        ConvKernel::Small5 => launch::<Conv2dSmall5F32>(dev, p, &args),
+        ConvKernel::Small7 => launch::<Conv2dSmall7F32>(dev, p, &args),
+        ConvKernel::Direct => launch::<Conv2dF32>(dev, p, &args),
+    }
 }

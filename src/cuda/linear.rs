@@ -1,12 +1,16 @@
-//! linear on a GPU: `linear_f32` (`kernels/linear.cu`), `y[m, n] = x[m, k] · w[n, k]ᵀ + b[n]`,
-//! with relu fused into the epilogue when `p.relu != 0`.
+//! linear on a GPU, `y[m, n] = x[m, k] · w[n, k]ᵀ + b[n]` with relu fused into the epilogue when
+//! `p.relu != 0`, on one of three kernels of `kernels/linear.cu`: `linear_gemv_f32` for at most
+//! 8 rows (a batch-1 layer reads its weights once), `linear_tiled_f32` (128x128 register tiles)
+//! when M and N are both at least 64, `linear_f32` for the rest. The choice is
+//! `kernels::shapes::linear_kernel`, which the emulator tests share.
 
 use crate::cuda::buffer::{DevView, DevViewMut};
 
 use crate::cuda::device::CudaDevice;
 use crate::cuda::launch::{launch, Arg};
 use crate::error::Result;
-use crate::kernels::{LinearF32, LinearParams};
+use crate::kernels::shapes::{linear_kernel, LinearKernel};
+use crate::kernels::{LinearF32, LinearGemvF32, LinearParams, LinearTiledF32};
 
 /// `y = act(x · wᵀ + b)`.
 pub(crate) fn linear_f32(
@@ -18,5 +22,10 @@ pub(crate) fn linear_f32(
     y: DevViewMut<'_>,
 ) -> Result<()> {
     let b = b.map_or(Arg::Absent, Arg::In);
-    launch::<LinearF32>(dev, p, &[Arg::In(x), Arg::In(w), b, Arg::Out(y)])
+    let args = [Arg::In(x), Arg::In(w), b, Arg::Out(y)];
+    match linear_kernel(p) {
+        LinearKernel::Gemv => launch::<LinearGemvF32>(dev, p, &args),
+        LinearKernel::Tiled => launch::<LinearTiledF32>(dev, p, &args),
+        LinearKernel::General => launch::<LinearF32>(dev, p, &args),
+    }
 }

@@ -426,12 +426,64 @@ kernels! {
             b: *const f32 [p.c_out] if p.has_bias != 0,
             y: *mut f32 [p.n, p.c_out, p.h_out, p.w_out],
         }
+        /// Implicit GEMM over each group (filters x im2col, never materialised), 128 x 128
+        /// register tiles; only for shapes whose in-image offsets fit 32 bits.
+        kernel Conv2dIgemmF32 = conv2d_igemm_f32 (p: Conv2dParams) {
+            launch: conv2d_igemm(p),
+            x: *const f32 [p.n, p.c_in, p.h, p.w],
+            w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
+            b: *const f32 [p.c_out] if p.has_bias != 0,
+            y: *mut f32 [p.n, p.c_out, p.h_out, p.w_out],
+        }
+    }
+
+    module conv2d_small {
+        /// Direct convolution for few output channels, 8 per thread, 3x3 filters.
+        kernel Conv2dSmall3F32 = conv2d_small3_f32 (p: Conv2dParams) {
+            launch: conv2d_small(p, 3),
+            x: *const f32 [p.n, p.c_in, p.h, p.w],
+            w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
+            b: *const f32 [p.c_out] if p.has_bias != 0,
+            y: *mut f32 [p.n, p.c_out, p.h_out, p.w_out],
+        }
+        /// The same for 5x5 filters.
+        kernel Conv2dSmall5F32 = conv2d_small5_f32 (p: Conv2dParams) {
+            launch: conv2d_small(p, 5),
+            x: *const f32 [p.n, p.c_in, p.h, p.w],
+            w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
+            b: *const f32 [p.c_out] if p.has_bias != 0,
+            y: *mut f32 [p.n, p.c_out, p.h_out, p.w_out],
+        }
+        /// The same for 7x7 filters.
+        kernel Conv2dSmall7F32 = conv2d_small7_f32 (p: Conv2dParams) {
+            launch: conv2d_small(p, 7),
+            x: *const f32 [p.n, p.c_in, p.h, p.w],
+            w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
+            b: *const f32 [p.c_out] if p.has_bias != 0,
+            y: *mut f32 [p.n, p.c_out, p.h_out, p.w_out],
+        }
     }
 
     module linear {
         /// Tiled shared-memory SGEMM with a bias and relu epilogue.
         kernel LinearF32 = linear_f32 (p: LinearParams) {
             launch: linear(p),
+            x: *const f32 [p.m, p.k],
+            w: *const f32 [p.n, p.k],
+            b: *const f32 [p.n] if p.has_bias != 0,
+            y: *mut f32 [p.m, p.n],
+        }
+        /// 128 x 128 register-tiled SGEMM (8 x 8 outputs per thread), double-buffered.
+        kernel LinearTiledF32 = linear_tiled_f32 (p: LinearParams) {
+            launch: linear_tiled(p),
+            x: *const f32 [p.m, p.k],
+            w: *const f32 [p.n, p.k],
+            b: *const f32 [p.n] if p.has_bias != 0,
+            y: *mut f32 [p.m, p.n],
+        }
+        /// Matrix-vector products for at most 8 rows: one warp per output feature.
+        kernel LinearGemvF32 = linear_gemv_f32 (p: LinearParams) {
+            launch: linear_gemv(p),
             x: *const f32 [p.m, p.k],
             w: *const f32 [p.n, p.k],
             b: *const f32 [p.n] if p.has_bias != 0,

@@ -31,6 +31,29 @@ const GRID_CAP: u64 = 65535;
 /// Output tile of linear_f32 (`LIN_TM` x `LIN_TN` in kernels/linear.cu) and its 16 x 16 block.
 const LINEAR_TILE: u64 = 64;
 const LINEAR_BLOCK: [u32; 3] = [16, 16, 1];
+/// Output tile of the register-tiled kernels (`GT_BM` x `GT_BN` in kernels/gemm_tile.cuh:
+/// linear_tiled_f32, conv2d_igemm_f32) and their 256-thread block.
+const GEMM_TILE: u64 = 128;
+const GEMM_BLOCK: [u32; 3] = [256, 1, 1];
+/// linear_gemv_f32: output features per block (one warp each), its block, and the most rows of
+/// x it takes (`GV_WARPS`, `GV_ROWS` in kernels/linear.cu).
+const GEMV_OUTPUTS: u64 = 8;
+const GEMV_BLOCK: [u32; 3] = [256, 1, 1];
+pub(crate) const GEMV_MAX_ROWS: i64 = 8;
+/// linear_tiled_f32 wants both M and N at least this large: below, most of a 128-wide tile
+/// would compute rows or columns that are never stored, and linear_f32's 64-wide tile wastes
+/// less.
+const TILED_MIN: i64 = 64;
+/// conv2d_igemm_f32 wants at least this many output channels per group: below, the 128-row
+/// filter tile is mostly padding and the direct kernel (one pixel per thread, every output
+/// channel a separate plane) does less wasted work. Depthwise and the recipe's Net (6 and 16
+/// channels) stay direct.
+const IGEMM_MIN_COUT: i64 = 32;
+/// conv2d_small{3,5,7}_f32: output channels per thread (`SC_CO`), block, and the most filter taps
+/// per channel its shared tile holds (`SC_MAX_R`, kernels/conv2d_small.cu).
+const SMALL_CO: u64 = 8;
+const SMALL_BLOCK: [u32; 3] = [256, 1, 1];
+const SMALL_MAX_TAPS: i64 = 512;
 /// Largest conv2d block (kernels/conv2d.cu: one output pixel per thread).
 const CONV_MAX_BLOCK: u64 = 256;
 const WARP: u64 = 32;
@@ -116,6 +139,196 @@ pub(crate) fn linear(p: &LinearParams) -> Result<LaunchShape> {
     })
 }
 
+/// linear_tiled_f32: one 256-thread block per 128x128 tile of `[M, N]`; grid.x walks the N
+/// tiles and grid.y the M tiles.
+pub(crate) fn linear_tiled(p: &LinearParams) -> Result<LaunchShape> {
+    const OP: &str = "linear (tiled)";
+    let m = size(OP, "m", p.m)?;
+    let n = size(OP, "n", p.n)?;
+    size(OP, "k", p.k)?;
+    Ok(LaunchShape {
+        grid: [blocks(OP, n, GEMM_TILE)?, blocks(OP, m, GEMM_TILE)?, 1],
+        block: GEMM_BLOCK,
+        shared_bytes: 0,
+    })
+}
+
+/// linear_gemv_f32: 8 output features per 256-thread block. The kernel keeps at most
+/// [`GEMV_MAX_ROWS`] partial sums per lane, so more rows are refused here.
+pub(crate) fn linear_gemv(p: &LinearParams) -> Result<LaunchShape> {
+    const OP: &str = "linear (gemv)";
+    let m = size(OP, "m", p.m)?;
+    let n = size(OP, "n", p.n)?;
+    size(OP, "k", p.k)?;
+    if m > GEMV_MAX_ROWS as u64 {
+        return Err(Error::InvalidArgument {
+            op: OP,
+            name: "m",
+            reason: format!("linear_gemv_f32 takes at most {GEMV_MAX_ROWS} rows, got {m}"),
+        });
+    }
+    Ok(LaunchShape {
+        grid: [blocks(OP, n, GEMV_OUTPUTS)?, 1, 1],
+        block: GEMV_BLOCK,
+        shared_bytes: 0,
+    })
+}
+
+/// Which linear kernel a shape runs on (the CUDA launch and the tests use this one rule).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LinearKernel {
+    /// linear_gemv_f32: at most [`GEMV_MAX_ROWS`] rows.
+    Gemv,
+    /// linear_tiled_f32: M and N both at least 64.
+    Tiled,
+    /// linear_f32: the rest.
+    General,
+}
+
+pub(crate) fn linear_kernel(p: &LinearParams) -> LinearKernel {
+    if p.m <= GEMV_MAX_ROWS {
+        LinearKernel::Gemv
+    } else if p.m >= TILED_MIN && p.n >= TILED_MIN {
+        LinearKernel::Tiled
+    } else {
+        LinearKernel::General
+    }
+}
+
+/// Whether conv2d_igemm_f32's 32-bit in-image arithmetic holds for `p`: every offset inside an
+/// image's channel group (`Cg*H*W`), the reduction length `K = Cg*KH*KW`, the pixels of one
+/// output plane, and every input row and column a tap can reach (`(H_out-1)*sh + (KH-1)*dh`,
+/// and the padding, which is subtracted; strides and dilations themselves) below 2^31. The batch and the pixel index over it stay
+/// 64-bit in the kernel, so `N` is not limited.
+pub(crate) fn conv2d_igemm_fits(p: &Conv2dParams) -> bool {
+    let lim = i128::from(i32::MAX);
+    let v = |x: i64| i128::from(x);
+    let cg = v(p.c_in) / v(p.groups.max(1));
+    let reach = |out: i64, stride: i64, k: i64, dil: i64| {
+        (v(out) - 1).max(0) * v(stride) + (v(k) - 1).max(0) * v(dil)
+    };
+    [
+        cg * v(p.h) * v(p.w),
+        cg * v(p.kh) * v(p.kw),
+        v(p.h_out) * v(p.w_out),
+        v(p.c_out),
+        reach(p.h_out, p.stride_h, p.kh, p.dil_h),
+        reach(p.w_out, p.stride_w, p.kw, p.dil_w),
+        v(p.pad_h),
+        v(p.pad_w),
+        v(p.stride_h),
+        v(p.stride_w),
+        v(p.dil_h),
+        v(p.dil_w),
+    ]
+    .iter()
+    .all(|&x| (0..=lim).contains(&x))
+}
+
+/// conv2d_igemm_f32: one 256-thread block per (128-pixel tile, group x 128-channel tile);
+/// grid.x walks the `N*H_out*W_out` pixels, grid.y the groups' channel tiles. Refused for a
+/// shape outside [`conv2d_igemm_fits`].
+pub(crate) fn conv2d_igemm(p: &Conv2dParams) -> Result<LaunchShape> {
+    const OP: &str = "conv2d (implicit GEMM)";
+    if !conv2d_igemm_fits(p) {
+        return Err(Error::InvalidArgument {
+            op: OP,
+            name: "shape",
+            reason: format!("conv2d_igemm_f32 needs 32-bit in-image offsets, {p:?} has larger"),
+        });
+    }
+    let overflow = || Error::Overflow {
+        what: format!("{OP} launch size"),
+    };
+    let pixels = size(OP, "n", p.n)?
+        .checked_mul(size(OP, "h_out", p.h_out)?)
+        .and_then(|x| x.checked_mul(p.w_out as u64))
+        .ok_or_else(overflow)?;
+    let groups = size(OP, "groups", p.groups)?;
+    let cog = size(OP, "c_out", p.c_out)? / groups.max(1);
+    let row_tiles = groups
+        .checked_mul(cog.div_ceil(GEMM_TILE))
+        .ok_or_else(overflow)?;
+    Ok(LaunchShape {
+        grid: [blocks(OP, pixels, GEMM_TILE)?, blocks(OP, row_tiles, 1)?, 1],
+        block: GEMM_BLOCK,
+        shared_bytes: 0,
+    })
+}
+
+/// Whether conv2d_small{3,5,7}_f32 takes `p` with a `k` x `k` filter: no groups, that filter,
+/// at most [`SMALL_MAX_TAPS`] taps per output channel (its shared-memory filter tile) and the
+/// implicit GEMM's 32-bit rule.
+pub(crate) fn conv2d_small_fits(p: &Conv2dParams, k: i64) -> bool {
+    p.groups == 1
+        && p.kh == k
+        && p.kw == k
+        && matches!(k, 3 | 5 | 7)
+        && p.c_in
+            .checked_mul(k * k)
+            .is_some_and(|r| r <= SMALL_MAX_TAPS)
+        && conv2d_igemm_fits(p)
+}
+
+/// conv2d_small{k}_f32: one 256-thread block per (256-pixel tile of a plane, image x block of 8
+/// output channels). Refused for a shape outside [`conv2d_small_fits`].
+pub(crate) fn conv2d_small(p: &Conv2dParams, k: i64) -> Result<LaunchShape> {
+    const OP: &str = "conv2d (small channels)";
+    if !conv2d_small_fits(p, k) {
+        return Err(Error::InvalidArgument {
+            op: OP,
+            name: "shape",
+            reason: format!(
+                "conv2d_small{k}_f32 needs groups 1, a {k}x{k} filter, C_in*{k}*{k} <= \
+                 {SMALL_MAX_TAPS} and 32-bit in-image offsets; got {p:?}"
+            ),
+        });
+    }
+    let overflow = || Error::Overflow {
+        what: format!("{OP} launch size"),
+    };
+    let pixels = size(OP, "h_out", p.h_out)?
+        .checked_mul(size(OP, "w_out", p.w_out)?)
+        .ok_or_else(overflow)?;
+    let planes = size(OP, "n", p.n)?
+        .checked_mul(size(OP, "c_out", p.c_out)?.div_ceil(SMALL_CO))
+        .ok_or_else(overflow)?;
+    Ok(LaunchShape {
+        grid: [
+            blocks(OP, pixels, SMALL_BLOCK[0].into())?,
+            blocks(OP, planes, 1)?,
+            1,
+        ],
+        block: SMALL_BLOCK,
+        shared_bytes: 0,
+    })
+}
+
+/// Which conv2d kernel a shape runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConvKernel {
+    /// conv2d_f32: any shape.
+    Direct,
+    /// conv2d_small{3,5,7}_f32 (the filter size): fewer than 32 output channels, no groups.
+    Small3,
+    Small5,
+    Small7,
+    /// conv2d_igemm_f32: at least 32 output channels per group, 32-bit in-image offsets.
+    ImplicitGemm,
+}
+
+pub(crate) fn conv2d_kernel(p: &Conv2dParams) -> ConvKernel {
+    if p.groups > 0 && p.c_out / p.groups >= IGEMM_MIN_COUT && conv2d_igemm_fits(p) {
+        return ConvKernel::ImplicitGemm;
+    }
+    match p.kh {
+        3 if conv2d_small_fits(p, 3) => ConvKernel::Small3,
+        5 if conv2d_small_fits(p, 5) => ConvKernel::Small5,
+        7 if conv2d_small_fits(p, 7) => ConvKernel::Small7,
+        _ => ConvKernel::Direct,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +390,134 @@ mod tests {
         // 28x28 = 784 outputs: 4 blocks of 256.
         let s = conv2d(&p).unwrap();
         assert_eq!((s.grid, s.block), ([4, 6, 1], [256, 1, 1]));
+    }
+
+    /// A 1x1 convolution over one `[1, c, h, w]` image, written out so that sizes past what
+    /// `Conv2dParams::new` would ever be asked to allocate can be checked.
+    fn conv_1x1(c: i64, h: i64, w: i64, c_out: i64) -> Conv2dParams {
+        Conv2dParams {
+            n: 1,
+            c_in: c,
+            h,
+            w,
+            c_out,
+            kh: 1,
+            kw: 1,
+            stride_h: 1,
+            stride_w: 1,
+            pad_h: 0,
+            pad_w: 0,
+            dil_h: 1,
+            dil_w: 1,
+            groups: 1,
+            h_out: h,
+            w_out: w,
+            has_bias: 0,
+        }
+    }
+
+    #[test]
+    fn implicit_gemm_needs_32_bit_offsets() {
+        let max = i64::from(i32::MAX);
+        // Cg*H*W just below and at 2^31: the last offset inside the image is 2^31 - 2, 2^31 - 1.
+        let p = conv_1x1(1, 1, max, 64);
+        assert!(conv2d_igemm_fits(&p));
+        assert_eq!(conv2d_kernel(&p), ConvKernel::ImplicitGemm);
+        let p = conv_1x1(1, 1, max + 1, 64);
+        assert!(!conv2d_igemm_fits(&p));
+        assert_eq!(conv2d_kernel(&p), ConvKernel::Direct);
+        assert!(matches!(
+            conv2d_igemm(&p),
+            Err(Error::InvalidArgument { .. })
+        ));
+        // The product, not each factor: 2^16 channels of 2^15 pixels.
+        assert!(!conv2d_igemm_fits(&conv_1x1(1 << 16, 1, 1 << 15, 64)));
+        assert!(conv2d_igemm_fits(&conv_1x1((1 << 16) - 1, 1, 1 << 15, 64)));
+        // A tap's reach: a stride that takes the last output row's taps past 2^31.
+        let mut p = conv_1x1(1, 3, 3, 64);
+        (p.h_out, p.kh) = (2, 2);
+        p.stride_h = max;
+        assert!(!conv2d_igemm_fits(&p));
+        p.stride_h = max - 1;
+        assert!(conv2d_igemm_fits(&p));
+        // The batch is not limited: the pixel index is 64-bit in the kernel.
+        let mut p = conv_1x1(64, 56, 56, 64);
+        p.n = 1 << 40;
+        assert_eq!(conv2d_kernel(&p), ConvKernel::ImplicitGemm);
+        assert_eq!(conv2d_igemm(&p).unwrap().grid[0], 65535);
+        // Narrow groups stay direct (depthwise, the recipe Net's 6 and 16 channels).
+        assert_eq!(conv2d_kernel(&conv_1x1(3, 32, 32, 16)), ConvKernel::Direct);
+        let mut p = conv_1x1(64, 8, 8, 64);
+        p.groups = 64;
+        assert_eq!(conv2d_kernel(&p), ConvKernel::Direct);
+        p.groups = 2;
+        assert_eq!(conv2d_kernel(&p), ConvKernel::ImplicitGemm);
+        assert_eq!(conv2d_igemm(&p).unwrap().grid, [1, 2, 1]);
+    }
+
+    #[test]
+    fn few_channels_take_the_register_blocked_kernel() {
+        let conv = |x: [usize; 4], w: [usize; 4], groups| {
+            Conv2dParams::new(&x, &w, true, [1, 1], [1, 1], [1, 1], groups).unwrap()
+        };
+        // The recipe Net's two convolutions.
+        let p = conv([1, 3, 32, 32], [6, 3, 5, 5], 1);
+        assert_eq!(conv2d_kernel(&p), ConvKernel::Small5);
+        assert_eq!(conv2d_small(&p, 5).unwrap().grid, [4, 1, 1]);
+        let p = conv([64, 6, 14, 14], [16, 6, 5, 5], 1);
+        assert_eq!(conv2d_kernel(&p), ConvKernel::Small5);
+        assert_eq!(conv2d_small(&p, 5).unwrap().grid, [1, 128, 1]);
+        assert!(
+            conv2d_small(&p, 3).is_err(),
+            "a 5x5 filter is not the 3x3 kernel's"
+        );
+        assert_eq!(
+            conv2d_kernel(&conv([1, 3, 9, 9], [8, 3, 7, 7], 1)),
+            ConvKernel::Small7
+        );
+        // The shared filter tile: 56*9 = 504 taps fit, 57*9 = 513 do not.
+        assert_eq!(
+            conv2d_kernel(&conv([1, 56, 9, 9], [8, 56, 3, 3], 1)),
+            ConvKernel::Small3
+        );
+        assert_eq!(
+            conv2d_kernel(&conv([1, 57, 9, 9], [8, 57, 3, 3], 1)),
+            ConvKernel::Direct
+        );
+        // Groups, non-square and other sizes stay direct.
+        assert_eq!(
+            conv2d_kernel(&conv([1, 4, 9, 9], [8, 2, 3, 3], 2)),
+            ConvKernel::Direct
+        );
+        assert_eq!(
+            conv2d_kernel(&conv([1, 4, 9, 9], [8, 4, 3, 5], 1)),
+            ConvKernel::Direct
+        );
+        assert_eq!(
+            conv2d_kernel(&conv([1, 4, 9, 9], [8, 4, 4, 4], 1)),
+            ConvKernel::Direct
+        );
+    }
+
+    #[test]
+    fn linear_kernel_follows_the_shape() {
+        let p = |m, n| LinearParams {
+            m,
+            k: 5,
+            n,
+            has_bias: 0,
+            relu: 0,
+        };
+        assert_eq!(linear_kernel(&p(1, 4096)), LinearKernel::Gemv);
+        assert_eq!(linear_kernel(&p(8, 10)), LinearKernel::Gemv);
+        assert_eq!(linear_kernel(&p(9, 4096)), LinearKernel::General);
+        assert_eq!(linear_kernel(&p(64, 63)), LinearKernel::General);
+        assert_eq!(linear_kernel(&p(64, 64)), LinearKernel::Tiled);
+        assert_eq!(linear_gemv(&p(8, 4097)).unwrap().grid, [513, 1, 1]);
+        assert!(matches!(
+            linear_gemv(&p(9, 1)),
+            Err(Error::InvalidArgument { .. })
+        ));
+        assert_eq!(linear_tiled(&p(129, 1 << 30)).unwrap().grid, [65535, 2, 1]);
     }
 }

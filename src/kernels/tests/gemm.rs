@@ -25,13 +25,18 @@ use crate::tensor::Tensor;
 
 const TOL_SIGMAS: f64 = 8.0;
 
-fn tolerance(k: usize, mag: &[f64]) -> Vec<f64> {
+pub(super) fn tolerance(k: usize, mag: &[f64]) -> Vec<f64> {
     let scale = TOL_SIGMAS * ((k + 1) as f64).sqrt() * f64::from(f32::EPSILON);
     mag.iter().map(|m| scale * m).collect()
 }
 
 /// Naive conv2d in f64: (values rounded to f32, magnitudes Σ|x·w| + |b|).
-fn conv_ref(p: &Conv2dParams, x: &[f32], w: &[f32], b: Option<&[f32]>) -> (Vec<f32>, Vec<f64>) {
+pub(super) fn conv_ref(
+    p: &Conv2dParams,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+) -> (Vec<f32>, Vec<f64>) {
     let [n, c_in, h, wd] = [p.n, p.c_in, p.h, p.w].map(|v| v as usize);
     let [c_out, kh, kw, ho, wo] = [p.c_out, p.kh, p.kw, p.h_out, p.w_out].map(|v| v as usize);
     let g = p.groups as usize;
@@ -72,7 +77,12 @@ fn conv_ref(p: &Conv2dParams, x: &[f32], w: &[f32], b: Option<&[f32]>) -> (Vec<f
 }
 
 /// Naive linear in f64 (optionally relu'd): (values rounded to f32, magnitudes).
-fn linear_ref(p: &LinearParams, x: &[f32], w: &[f32], b: Option<&[f32]>) -> (Vec<f32>, Vec<f64>) {
+pub(super) fn linear_ref(
+    p: &LinearParams,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+) -> (Vec<f32>, Vec<f64>) {
     let [m, k, n] = [p.m, p.k, p.n].map(|v| v as usize);
     let mut val = Vec::with_capacity(m * n);
     let mut mag = Vec::with_capacity(m * n);
@@ -96,7 +106,7 @@ fn linear_ref(p: &LinearParams, x: &[f32], w: &[f32], b: Option<&[f32]>) -> (Vec
 }
 
 /// The bias operand: absent when the params have none.
-fn bias_arg<'a>(has_bias: i64, b: &'a [f32]) -> EmuArg<'a> {
+pub(super) fn bias_arg<'a>(has_bias: i64, b: &'a [f32]) -> EmuArg<'a> {
     if has_bias != 0 {
         EmuArg::In(b)
     } else {
@@ -279,7 +289,7 @@ fn linear_emu(
 }
 
 /// `linear` / `linear_relu` on the CPU.
-fn linear_cpu(
+pub(super) fn linear_cpu(
     m: usize,
     k: usize,
     n: usize,

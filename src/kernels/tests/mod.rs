@@ -7,6 +7,8 @@
 //!   their parameter lists, the pinned PTX ISA; the emulator's self-tests.
 //! - `eltwise.rs`: relu and max_pool2d, bit for bit against the CPU ops.
 //! - `gemm.rs`: conv2d and linear within a stated summation-order bound.
+//! - `gemm_tiled.rs`: the implicit-GEMM conv2d, the register-tiled linear and the GEMV, within
+//!   the same bound, at every tile edge.
 //! - `add.rs`: add (and add + relu) with broadcasting, bit for bit against the CPU op.
 //! - `activation.rs`: every activation, bit for bit or within a few ulp (libm functions).
 //! - `mul.rs`: mul, add with alpha and tensor-with-scalar add/mul, bit for bit.
@@ -20,6 +22,7 @@ mod contract;
 mod convert;
 mod eltwise;
 mod gemm;
+mod gemm_tiled;
 mod mul;
 mod norm_pool;
 mod reduce;

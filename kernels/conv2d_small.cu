@@ -1,0 +1,120 @@
+// conv2d_small.cu: direct convolution for few output channels and square 3x3, 5x5 or 7x7
+// filters (the recipe Net's 3->6 and 6->16 5x5 layers, stems, early layers), register-blocked
+// over output channels. conv2d.cu's header states the math and layout; here groups == 1, so
+//     y[n, co, oh, ow] = b[co] + sum over ci, kh, kw in [0, K) of
+//         x[n, ci, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] * w[co, ci, kh, kw]
+//   with taps outside the input skipped, summed in (ci, kh, kw) order in float32 as conv2d_f32
+//   does, then the bias added.
+// Threads: a block owns (image n, a block of SC_CO = 8 output channels co0..co0+7) and a tile of
+//   256 consecutive output pixels; each thread computes its pixel for all 8 channels, so every
+//   input tap is loaded once for 8 FFMA (conv2d_f32 loads it once per channel, with 64-bit
+//   index arithmetic per tap). The block's filters, Cin*K*K*8 floats, are staged in shared
+//   memory channel-minor (ws[r][c] = w[co0 + c, r], zero past C_out), so a tap's 8 weights are
+//   two 128-bit broadcast loads. A thread whose whole K x K window lies inside the input takes
+//   the interior path, with no bounds test per tap; the others test each tap. The filter loops
+//   are unrolled by the template's K; the channel loop is not.
+// Indices: the host launches this only when Cin*H*W, H_out*W_out and every reach fit 32 bits
+//   (src/kernels/shapes.rs conv2d_small_fits, the implicit GEMM's rule); the image base n*Cin*H*W
+//   and the output planes stay 64-bit.
+// Launch (src/kernels/shapes.rs conv2d_small): block (256,1,1), which this kernel assumes;
+//   grid (min(ceil(H_out*W_out/256), 65535), min(N*ceil(C_out/8), 65535), 1), both grid-stride
+//   and uniform per block (the staging barriers are never divergent); SC_MAX_R*8*4 = 16 KiB of
+//   static shared memory, for Cin*K*K <= SC_MAX_R = 512 (the host checks).
+#include "common.cuh"
+#include "gemm_tile.cuh"
+
+#define SC_CO 8        // output channels per thread
+#define SC_MAX_R 512   // most filter taps per channel, Cin*K*K, the shared tile holds
+#define SC_THREADS 256
+
+template <int K>
+__device__ __forceinline__ void conv2d_small_body(const Conv2dParams p,
+                                                  const float* __restrict__ x,
+                                                  const float* __restrict__ w,
+                                                  const float* __restrict__ b,
+                                                  float* __restrict__ y) {
+    __shared__ TP_ALIGN16 float ws[SC_MAX_R][SC_CO];
+    const int tid = (int)threadIdx.x;
+    // 32-bit by the host's check (conv2d_small_fits).
+    const int c_in = (int)p.c_in, h = (int)p.h, wd = (int)p.w;
+    const int plane = h * wd;
+    const int w_out = (int)p.w_out;
+    const int howo = (int)(p.h_out * p.w_out);
+    const int sh = (int)p.stride_h, sw = (int)p.stride_w, dh = (int)p.dil_h, dw = (int)p.dil_w;
+    const int r_len = c_in * K * K;
+    const long long co_blocks = (p.c_out + SC_CO - 1) / SC_CO;
+
+    for (long long t = blockIdx.y; t < p.n * co_blocks; t += gridDim.y) {
+        const long long n = t / co_blocks;
+        const int co0 = (int)(t % co_blocks) * SC_CO;
+        __syncthreads();  // everyone is done with the previous block's filters
+        for (int e = tid; e < r_len * SC_CO; e += SC_THREADS) {
+            const int r = e / SC_CO, c = e % SC_CO;
+            ws[r][c] = co0 + c < p.c_out ? w[(long long)(co0 + c) * r_len + r] : 0.0f;
+        }
+        __syncthreads();  // the filters are staged
+        const float* __restrict__ xn = x + n * p.c_in * plane;  // x[n]
+        for (long long o0 = (long long)blockIdx.x * SC_THREADS; o0 < howo;
+             o0 += (long long)gridDim.x * SC_THREADS) {
+            const int o = (int)o0 + tid;
+            if (o >= howo) continue;  // no barrier below: leaving early is safe
+            const int oh = o / w_out, ow = o - (o / w_out) * w_out;
+            const int ih0 = oh * sh - (int)p.pad_h, iw0 = ow * sw - (int)p.pad_w;
+            const bool interior =
+                ih0 >= 0 && iw0 >= 0 && ih0 + (K - 1) * dh < h && iw0 + (K - 1) * dw < wd;
+            float acc[SC_CO];
+            TP_UNROLL
+            for (int c = 0; c < SC_CO; ++c) acc[c] = 0.0f;
+            const float* wr = &ws[0][0];
+            if (interior) {
+                const float* __restrict__ xc = xn + ih0 * wd + iw0;
+                for (int ci = 0; ci < c_in; ++ci, xc += plane) {
+                    TP_UNROLL
+                    for (int i = 0; i < K; ++i) {
+                        TP_UNROLL
+                        for (int j = 0; j < K; ++j, wr += SC_CO) {
+                            const float v = xc[i * dh * wd + j * dw];
+                            float wv[SC_CO];
+                            gt_lds4(wr, wv);
+                            gt_lds4(wr + 4, wv + 4);
+                            TP_UNROLL
+                            for (int c = 0; c < SC_CO; ++c) acc[c] += v * wv[c];
+                        }
+                    }
+                }
+            } else {
+                const float* __restrict__ xc = xn;
+                for (int ci = 0; ci < c_in; ++ci, xc += plane) {
+                    TP_UNROLL
+                    for (int i = 0; i < K; ++i) {
+                        const int ih = ih0 + i * dh;
+                        TP_UNROLL
+                        for (int j = 0; j < K; ++j, wr += SC_CO) {
+                            const int iw = iw0 + j * dw;
+                            // Zero padding: taps outside the input contribute nothing.
+                            if (ih >= 0 && ih < h && iw >= 0 && iw < wd) {
+                                const float v = xc[ih * wd + iw];
+                                float wv[SC_CO];
+                                gt_lds4(wr, wv);
+                                gt_lds4(wr + 4, wv + 4);
+                                TP_UNROLL
+                                for (int c = 0; c < SC_CO; ++c) acc[c] += v * wv[c];
+                            }
+                        }
+                    }
+                }
+            }
+            float* __restrict__ yo = y + (n * p.c_out + co0) * howo + o;  // y[n, co0, oh, ow]
+            TP_UNROLL
+            for (int c = 0; c < SC_CO; ++c) {
+                if (co0 + c < p.c_out) {
+                    yo[(long long)c * howo] = acc[c] + (p.has_bias ? b[co0 + c] : 0.0f);
+                }
+            }
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(SC_THREADS) conv2d_small3_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in, 3, 3] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out] */) { conv2d_small_body<3>(p, x, w, b, y); }
+extern "C" __global__ void __launch_bounds__(SC_THREADS) conv2d_small5_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in, 5, 5] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out] */) { conv2d_small_body<5>(p, x, w, b, y); }
+extern "C" __global__ void __launch_bounds__(SC_THREADS) conv2d_small7_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in, 7, 7] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out] */) { conv2d_small_body<7>(p, x, w, b, y); }
