@@ -132,7 +132,8 @@ fn launch_failure_in_the_middle_of_a_forward() {
             .expect("f32");
         net.to_device(&CUDA0).expect("to GPU");
         let xg = x.to(&CUDA0).expect("x to GPU");
-        // conv1, its relu, the pool, then conv2 is refused at launch.
+        // conv1, its relu, the pool, then conv2 (6 -> 16 channels, 5x5: the register-blocked
+        // small-channel kernel) is refused at launch.
         double()
             .expect("double")
             .arm("TP_FAKE_CUDA_FAIL_LAUNCH", 0, 4)
@@ -140,7 +141,7 @@ fn launch_failure_in_the_middle_of_a_forward() {
         let err = net.forward(&xg).expect_err("the fourth launch fails");
         assert!(
             matches!(&err, Error::Cuda { device: CUDA0, op, name, .. }
-                if op.contains("conv2d_f32") && name == "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES"),
+                if op.contains("conv2d_small5_f32") && name == "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES"),
             "{err:?}"
         );
         assert_same(&bytes(&x), &x_before, "host input untouched");
