@@ -1,6 +1,8 @@
-// linear.cu: y = x W^T + b, optionally followed by relu, float32: three kernels for three shapes
-// (src/kernels/shapes.rs linear_kernel picks one: linear_gemv_f32 for M <= 8, linear_tiled_f32
-// when M and N are both at least 64, linear_f32 otherwise).
+// linear.cu: y = x W^T + b, optionally followed by relu, float32: three kernels
+// (src/kernels/shapes.rs linear_kernel picks linear_tiled_f32 when M and N are both at least 64,
+// linear_f32 otherwise; linear_gemv_f32, for M <= 8, is built and tested but not chosen yet:
+// its summation order differs from the tiles', which agree bit for bit, and a row's result
+// must not depend on the batch it came in).
 //
 // Math (all three): y[i, o] = act(b[o] + sum over kk in [0, K) of x[i, kk] * w[o, kk]) where
 //   b[o] is 0 when has_bias == 0 and act is relu (v < 0 ? 0 : v, NaN and -0.0 kept) when
@@ -9,7 +11,7 @@
 // Layout: x [M, K]; w [N, K] (PyTorch's Linear weight, so both operands are K-contiguous);
 //   b [N] (read only when has_bias); y [M, N]; all contiguous; y aliases none of them.
 //
-// linear_f32, the general tile (any M, N; what is left for 9 <= M < 64 or N < 64). The sum runs
+// linear_f32, the general tile (any M, N; chosen when M < 64 or N < 64). The sum runs
 //   in increasing kk.
 //   Threads: a block computes one LIN_TM x LIN_TN (64 x 64) tile of y with 16 x 16 threads; thread
 //   (tx, ty) owns the 4 x 4 outputs at rows ty + 16*i and columns tx + 16*j (i, j in [0, 4)).

@@ -262,13 +262,15 @@ fn linear_cases<K: KernelDef<Params = LinearParams>>(
     name: &str,
     seed: u64,
     shapes: &[(usize, usize, usize)],
-    kernel: LinearKernel,
+    kernel: Option<LinearKernel>,
 ) {
     let mut rng = Rng::new(seed);
     for &(m, k, n) in shapes {
         for (bias, relu) in [(true, false), (false, false), (true, true), (false, true)] {
             let p = LinearParams::new(&[m, k], &[n, k], bias.then_some(&[n][..]), relu).unwrap();
-            assert_eq!(linear_kernel(&p), kernel, "{name} {p:?}: host's choice");
+            if let Some(kernel) = kernel {
+                assert_eq!(linear_kernel(&p), kernel, "{name} {p:?}: host's choice");
+            }
             let x = rng.vec(m * k);
             let w = rng.vec(n * k);
             let b = if bias { rng.vec(n) } else { Vec::new() };
@@ -308,7 +310,7 @@ fn linear_tiled_matches_reference_and_cpu_op() {
             (70, 45, 300),
             (256, 256, 256),
         ],
-        LinearKernel::Tiled,
+        Some(LinearKernel::Tiled),
     );
 }
 
@@ -324,7 +326,8 @@ fn linear_gemv_matches_reference_and_cpu_op() {
     shapes.push((1, 4099, 84));
     shapes.push((8, 513, 1));
     shapes.push((0, 5, 3));
-    linear_cases::<LinearGemvF32>("linear_gemv", 13, &shapes, LinearKernel::Gemv);
+    // Not chosen by the host yet (shapes.rs linear_kernel says why), so no choice to check.
+    linear_cases::<LinearGemvF32>("linear_gemv", 13, &shapes, None);
 }
 
 #[test]
