@@ -63,10 +63,13 @@ __device__ __forceinline__ long long tp_grid_stride() {
 
 // Fully unroll the next loop (constant trip count). A macro because the pragma's spelling differs:
 // NVRTC takes `#pragma unroll`, g++ `#pragma GCC unroll N` and warns on the CUDA spelling.
+// TP_NO_UNROLL keeps the next loop rolled (one copy of a large body).
 #if defined(__CUDACC__)
 #define TP_UNROLL _Pragma("unroll")
+#define TP_NO_UNROLL _Pragma("unroll 1")
 #else
 #define TP_UNROLL _Pragma("GCC unroll 16")
+#define TP_NO_UNROLL _Pragma("GCC unroll 1")
 #endif
 
 __device__ __forceinline__ long long tp_min_ll(long long a, long long b) { return a < b ? a : b; }

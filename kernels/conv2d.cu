@@ -10,9 +10,11 @@
 //       + sum over ci in [0, Cg), kh in [0, KH), kw in [0, KW) of
 //           x[n, g*Cg + ci, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] * w[co, ci, kh, kw]
 //   where taps outside the input read as zero (they are skipped). The sum runs in (ci, kh, kw)
-//   order, in float32, then the bias is added.
+//   order, in float32, then the bias is added, then conv_epilogue.cuh's residual and relu
+//   (and, in the small-channel kernels only, its 2x2 max pool).
 // Layout: x [N, C_in, H, W]; w [C_out, Cg, KH, KW] (OIHW); b [C_out] (read only when
-//   has_bias); y [N, C_out, H_out, W_out]; all contiguous; y aliases none of them.
+//   has_bias); r [N, C_out, H_out, W_out] (read only when has_residual); y [N, C_out, H_out,
+//   W_out]; all contiguous; y aliases none of them.
 //
 // conv2d_f32. Threads: a block owns one output plane (n, co) and a tile of blockDim.x
 //   consecutive output pixels of it; each thread computes one pixel over the whole reduction.
@@ -51,6 +53,7 @@
 //   gridDim; 16,896 bytes of static shared memory; __launch_bounds__(256, 2) as
 //   linear_tiled_f32.
 #include "common.cuh"
+#include "conv_epilogue.cuh"
 #include "gemm_tile.cuh"
 
 // Filter chunk staged in shared memory: 1024 floats = 4 KiB. Covers e.g. 64 channels of a 4x4
@@ -60,7 +63,7 @@
 template <typename T>
 __device__ __forceinline__ void conv2d_body(const Conv2dParams p, const T* __restrict__ x,
                                             const T* __restrict__ w, const T* __restrict__ b,
-                                            T* __restrict__ y) {
+                                            const T* __restrict__ r, T* __restrict__ y) {
     __shared__ T w_tile[CONV_W_TILE];
     const long long hw_out = p.h_out * p.w_out;
     const long long planes = p.n * p.c_out;
@@ -119,7 +122,10 @@ __device__ __forceinline__ void conv2d_body(const Conv2dParams p, const T* __res
                     }
                 }
             }
-            if (active) y[plane * hw_out + o] = acc + bias;  // o < hw_out: inside the plane
+            if (active) {  // o < hw_out: inside the plane
+                const long long i = plane * hw_out + o;
+                y[i] = conv_epilogue(p, acc + bias, r, i);
+            }
         }
     }
 }
@@ -128,6 +134,7 @@ __device__ __forceinline__ void conv2d_igemm_body(const Conv2dParams p,
                                                   const float* __restrict__ x,
                                                   const float* __restrict__ w,
                                                   const float* __restrict__ b,
+                                                  const float* __restrict__ r,
                                                   float* __restrict__ y) {
     __shared__ TP_ALIGN16 float ws[2][GT_BK][GT_LD];
     __shared__ TP_ALIGN16 float xs[2][GT_BK][GT_LD];
@@ -218,14 +225,15 @@ __device__ __forceinline__ void conv2d_igemm_body(const Conv2dParams p,
                 const long long q = q0 + gt_col(tx, j);
                 if (q >= pixels) continue;
                 const long long n = q / howo;
-                const long long r = q - n * howo;
-                float* __restrict__ yq = y + (n * p.c_out + g * cog) * howo + r;  // y[n, g*Cog]
+                const long long rq = q - n * howo;
+                const long long yq = (n * p.c_out + g * cog) * howo + rq;  // y[n, g*Cog, rq]
                 TP_UNROLL
                 for (int i = 0; i < 8; ++i) {
                     const int co = row0 + gt_row(ty, i);
                     if (co < cog) {
-                        yq[(long long)co * howo] =
-                            acc[i][j] + (p.has_bias ? b[g * cog + co] : 0.0f);
+                        const long long yi = yq + (long long)co * howo;
+                        const float v = acc[i][j] + (p.has_bias ? b[g * cog + co] : 0.0f);
+                        y[yi] = conv_epilogue(p, v, r, yi);
                     }
                 }
             }
@@ -233,5 +241,5 @@ __device__ __forceinline__ void conv2d_igemm_body(const Conv2dParams p,
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) conv2d_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in/groups, KH, KW] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out] */) { conv2d_body<float>(p, x, w, b, y); }
-extern "C" __global__ void __launch_bounds__(GT_THREADS) conv2d_igemm_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in/groups, KH, KW] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out] */) { conv2d_igemm_body(p, x, w, b, y); }
+extern "C" __global__ void __launch_bounds__(256) conv2d_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in/groups, KH, KW] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, const float* __restrict__ r /* [N, C_out, H_out, W_out], ignored when p.has_residual == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out] */) { conv2d_body<float>(p, x, w, b, r, y); }
+extern "C" __global__ void __launch_bounds__(GT_THREADS) conv2d_igemm_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in/groups, KH, KW] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, const float* __restrict__ r /* [N, C_out, H_out, W_out], ignored when p.has_residual == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out] */) { conv2d_igemm_body(p, x, w, b, r, y); }

@@ -87,6 +87,7 @@ fn run() -> Result<(), String> {
         kernels.join("common.cuh"),
         kernels.join("broadcast.cuh"),
         kernels.join("gemm_tile.cuh"),
+        kernels.join("conv_epilogue.cuh"),
         csrc.join("shim.h"),
         csrc.join("emu.h"),
         csrc.join("table.h"),

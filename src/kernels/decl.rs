@@ -117,6 +117,14 @@ kernels! {
             w_out: i64,
             /// 1 when a bias is added, else 0.
             has_bias: i64,
+            /// 1 when a residual `r [N, C_out, H_out, W_out]` is added after the bias, else 0.
+            has_residual: i64,
+            /// 1 when relu is applied last (after the bias and the residual), else 0.
+            relu: i64,
+            /// 2 when a 2x2, stride-2 max pool (floor mode) of the result is stored instead of
+            /// the result (`y [N, C_out, H_out / 2, W_out / 2]`), else 0; only
+            /// conv2d_small{3,5,7}_f32 pool.
+            pool: i64,
         }
 
         /// An elementwise binary op with broadcasting over an output of `ndim <= 8` dims:
@@ -418,33 +426,39 @@ kernels! {
     }
 
     module conv2d {
-        /// Direct convolution, one output pixel per thread, the filter staged in shared memory.
+        /// Direct convolution, one output pixel per thread, the filter staged in shared memory; the
+        /// residual and relu of conv_epilogue.cuh applied as it stores.
         kernel Conv2dF32 = conv2d_f32 (p: Conv2dParams) {
             launch: conv2d(p),
             x: *const f32 [p.n, p.c_in, p.h, p.w],
             w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
             b: *const f32 [p.c_out] if p.has_bias != 0,
-            y: *mut f32 [p.n, p.c_out, p.h_out, p.w_out],
+            r: *const f32 [p.n, p.c_out, p.h_out, p.w_out] if p.has_residual != 0,
+            y: *mut f32 [p.n, p.c_out, p.stored_h(), p.stored_w()],
         }
         /// Implicit GEMM over each group (filters x im2col, never materialised), 128 x 128
-        /// register tiles; only for shapes whose in-image offsets fit 32 bits.
+        /// register tiles; only for shapes whose in-image offsets fit 32 bits. Residual and relu
+        /// epilogue as conv2d_f32's.
         kernel Conv2dIgemmF32 = conv2d_igemm_f32 (p: Conv2dParams) {
             launch: conv2d_igemm(p),
             x: *const f32 [p.n, p.c_in, p.h, p.w],
             w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
             b: *const f32 [p.c_out] if p.has_bias != 0,
-            y: *mut f32 [p.n, p.c_out, p.h_out, p.w_out],
+            r: *const f32 [p.n, p.c_out, p.h_out, p.w_out] if p.has_residual != 0,
+            y: *mut f32 [p.n, p.c_out, p.stored_h(), p.stored_w()],
         }
     }
 
     module conv2d_small {
-        /// Direct convolution for few output channels, 8 per thread, 3x3 filters.
+        /// Direct convolution for few output channels, 8 per thread, 3x3 filters; residual and relu
+        /// epilogue, and the 2x2 max pool of the result stored instead when `p.pool == 2`.
         kernel Conv2dSmall3F32 = conv2d_small3_f32 (p: Conv2dParams) {
             launch: conv2d_small(p, 3),
             x: *const f32 [p.n, p.c_in, p.h, p.w],
             w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
             b: *const f32 [p.c_out] if p.has_bias != 0,
-            y: *mut f32 [p.n, p.c_out, p.h_out, p.w_out],
+            r: *const f32 [p.n, p.c_out, p.h_out, p.w_out] if p.has_residual != 0,
+            y: *mut f32 [p.n, p.c_out, p.stored_h(), p.stored_w()],
         }
         /// The same for 5x5 filters.
         kernel Conv2dSmall5F32 = conv2d_small5_f32 (p: Conv2dParams) {
@@ -452,7 +466,8 @@ kernels! {
             x: *const f32 [p.n, p.c_in, p.h, p.w],
             w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
             b: *const f32 [p.c_out] if p.has_bias != 0,
-            y: *mut f32 [p.n, p.c_out, p.h_out, p.w_out],
+            r: *const f32 [p.n, p.c_out, p.h_out, p.w_out] if p.has_residual != 0,
+            y: *mut f32 [p.n, p.c_out, p.stored_h(), p.stored_w()],
         }
         /// The same for 7x7 filters.
         kernel Conv2dSmall7F32 = conv2d_small7_f32 (p: Conv2dParams) {
@@ -460,7 +475,8 @@ kernels! {
             x: *const f32 [p.n, p.c_in, p.h, p.w],
             w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
             b: *const f32 [p.c_out] if p.has_bias != 0,
-            y: *mut f32 [p.n, p.c_out, p.h_out, p.w_out],
+            r: *const f32 [p.n, p.c_out, p.h_out, p.w_out] if p.has_residual != 0,
+            y: *mut f32 [p.n, p.c_out, p.stored_h(), p.stored_w()],
         }
     }
 

@@ -102,6 +102,7 @@ pub(crate) fn grid_stride_product(dims: &[i64]) -> Result<LaunchShape> {
 /// block per plane instead of idling most of a 256-thread one.
 pub(crate) fn conv2d(p: &Conv2dParams) -> Result<LaunchShape> {
     const OP: &str = "conv2d";
+    pool_supported(OP, p, false)?;
     let overflow = || Error::Overflow {
         what: format!("{OP} launch size"),
     };
@@ -240,6 +241,7 @@ pub(crate) fn conv2d_igemm(p: &Conv2dParams) -> Result<LaunchShape> {
             reason: format!("conv2d_igemm_f32 needs 32-bit in-image offsets, {p:?} has larger"),
         });
     }
+    pool_supported(OP, p, false)?;
     let overflow = || Error::Overflow {
         what: format!("{OP} launch size"),
     };
@@ -287,11 +289,13 @@ pub(crate) fn conv2d_small(p: &Conv2dParams, k: i64) -> Result<LaunchShape> {
             ),
         });
     }
+    pool_supported(OP, p, true)?;
     let overflow = || Error::Overflow {
         what: format!("{OP} launch size"),
     };
-    let pixels = size(OP, "h_out", p.h_out)?
-        .checked_mul(size(OP, "w_out", p.w_out)?)
+    // One thread per stored pixel: per pooled window when the kernel pools.
+    let pixels = size(OP, "h_out", p.stored_h())?
+        .checked_mul(size(OP, "w_out", p.stored_w())?)
         .ok_or_else(overflow)?;
     let planes = size(OP, "n", p.n)?
         .checked_mul(size(OP, "c_out", p.c_out)?.div_ceil(SMALL_CO))
@@ -304,6 +308,35 @@ pub(crate) fn conv2d_small(p: &Conv2dParams, k: i64) -> Result<LaunchShape> {
         ],
         block: SMALL_BLOCK,
         shared_bytes: 0,
+    })
+}
+
+/// Refuses a fused pool the kernel does not do: only the small-channel kernels pool, only 2x2
+/// windows at stride 2, and only over an output with at least one whole window (as PyTorch's
+/// max_pool2d(2) would refuse a smaller one).
+fn pool_supported(op: &'static str, p: &Conv2dParams, pools: bool) -> Result<()> {
+    let ok = match p.pool {
+        0 => true,
+        2 => pools && p.h_out >= 2 && p.w_out >= 2,
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument {
+        op,
+        name: "pool",
+        reason: format!(
+            "a fused pool of {} over a {}x{} output is not supported by this kernel{}",
+            p.pool,
+            p.h_out,
+            p.w_out,
+            if pools {
+                " (2x2 stride-2 over at least 2x2 only)"
+            } else {
+                " (only conv2d_small{3,5,7}_f32 pool)"
+            }
+        ),
     })
 }
 
@@ -416,6 +449,9 @@ mod tests {
             h_out: h,
             w_out: w,
             has_bias: 0,
+            has_residual: 0,
+            relu: 0,
+            pool: 0,
         }
     }
 

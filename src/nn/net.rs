@@ -31,7 +31,8 @@ impl Net {
     /// A freshly initialised Net (PyTorch's default init distribution, seeded).
     pub fn new(seed: u64) -> Result<Net> {
         // One stream for the whole Net, layer after layer. relu(conv(x)) runs as the conv
-        // stores its output, and relu(fc(x)) in the GEMM epilogue.
+        // stores its output (on a GPU the 2x2 pool too), and relu(fc(x)) in the GEMM
+        // epilogue.
         let init = &mut Init::new(seed);
         Ok(Net {
             conv1: Conv2d::builder(3, 6, 5).relu(true).build_with(init)?,
@@ -63,10 +64,16 @@ impl Net {
 const CHUNK_IMAGES: usize = 32;
 
 impl Net {
+    /// `pool(conv(x))`: one op, so that a GPU pools as the convolution stores its output.
+    fn conv_pool(&self, conv: &Conv2d, x: &Tensor) -> Result<Tensor> {
+        let (w, b) = (&conv.weight, conv.bias.as_ref());
+        crate::ops::conv2d_pool(x, w, b, &conv.args, conv.fused_relu, &self.pool.args)
+    }
+
     /// The layers in order, on whatever threads the kernels choose.
     fn forward_layers(&self, x: &Tensor) -> Result<Tensor> {
-        let x = self.pool.forward(&self.conv1.forward(x)?)?;
-        let x = self.pool.forward(&self.conv2.forward(&x)?)?;
+        let x = self.conv_pool(&self.conv1, x)?;
+        let x = self.conv_pool(&self.conv2, &x)?;
         let x = flatten(&x, if x.ndim() == 4 { 1 } else { 0 }, -1)?;
         let x = self.fc2.forward(&self.fc1.forward(&x)?)?;
         self.fc3.forward(&x)

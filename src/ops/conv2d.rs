@@ -85,16 +85,16 @@ fn activate(y: Tensor, act: Option<Act>) -> Result<Tensor> {
     }
 }
 
-fn conv2d_act(
+/// The checked params of a call and the shape of its output (`[C_out, H_out, W_out]` for an
+/// unbatched input).
+pub(super) fn conv2d_params(
     input: &Tensor,
     weight: &Tensor,
     bias: Option<&Tensor>,
     args: &Conv2dArgs,
-    residual: Option<&Tensor>,
-    act: Option<Act>,
-) -> Result<Tensor> {
+) -> Result<(Conv2dParams, Vec<usize>)> {
     const OP: &str = "conv2d";
-    let (dtype, _) = check(
+    check(
         OP,
         &[
             ("input", Some(input)),
@@ -127,21 +127,43 @@ fn conv2d_act(
     }
     let shape = p.out_shape();
     let shape = if unbatched { &shape[1..] } else { &shape[..] };
+    Ok((p, shape.to_vec()))
+}
+
+fn conv2d_act(
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    args: &Conv2dArgs,
+    residual: Option<&Tensor>,
+    act: Option<Act>,
+) -> Result<Tensor> {
+    const OP: &str = "conv2d";
+    let (p, shape) = conv2d_params(input, weight, bias, args)?;
+    let dtype = input.dtype();
+    let shape = &shape[..];
     if let Some(r) = residual {
-        let fits = r.shape() == shape && r.dtype() == dtype && r.device() == input.device();
-        if !fits || input.device().is_cuda() {
+        let fits = r.shape() == shape
+            && r.dtype() == dtype
+            && r.device() == input.device()
+            && (r.is_contiguous() || !input.device().is_cuda());
+        if !fits {
             let y = conv2d_act(input, weight, bias, args, None, None)?;
             return activate(crate::ops::add(&y, r)?, act);
         }
     }
     #[cfg(feature = "cuda")]
     if input.device().is_cuda() {
-        let ins = [("input", input), ("weight", weight)];
-        let b = bias.map(|b| ("bias", b));
-        let out = crate::ops::operands::cuda::run(OP, ins, b, shape, |dev, [x, w], b, y| {
-            crate::cuda::conv2d::conv2d_f32(dev, &p, x, w, b, y)
-        })?;
-        return activate(out, act);
+        // The kernels add the residual and apply relu as they store (conv_epilogue.cuh); any
+        // other activation runs as its own pass after.
+        let mut p = p;
+        p.has_residual = residual.is_some() as i64;
+        p.relu = (act == Some(Act::Relu)) as i64;
+        let out = run_cuda(&p, input, weight, bias, residual, shape)?;
+        return match act {
+            Some(Act::Other(_)) => activate(out, act),
+            _ => Ok(out),
+        };
     }
     let mut out = Tensor::empty(dtype, shape)?;
     let out_ref = &mut out;
@@ -155,6 +177,34 @@ fn conv2d_act(
         )
     })?;
     Ok(out)
+}
+
+/// Launches the kernel `p` chooses into a fresh output of `shape`.
+#[cfg(feature = "cuda")]
+pub(super) fn run_cuda(
+    p: &Conv2dParams,
+    input: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    residual: Option<&Tensor>,
+    shape: &[usize],
+) -> Result<Tensor> {
+    let ins = [
+        ("input", Some(input)),
+        ("weight", Some(weight)),
+        ("bias", bias),
+        ("residual", residual),
+    ];
+    crate::ops::operands::cuda::run_opt("conv2d", ins, shape, |dev, [x, w, b, r], y| {
+        let (Some(x), Some(w)) = (x, w) else {
+            return Err(Error::InvalidArgument {
+                op: "conv2d",
+                name: "input",
+                reason: "input and weight are required".into(),
+            });
+        };
+        crate::cuda::conv2d::conv2d_f32(dev, p, x, w, b, r, y)
+    })
 }
 
 fn run<T: Float>(
@@ -285,12 +335,34 @@ impl Conv2dParams {
             h_out: to_i64(OP, "output", h_out)?,
             w_out: to_i64(OP, "output", w_out)?,
             has_bias: has_bias as i64,
+            has_residual: 0,
+            relu: 0,
+            pool: 0,
         })
+    }
+
+    /// Height of what the kernel stores: the pooled output's (`H_out / 2`) when `pool` is 2.
+    pub(crate) fn stored_h(&self) -> i64 {
+        pooled(self.h_out, self.pool)
+    }
+
+    /// Width of what the kernel stores, as [`Conv2dParams::stored_h`].
+    pub(crate) fn stored_w(&self) -> i64 {
+        pooled(self.w_out, self.pool)
     }
 
     /// Output shape `[N, C_out, H_out, W_out]`.
     pub fn out_shape(&self) -> [usize; 4] {
         [self.n, self.c_out, self.h_out, self.w_out].map(|x| x as usize)
+    }
+}
+
+/// A 2x2, stride-2 max pool in floor mode keeps `extent / 2` windows; no pool keeps `extent`.
+fn pooled(extent: i64, pool: i64) -> i64 {
+    if pool == 2 {
+        extent / 2
+    } else {
+        extent
     }
 }
 

@@ -1,5 +1,5 @@
-//! conv2d and linear kernels through the emulator, against the CPU ops
-//! (`crate::ops::conv2d::conv2d`, `ops::linear::{linear, linear_relu}`) and a naive f64
+//! linear_f32 through the emulator (and the reference and tolerance `conv.rs` and
+//! `gemm_tiled.rs` share), against the CPU ops (`ops::linear::{linear, linear_relu}`) and a naive f64
 //! reference. The reference stays because it also gives each output's magnitude Σ|x·w| + |b|,
 //! which the tolerance below needs, and because it is independent of both implementations.
 //!
@@ -18,8 +18,7 @@
 use super::closeness::{assert_close, Tol};
 use super::rng::Rng;
 use super::{run, EmuArg};
-use crate::kernels::{Conv2dF32, Conv2dParams, LinearF32, LinearParams};
-use crate::ops::{conv2d, Conv2dArgs};
+use crate::kernels::{Conv2dParams, LinearF32, LinearParams};
 use crate::ops::{linear, linear_relu};
 use crate::tensor::Tensor;
 
@@ -111,162 +110,6 @@ pub(super) fn bias_arg<'a>(has_bias: i64, b: &'a [f32]) -> EmuArg<'a> {
         EmuArg::In(b)
     } else {
         EmuArg::Absent
-    }
-}
-
-fn conv_emu(p: &Conv2dParams, grid: Option<[u32; 3]>, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
-    let mut y = vec![f32::NAN; p.out_shape().iter().product()];
-    let mut args = [
-        EmuArg::In(x),
-        EmuArg::In(w),
-        bias_arg(p.has_bias, b),
-        EmuArg::Out(&mut y),
-    ];
-    run::<Conv2dF32>(p, grid, &mut args).unwrap();
-    y
-}
-
-/// (input, weight, bias, stride, padding, dilation, groups)
-type ConvCase = (
-    [usize; 4],
-    [usize; 4],
-    bool,
-    [usize; 2],
-    [usize; 2],
-    [usize; 2],
-    usize,
-);
-
-fn conv_cases() -> Vec<ConvCase> {
-    let mut cases: Vec<ConvCase> = vec![
-        // LeNet's two convolutions, batch 2.
-        (
-            [2, 3, 32, 32],
-            [6, 3, 5, 5],
-            true,
-            [1, 1],
-            [0, 0],
-            [1, 1],
-            1,
-        ),
-        (
-            [2, 6, 14, 14],
-            [16, 6, 5, 5],
-            true,
-            [1, 1],
-            [0, 0],
-            [1, 1],
-            1,
-        ),
-        // 1x1 conv, 1x1 image, depthwise, rectangular everything.
-        ([1, 5, 6, 7], [3, 5, 1, 1], false, [1, 1], [0, 0], [1, 1], 1),
-        ([3, 2, 1, 1], [4, 2, 1, 1], true, [1, 1], [0, 0], [1, 1], 1),
-        ([1, 6, 9, 8], [6, 1, 3, 3], true, [2, 1], [1, 1], [1, 1], 6),
-        (
-            [1, 4, 11, 13],
-            [6, 2, 3, 2],
-            true,
-            [1, 3],
-            [2, 0],
-            [2, 1],
-            2,
-        ),
-        // Reductions longer than the 1024-float shared tile, split in the middle of a filter.
-        (
-            [1, 128, 6, 6],
-            [4, 128, 3, 3],
-            true,
-            [1, 1],
-            [1, 1],
-            [1, 1],
-            1,
-        ),
-        (
-            [1, 9, 13, 12],
-            [2, 9, 11, 11],
-            false,
-            [1, 1],
-            [0, 0],
-            [1, 1],
-            1,
-        ),
-        // More output pixels than one 256-thread tile; padding larger than the kernel's reach.
-        (
-            [1, 1, 40, 33],
-            [2, 1, 2, 3],
-            true,
-            [1, 1],
-            [3, 3],
-            [1, 1],
-            1,
-        ),
-    ];
-    // Every stride/padding/dilation/groups/bias combination on an odd-sized input.
-    for s in [1, 2] {
-        for pd in [0, 1] {
-            for d in [1, 2] {
-                for g in [1, 2] {
-                    for bias in [false, true] {
-                        cases.push((
-                            [1, 4, 7, 9],
-                            [4, 4 / g, 3, 2],
-                            bias,
-                            [s, s],
-                            [pd, pd],
-                            [d, d],
-                            g,
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    cases
-}
-
-#[test]
-fn conv2d_matches_cpu_op() {
-    let mut rng = Rng::new(5);
-    for (i, (ish, wsh, bias, stride, padding, dilation, groups)) in
-        conv_cases().into_iter().enumerate()
-    {
-        let p = Conv2dParams::new(&ish, &wsh, bias, stride, padding, dilation, groups).unwrap();
-        let x = rng.vec(ish.iter().product());
-        let w = rng.vec(wsh.iter().product());
-        let b = if bias { rng.vec(wsh[0]) } else { Vec::new() };
-        let (want, mag) = conv_ref(&p, &x, &w, bias.then_some(&b[..]));
-        let tol = tolerance(wsh[1] * wsh[2] * wsh[3], &mag);
-        let y = conv_emu(&p, None, &x, &w, &b);
-        let what = format!("conv2d case {i} {p:?}");
-        assert_close(
-            &format!("{what} vs f64 reference"),
-            &y,
-            &want,
-            Tol::Each(&tol),
-        );
-        let args = Conv2dArgs {
-            stride,
-            padding,
-            dilation,
-            groups,
-        };
-        let bt = bias.then(|| Tensor::from_vec(b.clone(), &[wsh[0]]).unwrap());
-        let cpu = conv2d(
-            &Tensor::from_vec(x.clone(), &ish).unwrap(),
-            &Tensor::from_vec(w.clone(), &wsh).unwrap(),
-            bt.as_ref(),
-            &args,
-        )
-        .unwrap()
-        .to_vec::<f32>()
-        .unwrap();
-        assert_close(&format!("{what} vs CPU op"), &y, &cpu, Tol::Each(&tol));
-        // A tiny grid: the pixel-tile and plane loops must stride over the rest.
-        let y_small = conv_emu(&p, Some([1, 2, 1]), &x, &w, &b);
-        assert_eq!(
-            y, y_small,
-            "conv2d case {i}: grid [1, 2, 1] differs from the launch shape's"
-        );
     }
 }
 

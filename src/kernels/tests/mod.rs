@@ -19,6 +19,7 @@
 mod activation;
 mod add;
 mod contract;
+mod conv;
 mod convert;
 mod eltwise;
 mod gemm;
