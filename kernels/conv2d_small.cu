@@ -4,9 +4,10 @@
 //     y[n, co, oh, ow] = b[co] + sum over ci, kh, kw in [0, K) of
 //         x[n, ci, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] * w[co, ci, kh, kw]
 //   with taps outside the input skipped, summed in (ci, kh, kw) order in float32 as conv2d_f32
-//   does, then the bias added, then conv_epilogue.cuh's residual and relu. With p.pool == 2
-//   the kernel stores, instead, the 2x2 stride-2 max pool of those values (the recipe Net's
-//   conv -> relu -> pool as one pass: the unpooled output never reaches memory):
+//   does, then the bias added, then conv_epilogue.cuh's residual and relu. Their twins
+//   conv2d_small{3,5,7}_pool_f32 (p.pool == 2) store, instead, the 2x2 stride-2 max pool of
+//   those values (the recipe Net's conv -> relu -> pool as one pass: the unpooled output never
+//   reaches memory):
 //     y[n, co, ph, pw] = max over (a, c) in {0,1}^2, in that order, of v[n, co, 2ph+a, 2pw+c].
 // Threads: a block owns (image n, a block of SC_CO = 8 output channels co0..co0+7) and a tile of
 //   256 consecutive stored pixels; each thread computes its pixel (its pooled window's four,
@@ -24,6 +25,9 @@
 //   grid (min(ceil(stored pixels/256), 65535), min(N*ceil(C_out/8), 65535), 1), both grid-stride
 //   and uniform per block (the staging barriers are never divergent); SC_MAX_R*8*4 = 16 KiB of
 //   static shared memory, for Cin*K*K <= SC_MAX_R = 512 (the host checks).
+//   The pooled kernels declare __launch_bounds__(256, 1): the same limit as (256) alone, but
+//   without the explicit minimum ptxas 12.4 chose 64-128 registers for the pooled 3x3 kernel
+//   and spilled; with it the unpooled ones take far more registers than they need.
 #include "common.cuh"
 #include "conv_epilogue.cuh"
 #include "gemm_tile.cuh"
@@ -32,16 +36,17 @@
 #define SC_MAX_R 512   // most filter taps per channel, Cin*K*K, the shared tile holds
 #define SC_THREADS 256
 
-// The filter rows are unrolled for K <= 5 only: fully unrolled 7x7 rows, pooled, need more than
-// 255 registers (ptxas 12.4 spills), and a rolled row loop still issues 7 taps x 8 FFMA per trip.
+// The filter rows are unrolled except in the pooled 7x7 kernel: there, fully unrolled rows need
+// more than 255 registers (ptxas 12.4 spills), and a rolled row loop still issues 7 taps x 8
+// FFMA per trip. (The unpooled 7x7 kernel spills the other way round.)
 #if defined(__CUDACC__)
-#define SC_ROW_UNROLL _Pragma("unroll (K < 7 ? K : 1)")
+#define SC_ROW_UNROLL _Pragma("unroll ((K < 7 || !POOL) ? K : 1)")
 #else
 #define SC_ROW_UNROLL _Pragma("GCC unroll 16")
 #endif
 
 // acc[c] = the sum for output pixel (oh, ow) of channel co0 + c, from the staged filters ws.
-template <int K>
+template <int K, bool POOL>
 __device__ __forceinline__ void conv2d_small_pixel(const Conv2dParams& p,
                                                    const float* __restrict__ xn,
                                                    const float* ws, int oh, int ow,
@@ -106,8 +111,8 @@ __device__ __forceinline__ void conv2d_small_body(const Conv2dParams p,
                                                   const float* __restrict__ w,
                                                   const float* __restrict__ b,
                                                   const float* __restrict__ r,
-                                                  float* __restrict__ y,
-                                                  float (*ws)[SC_CO]) {
+                                                  float* __restrict__ y) {
+    __shared__ TP_ALIGN16 float ws[SC_MAX_R][SC_CO];
     const int tid = (int)threadIdx.x;
     // 32-bit by the host's check (conv2d_small_fits).
     const int plane = (int)(p.h * p.w);
@@ -138,7 +143,7 @@ __device__ __forceinline__ void conv2d_small_body(const Conv2dParams p,
             const int oh = o / s_w, ow = o - (o / s_w) * s_w;
             float acc[SC_CO];
             if (!POOL) {
-                conv2d_small_pixel<K>(p, xn, &ws[0][0], oh, ow, acc);
+                conv2d_small_pixel<K, POOL>(p, xn, &ws[0][0], oh, ow, acc);
                 TP_UNROLL
                 for (int c = 0; c < SC_CO; ++c) {
                     if (co0 + c < p.c_out) {
@@ -155,7 +160,7 @@ __device__ __forceinline__ void conv2d_small_body(const Conv2dParams p,
 TP_NO_UNROLL
                 for (int q = 0; q < 4; ++q) {
                     const int ch = 2 * oh + (q >> 1), cw = 2 * ow + (q & 1);
-                    conv2d_small_pixel<K>(p, xn, &ws[0][0], ch, cw, acc);
+                    conv2d_small_pixel<K, POOL>(p, xn, &ws[0][0], ch, cw, acc);
                     TP_UNROLL
                     for (int c = 0; c < SC_CO; ++c) {
                         const long long ri = ybase + (long long)c * howo + ch * w_out + cw;
@@ -173,23 +178,9 @@ TP_NO_UNROLL
     }
 }
 
-// p.pool picks the instantiation (uniform across the grid). The filter tile is declared here,
-// once, so the two instantiations share its 16 KiB instead of reserving one each.
-template <int K>
-__device__ __forceinline__ void conv2d_small_entry(const Conv2dParams p,
-                                                   const float* __restrict__ x,
-                                                   const float* __restrict__ w,
-                                                   const float* __restrict__ b,
-                                                   const float* __restrict__ r,
-                                                   float* __restrict__ y) {
-    __shared__ TP_ALIGN16 float ws[SC_MAX_R][SC_CO];
-    if (p.pool == 2) {
-        conv2d_small_body<K, true>(p, x, w, b, r, y, ws);
-    } else {
-        conv2d_small_body<K, false>(p, x, w, b, r, y, ws);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(SC_THREADS, 1) conv2d_small3_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in, 3, 3] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, const float* __restrict__ r /* [N, C_out, H_out, W_out], ignored when p.has_residual == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out], or [N, C_out, H_out/2, W_out/2] when p.pool == 2 */) { conv2d_small_entry<3>(p, x, w, b, r, y); }
-extern "C" __global__ void __launch_bounds__(SC_THREADS, 1) conv2d_small5_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in, 5, 5] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, const float* __restrict__ r /* [N, C_out, H_out, W_out], ignored when p.has_residual == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out], or [N, C_out, H_out/2, W_out/2] when p.pool == 2 */) { conv2d_small_entry<5>(p, x, w, b, r, y); }
-extern "C" __global__ void __launch_bounds__(SC_THREADS, 1) conv2d_small7_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in, 7, 7] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, const float* __restrict__ r /* [N, C_out, H_out, W_out], ignored when p.has_residual == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out], or [N, C_out, H_out/2, W_out/2] when p.pool == 2 */) { conv2d_small_entry<7>(p, x, w, b, r, y); }
+extern "C" __global__ void __launch_bounds__(SC_THREADS) conv2d_small3_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in, 3, 3] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, const float* __restrict__ r /* [N, C_out, H_out, W_out], ignored when p.has_residual == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out] */) { conv2d_small_body<3, false>(p, x, w, b, r, y); }
+extern "C" __global__ void __launch_bounds__(SC_THREADS, 1) conv2d_small3_pool_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in, 3, 3] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, const float* __restrict__ r /* [N, C_out, H_out, W_out], ignored when p.has_residual == 0 */, float* __restrict__ y /* [N, C_out, H_out/2, W_out/2] */) { conv2d_small_body<3, true>(p, x, w, b, r, y); }
+extern "C" __global__ void __launch_bounds__(SC_THREADS) conv2d_small5_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in, 5, 5] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, const float* __restrict__ r /* [N, C_out, H_out, W_out], ignored when p.has_residual == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out] */) { conv2d_small_body<5, false>(p, x, w, b, r, y); }
+extern "C" __global__ void __launch_bounds__(SC_THREADS, 1) conv2d_small5_pool_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in, 5, 5] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, const float* __restrict__ r /* [N, C_out, H_out, W_out], ignored when p.has_residual == 0 */, float* __restrict__ y /* [N, C_out, H_out/2, W_out/2] */) { conv2d_small_body<5, true>(p, x, w, b, r, y); }
+extern "C" __global__ void __launch_bounds__(SC_THREADS) conv2d_small7_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in, 7, 7] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, const float* __restrict__ r /* [N, C_out, H_out, W_out], ignored when p.has_residual == 0 */, float* __restrict__ y /* [N, C_out, H_out, W_out] */) { conv2d_small_body<7, false>(p, x, w, b, r, y); }
+extern "C" __global__ void __launch_bounds__(SC_THREADS, 1) conv2d_small7_pool_f32(Conv2dParams p, const float* __restrict__ x /* [N, C_in, H, W] */, const float* __restrict__ w /* [C_out, C_in, 7, 7] */, const float* __restrict__ b /* [C_out], ignored when p.has_bias == 0 */, const float* __restrict__ r /* [N, C_out, H_out, W_out], ignored when p.has_residual == 0 */, float* __restrict__ y /* [N, C_out, H_out/2, W_out/2] */) { conv2d_small_body<7, true>(p, x, w, b, r, y); }

@@ -141,7 +141,7 @@ fn launch_failure_in_the_middle_of_a_forward() {
         let err = net.forward(&xg).expect_err("the second launch fails");
         assert!(
             matches!(&err, Error::Cuda { device: CUDA0, op, name, .. }
-                if op.contains("conv2d_small5_f32") && name == "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES"),
+                if op.contains("conv2d_small5_pool_f32") && name == "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES"),
             "{err:?}"
         );
         assert_same(&bytes(&x), &x_before, "host input untouched");

@@ -451,9 +451,9 @@ kernels! {
 
     module conv2d_small {
         /// Direct convolution for few output channels, 8 per thread, 3x3 filters; residual and relu
-        /// epilogue, and the 2x2 max pool of the result stored instead when `p.pool == 2`.
+        /// epilogue.
         kernel Conv2dSmall3F32 = conv2d_small3_f32 (p: Conv2dParams) {
-            launch: conv2d_small(p, 3),
+            launch: conv2d_small(p, 3, false),
             x: *const f32 [p.n, p.c_in, p.h, p.w],
             w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
             b: *const f32 [p.c_out] if p.has_bias != 0,
@@ -462,7 +462,7 @@ kernels! {
         }
         /// The same for 5x5 filters.
         kernel Conv2dSmall5F32 = conv2d_small5_f32 (p: Conv2dParams) {
-            launch: conv2d_small(p, 5),
+            launch: conv2d_small(p, 5, false),
             x: *const f32 [p.n, p.c_in, p.h, p.w],
             w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
             b: *const f32 [p.c_out] if p.has_bias != 0,
@@ -471,7 +471,34 @@ kernels! {
         }
         /// The same for 7x7 filters.
         kernel Conv2dSmall7F32 = conv2d_small7_f32 (p: Conv2dParams) {
-            launch: conv2d_small(p, 7),
+            launch: conv2d_small(p, 7, false),
+            x: *const f32 [p.n, p.c_in, p.h, p.w],
+            w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
+            b: *const f32 [p.c_out] if p.has_bias != 0,
+            r: *const f32 [p.n, p.c_out, p.h_out, p.w_out] if p.has_residual != 0,
+            y: *mut f32 [p.n, p.c_out, p.stored_h(), p.stored_w()],
+        }
+            /// conv2d_small3_f32 with the 2x2 max pool of its result stored instead (`p.pool == 2`).
+kernel Conv2dSmall3PoolF32 = conv2d_small3_pool_f32 (p: Conv2dParams) {
+            launch: conv2d_small(p, 3, true),
+            x: *const f32 [p.n, p.c_in, p.h, p.w],
+            w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
+            b: *const f32 [p.c_out] if p.has_bias != 0,
+            r: *const f32 [p.n, p.c_out, p.h_out, p.w_out] if p.has_residual != 0,
+            y: *mut f32 [p.n, p.c_out, p.stored_h(), p.stored_w()],
+        }
+        /// conv2d_small5_f32 with the 2x2 max pool of its result stored instead (`p.pool == 2`).
+kernel Conv2dSmall5PoolF32 = conv2d_small5_pool_f32 (p: Conv2dParams) {
+            launch: conv2d_small(p, 5, true),
+            x: *const f32 [p.n, p.c_in, p.h, p.w],
+            w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
+            b: *const f32 [p.c_out] if p.has_bias != 0,
+            r: *const f32 [p.n, p.c_out, p.h_out, p.w_out] if p.has_residual != 0,
+            y: *mut f32 [p.n, p.c_out, p.stored_h(), p.stored_w()],
+        }
+        /// conv2d_small7_f32 with the 2x2 max pool of its result stored instead (`p.pool == 2`).
+kernel Conv2dSmall7PoolF32 = conv2d_small7_pool_f32 (p: Conv2dParams) {
+            launch: conv2d_small(p, 7, true),
             x: *const f32 [p.n, p.c_in, p.h, p.w],
             w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
             b: *const f32 [p.c_out] if p.has_bias != 0,

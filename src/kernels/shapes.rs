@@ -277,7 +277,7 @@ pub(crate) fn conv2d_small_fits(p: &Conv2dParams, k: i64) -> bool {
 
 /// conv2d_small{k}_f32: one 256-thread block per (256-pixel tile of a plane, image x block of 8
 /// output channels). Refused for a shape outside [`conv2d_small_fits`].
-pub(crate) fn conv2d_small(p: &Conv2dParams, k: i64) -> Result<LaunchShape> {
+pub(crate) fn conv2d_small(p: &Conv2dParams, k: i64, pooled: bool) -> Result<LaunchShape> {
     const OP: &str = "conv2d (small channels)";
     if !conv2d_small_fits(p, k) {
         return Err(Error::InvalidArgument {
@@ -289,7 +289,7 @@ pub(crate) fn conv2d_small(p: &Conv2dParams, k: i64) -> Result<LaunchShape> {
             ),
         });
     }
-    pool_supported(OP, p, true)?;
+    pool_supported(OP, p, pooled)?;
     let overflow = || Error::Overflow {
         what: format!("{OP} launch size"),
     };
@@ -311,13 +311,13 @@ pub(crate) fn conv2d_small(p: &Conv2dParams, k: i64) -> Result<LaunchShape> {
     })
 }
 
-/// Refuses a fused pool the kernel does not do: only the small-channel kernels pool, only 2x2
-/// windows at stride 2, and only over an output with at least one whole window (as PyTorch's
-/// max_pool2d(2) would refuse a smaller one).
+/// Refuses params whose pool the kernel does not do: a pooling kernel (conv2d_small{3,5,7}_pool_f32)
+/// takes exactly 2x2 windows at stride 2 over an output with at least one whole window (as
+/// PyTorch's max_pool2d(2) would refuse a smaller one); every other kernel takes no pool.
 fn pool_supported(op: &'static str, p: &Conv2dParams, pools: bool) -> Result<()> {
-    let ok = match p.pool {
-        0 => true,
-        2 => pools && p.h_out >= 2 && p.w_out >= 2,
+    let ok = match (p.pool, pools) {
+        (0, false) => true,
+        (2, true) => p.h_out >= 2 && p.w_out >= 2,
         _ => false,
     };
     if ok {
@@ -332,9 +332,9 @@ fn pool_supported(op: &'static str, p: &Conv2dParams, pools: bool) -> Result<()>
             p.h_out,
             p.w_out,
             if pools {
-                " (2x2 stride-2 over at least 2x2 only)"
+                " (it pools 2x2 at stride 2, over at least 2x2)"
             } else {
-                " (only conv2d_small{3,5,7}_f32 pool)"
+                " (only conv2d_small{3,5,7}_pool_f32 pool)"
             }
         ),
     })
@@ -502,12 +502,12 @@ mod tests {
         // The recipe Net's two convolutions.
         let p = conv([1, 3, 32, 32], [6, 3, 5, 5], 1);
         assert_eq!(conv2d_kernel(&p), ConvKernel::Small5);
-        assert_eq!(conv2d_small(&p, 5).unwrap().grid, [4, 1, 1]);
+        assert_eq!(conv2d_small(&p, 5, false).unwrap().grid, [4, 1, 1]);
         let p = conv([64, 6, 14, 14], [16, 6, 5, 5], 1);
         assert_eq!(conv2d_kernel(&p), ConvKernel::Small5);
-        assert_eq!(conv2d_small(&p, 5).unwrap().grid, [1, 128, 1]);
+        assert_eq!(conv2d_small(&p, 5, false).unwrap().grid, [1, 128, 1]);
         assert!(
-            conv2d_small(&p, 3).is_err(),
+            conv2d_small(&p, 3, false).is_err(),
             "a 5x5 filter is not the 3x3 kernel's"
         );
         assert_eq!(

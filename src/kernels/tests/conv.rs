@@ -18,8 +18,8 @@ use super::rng::Rng;
 use super::{run, EmuArg};
 use crate::kernels::shapes::{conv2d_kernel, ConvKernel};
 use crate::kernels::{
-    Conv2dF32, Conv2dIgemmF32, Conv2dParams, Conv2dSmall3F32, Conv2dSmall5F32, Conv2dSmall7F32,
-    KernelDef,
+    Conv2dF32, Conv2dIgemmF32, Conv2dParams, Conv2dSmall3F32, Conv2dSmall3PoolF32, Conv2dSmall5F32,
+    Conv2dSmall5PoolF32, Conv2dSmall7F32, Conv2dSmall7PoolF32, KernelDef,
 };
 use crate::ops::{conv2d, Conv2dArgs};
 use crate::tensor::Tensor;
@@ -117,7 +117,7 @@ fn assert_bits(what: &str, got: &[f32], want: &[f32]) {
 
 /// Every epilogue of `K` on one case: fused output against the unfused output `y` followed by
 /// the standalone ops, bit for bit; the pooled ones also on a one-block grid.
-fn check_epilogues<K: KernelDef<Params = Conv2dParams>>(
+fn check_epilogues<K: KernelDef<Params = Conv2dParams>, KP: KernelDef<Params = Conv2dParams>>(
     what: &str,
     p: &Conv2dParams,
     pools: bool,
@@ -142,28 +142,39 @@ fn check_epilogues<K: KernelDef<Params = Conv2dParams>>(
         q.has_residual = res as i64;
         q.relu = relu as i64;
         q.pool = if pool { 2 } else { 0 };
-        let got = conv_run::<K>(&q, None, x, w, b, &r).unwrap();
+        let got = if pool {
+            conv_run::<KP>(&q, None, x, w, b, &r).unwrap()
+        } else {
+            conv_run::<K>(&q, None, x, w, b, &r).unwrap()
+        };
         let want = unfused_epilogue(p, y, res.then_some(&r[..]), relu, pool);
         let name = format!("{what} residual {res} relu {relu} pool {pool}");
         assert_bits(&name, &got, &want);
         if pool {
-            let one = conv_run::<K>(&q, Some([1, 1, 1]), x, w, b, &r).unwrap();
+            let one = conv_run::<KP>(&q, Some([1, 1, 1]), x, w, b, &r).unwrap();
             assert_bits(&format!("{name} on grid [1, 1, 1]"), &one, &got);
         }
     }
-    // A kernel that does not pool refuses to, and so does one asked to pool a 1-wide output.
+    // The unpooled kernel refuses to pool; the pooling one refuses not to, and refuses an
+    // output smaller than one window.
     let mut q = *p;
     q.pool = 2;
-    if !pool_ok {
-        let err = conv_run::<K>(&q, None, x, w, b, &r).unwrap_err();
+    let err = conv_run::<K>(&q, None, x, w, b, &r).unwrap_err();
+    assert!(err.contains("fused pool"), "{what}: {err}");
+    if pools {
+        if !pool_ok {
+            let err = conv_run::<KP>(&q, None, x, w, b, &r).unwrap_err();
+            assert!(err.contains("fused pool"), "{what}: {err}");
+        }
+        let err = conv_run::<KP>(p, None, x, w, b, &r).unwrap_err();
         assert!(err.contains("fused pool"), "{what}: {err}");
     }
 }
 
 /// `K` on `cases`, against the reference, the CPU op and conv2d_f32, on a one-block grid, and
-/// with every epilogue (the pooled ones when `pools`); `check` sees each case's params first
+/// with every epilogue (the pooled ones on its pooling twin `KP` when `pools`); `check` sees each case's params first
 /// (the host's choice of kernel).
-fn conv_cases<K: KernelDef<Params = Conv2dParams>>(
+fn conv_cases<K: KernelDef<Params = Conv2dParams>, KP: KernelDef<Params = Conv2dParams>>(
     name: &str,
     seed: u64,
     cases: &[Case],
@@ -211,18 +222,18 @@ fn conv_cases<K: KernelDef<Params = Conv2dParams>>(
             y, y_small,
             "{what}: grid [1, 1, 1] differs from the launch shape's"
         );
-        check_epilogues::<K>(&what, &p, pools, &mut rng, (&x, &w, &b), &y);
+        check_epilogues::<K, KP>(&what, &p, pools, &mut rng, (&x, &w, &b), &y);
     }
 }
 
 #[test]
 fn conv2d_direct_matches_reference_and_cpu_op() {
-    conv_cases::<Conv2dF32>("conv2d", 5, &direct_cases(), false, |_, _| {});
+    conv_cases::<Conv2dF32, Conv2dF32>("conv2d", 5, &direct_cases(), false, |_, _| {});
 }
 
 #[test]
 fn conv2d_igemm_matches_reference_cpu_op_and_direct_kernel() {
-    conv_cases::<Conv2dIgemmF32>("conv2d_igemm", 11, IGEMM_CASES, false, |i, p| {
+    conv_cases::<Conv2dIgemmF32, Conv2dIgemmF32>("conv2d_igemm", 11, IGEMM_CASES, false, |i, p| {
         assert_eq!(
             conv2d_kernel(p) == ConvKernel::ImplicitGemm,
             p.c_out / p.groups >= 32,
@@ -239,7 +250,7 @@ fn conv2d_small_matches_reference_cpu_op_and_direct_kernel() {
         }
     };
     let c3 = small_cases(3);
-    conv_cases::<Conv2dSmall3F32>(
+    conv_cases::<Conv2dSmall3F32, Conv2dSmall3PoolF32>(
         "conv2d_small3",
         14,
         &c3,
@@ -247,7 +258,7 @@ fn conv2d_small_matches_reference_cpu_op_and_direct_kernel() {
         expect(3, ConvKernel::Small3),
     );
     let c5 = small_cases(5);
-    conv_cases::<Conv2dSmall5F32>(
+    conv_cases::<Conv2dSmall5F32, Conv2dSmall5PoolF32>(
         "conv2d_small5",
         15,
         &c5,
@@ -255,7 +266,7 @@ fn conv2d_small_matches_reference_cpu_op_and_direct_kernel() {
         expect(5, ConvKernel::Small5),
     );
     let c7 = small_cases(7);
-    conv_cases::<Conv2dSmall7F32>(
+    conv_cases::<Conv2dSmall7F32, Conv2dSmall7PoolF32>(
         "conv2d_small7",
         16,
         &c7,
@@ -287,7 +298,7 @@ fn conv2d_small_pool_propagates_nan() {
     let mut q = p;
     q.relu = 1;
     q.pool = 2;
-    let got = conv_run::<Conv2dSmall5F32>(&q, None, &x, &w, &b, &[]).unwrap();
+    let got = conv_run::<Conv2dSmall5PoolF32>(&q, None, &x, &w, &b, &[]).unwrap();
     let want = unfused_epilogue(&p, &y, None, true, true);
     assert!(got.iter().any(|v| v.is_nan()) && got.iter().any(|v| !v.is_nan()));
     assert_bits("pooled with a NaN input", &got, &want);
