@@ -258,6 +258,7 @@ def block_sizes(root):
     if const("CONV_MAX_BLOCK"):
         # conv2d's block follows the feature map: 32..256 threads; 256 for any map >= 16x16
         fn_block["conv2d"] = (const("CONV_MAX_BLOCK"), "CONV_MAX_BLOCK (max)")
+        fn_block["conv2d_depthwise"] = (const("CONV_MAX_BLOCK"), "CONV_MAX_BLOCK (max)")
     out = {}
     for m in re.finditer(r"kernel\s+\w+\s*=\s*(\w+)\s*\([^)]*\)\s*\{\s*launch:\s*(\w+)\(", decl):
         entry, fn = m.group(1), m.group(2)

@@ -117,6 +117,29 @@ mod bodies {
                     ..Conv2dArgs::default()
                 },
             ),
+            // Depthwise (one input channel per group), MobileNet's stride-2 3x3, and with a
+            // channel multiplier of 2.
+            (
+                [2, 32, 15, 15],
+                [32, 1, 3, 3],
+                true,
+                Conv2dArgs {
+                    stride: [2, 2],
+                    padding: [1, 1],
+                    groups: 32,
+                    ..Conv2dArgs::default()
+                },
+            ),
+            (
+                [1, 8, 10, 9],
+                [16, 1, 5, 5],
+                false,
+                Conv2dArgs {
+                    padding: [2, 2],
+                    groups: 8,
+                    ..Conv2dArgs::default()
+                },
+            ),
             // The implicit GEMM with two groups of 32 channels, stride 2.
             (
                 [1, 64, 9, 9],

@@ -507,6 +507,19 @@ kernel Conv2dSmall7PoolF32 = conv2d_small7_pool_f32 (p: Conv2dParams) {
         }
     }
 
+    module conv2d_depthwise {
+        /// Depthwise convolution (one input channel per group), one output pixel per thread,
+        /// 32-bit in-plane offsets; residual and relu epilogue as conv2d_f32's.
+        kernel Conv2dDepthwiseF32 = conv2d_depthwise_f32 (p: Conv2dParams) {
+            launch: conv2d_depthwise(p),
+            x: *const f32 [p.n, p.c_in, p.h, p.w],
+            w: *const f32 [p.c_out, per_group(p.c_in, p.groups), p.kh, p.kw],
+            b: *const f32 [p.c_out] if p.has_bias != 0,
+            r: *const f32 [p.n, p.c_out, p.h_out, p.w_out] if p.has_residual != 0,
+            y: *mut f32 [p.n, p.c_out, p.stored_h(), p.stored_w()],
+        }
+    }
+
     module linear {
         /// Tiled shared-memory SGEMM with a bias and relu epilogue.
         kernel LinearF32 = linear_f32 (p: LinearParams) {

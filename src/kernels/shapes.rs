@@ -46,14 +46,16 @@ pub(crate) const GEMV_MAX_ROWS: i64 = 8;
 const TILED_MIN: i64 = 64;
 /// conv2d_igemm_f32 wants at least this many output channels per group: below, the 128-row
 /// filter tile is mostly padding and the direct kernel (one pixel per thread, every output
-/// channel a separate plane) does less wasted work. Depthwise and the recipe's Net (6 and 16
-/// channels) stay direct.
+/// channel a separate plane) does less wasted work. Depthwise layers take their own kernel and
+/// the recipe's Net (6 and 16 channels) the small-channel ones.
 const IGEMM_MIN_COUT: i64 = 32;
 /// conv2d_small{3,5,7}_f32: output channels per thread (`SC_CO`), block, and the most filter taps
 /// per channel its shared tile holds (`SC_MAX_R`, kernels/conv2d_small.cu).
 const SMALL_CO: u64 = 8;
 const SMALL_BLOCK: [u32; 3] = [256, 1, 1];
 const SMALL_MAX_TAPS: i64 = 512;
+/// conv2d_depthwise_f32: the most filter taps its shared tile holds (`DW_MAX_TAPS`).
+const DEPTHWISE_MAX_TAPS: i64 = 256;
 /// Largest conv2d block (kernels/conv2d.cu: one output pixel per thread).
 const CONV_MAX_BLOCK: u64 = 256;
 const WARP: u64 = 32;
@@ -101,26 +103,31 @@ pub(crate) fn grid_stride_product(dims: &[i64]) -> Result<LaunchShape> {
 /// a warp multiple and clamped to [32, 256] threads, so a 5x5 feature map uses one 32-thread
 /// block per plane instead of idling most of a 256-thread one.
 pub(crate) fn conv2d(p: &Conv2dParams) -> Result<LaunchShape> {
-    const OP: &str = "conv2d";
-    pool_supported(OP, p, false)?;
+    pixel_planes("conv2d", p)
+}
+
+/// One block per (pixel tile, output plane), the tile following the feature map (conv2d_f32's
+/// and conv2d_depthwise_f32's shape).
+fn pixel_planes(op: &'static str, p: &Conv2dParams) -> Result<LaunchShape> {
+    pool_supported(op, p, false)?;
     let overflow = || Error::Overflow {
-        what: format!("{OP} launch size"),
+        what: format!("{op} launch size"),
     };
-    let pixels = size(OP, "h_out", p.h_out)?
-        .checked_mul(size(OP, "w_out", p.w_out)?)
+    let pixels = size(op, "h_out", p.h_out)?
+        .checked_mul(size(op, "w_out", p.w_out)?)
         .ok_or_else(overflow)?;
-    let planes = size(OP, "n", p.n)?
-        .checked_mul(size(OP, "c_out", p.c_out)?)
+    let planes = size(op, "n", p.n)?
+        .checked_mul(size(op, "c_out", p.c_out)?)
         .ok_or_else(overflow)?;
     let threads = pixels
         .div_ceil(WARP)
         .saturating_mul(WARP)
         .clamp(WARP, CONV_MAX_BLOCK);
     let bx = u32::try_from(threads).map_err(|_| Error::Overflow {
-        what: format!("{OP} block of {threads} threads"),
+        what: format!("{op} block of {threads} threads"),
     })?;
     Ok(LaunchShape {
-        grid: [blocks(OP, pixels, threads)?, blocks(OP, planes, 1)?, 1],
+        grid: [blocks(op, pixels, threads)?, blocks(op, planes, 1)?, 1],
         block: [bx, 1, 1],
         shared_bytes: 0,
     })
@@ -311,6 +318,35 @@ pub(crate) fn conv2d_small(p: &Conv2dParams, k: i64, pooled: bool) -> Result<Lau
     })
 }
 
+/// Whether conv2d_depthwise_f32 takes `p`: one input channel per group (groups == C_in, any
+/// channel multiplier), at most [`DEPTHWISE_MAX_TAPS`] filter taps (its shared tile) and the
+/// implicit GEMM's 32-bit rule.
+pub(crate) fn conv2d_depthwise_fits(p: &Conv2dParams) -> bool {
+    p.groups > 1
+        && p.groups == p.c_in
+        && p.kh
+            .checked_mul(p.kw)
+            .is_some_and(|t| t <= DEPTHWISE_MAX_TAPS)
+        && conv2d_igemm_fits(p)
+}
+
+/// conv2d_depthwise_f32: conv2d_f32's shape (one block per pixel tile and output plane).
+/// Refused for a shape outside [`conv2d_depthwise_fits`].
+pub(crate) fn conv2d_depthwise(p: &Conv2dParams) -> Result<LaunchShape> {
+    const OP: &str = "conv2d (depthwise)";
+    if !conv2d_depthwise_fits(p) {
+        return Err(Error::InvalidArgument {
+            op: OP,
+            name: "shape",
+            reason: format!(
+                "conv2d_depthwise_f32 needs groups == C_in > 1, at most {DEPTHWISE_MAX_TAPS} \
+                 filter taps and 32-bit in-image offsets; got {p:?}"
+            ),
+        });
+    }
+    pixel_planes(OP, p)
+}
+
 /// Refuses params whose pool the kernel does not do: a pooling kernel (conv2d_small{3,5,7}_pool_f32)
 /// takes exactly 2x2 windows at stride 2 over an output with at least one whole window (as
 /// PyTorch's max_pool2d(2) would refuse a smaller one); every other kernel takes no pool.
@@ -351,11 +387,16 @@ pub(crate) enum ConvKernel {
     Small7,
     /// conv2d_igemm_f32: at least 32 output channels per group, 32-bit in-image offsets.
     ImplicitGemm,
+    /// conv2d_depthwise_f32: one input channel per group.
+    Depthwise,
 }
 
 pub(crate) fn conv2d_kernel(p: &Conv2dParams) -> ConvKernel {
     if p.groups > 0 && p.c_out / p.groups >= IGEMM_MIN_COUT && conv2d_igemm_fits(p) {
         return ConvKernel::ImplicitGemm;
+    }
+    if conv2d_depthwise_fits(p) {
+        return ConvKernel::Depthwise;
     }
     match p.kh {
         3 if conv2d_small_fits(p, 3) => ConvKernel::Small3,

@@ -18,8 +18,9 @@ use super::rng::Rng;
 use super::{run, EmuArg};
 use crate::kernels::shapes::{conv2d_kernel, ConvKernel};
 use crate::kernels::{
-    Conv2dF32, Conv2dIgemmF32, Conv2dParams, Conv2dSmall3F32, Conv2dSmall3PoolF32, Conv2dSmall5F32,
-    Conv2dSmall5PoolF32, Conv2dSmall7F32, Conv2dSmall7PoolF32, KernelDef,
+    Conv2dDepthwiseF32, Conv2dF32, Conv2dIgemmF32, Conv2dParams, Conv2dSmall3F32,
+    Conv2dSmall3PoolF32, Conv2dSmall5F32, Conv2dSmall5PoolF32, Conv2dSmall7F32,
+    Conv2dSmall7PoolF32, KernelDef,
 };
 use crate::ops::{conv2d, Conv2dArgs};
 use crate::tensor::Tensor;
@@ -273,6 +274,71 @@ fn conv2d_small_matches_reference_cpu_op_and_direct_kernel() {
         true,
         expect(7, ConvKernel::Small7),
     );
+}
+
+#[rustfmt::skip]
+const DEPTHWISE_CASES: &[Case] = &[
+    // MobileNetV2's 3x3 stride 1 and 2, EfficientNet's 5x5.
+    ([2, 32, 14, 14], [32, 1, 3, 3], true, [1, 1], [1, 1], [1, 1], 32),
+    ([1, 16, 15, 13], [16, 1, 3, 3], true, [2, 2], [1, 1], [1, 1], 16),
+    ([1, 8, 9, 9], [8, 1, 5, 5], false, [1, 1], [2, 2], [1, 1], 8),
+    // Channel multiplier 2 and 3, dilation, a rectangular filter, strides per axis.
+    ([1, 4, 11, 10], [8, 1, 3, 3], true, [1, 1], [2, 2], [2, 2], 4),
+    ([2, 3, 7, 12], [9, 1, 3, 1], true, [1, 2], [1, 0], [1, 1], 3),
+    // Mostly border: a 4x4 map under a 5x5 filter; padding beyond the filter's reach.
+    ([1, 2, 4, 4], [2, 1, 5, 5], true, [1, 1], [2, 2], [1, 1], 2),
+    ([1, 2, 5, 5], [2, 1, 2, 2], true, [1, 1], [3, 3], [1, 1], 2),
+    // More than one 256-pixel tile; the shared filter tile full (16x16 = 256 taps).
+    ([1, 2, 21, 20], [2, 1, 3, 3], true, [1, 1], [1, 1], [1, 1], 2),
+    ([1, 2, 18, 17], [2, 1, 16, 16], true, [1, 1], [0, 0], [1, 1], 2),
+];
+
+#[test]
+fn conv2d_depthwise_matches_reference_cpu_op_and_direct_kernel() {
+    conv_cases::<Conv2dDepthwiseF32, Conv2dDepthwiseF32>(
+        "conv2d_depthwise",
+        18,
+        DEPTHWISE_CASES,
+        false,
+        |i, p| assert_eq!(conv2d_kernel(p), ConvKernel::Depthwise, "case {i}"),
+    );
+    // The same order as conv2d_f32's: the two agree bit for bit.
+    let mut rng = Rng::new(19);
+    for &(ish, wsh, bias, stride, padding, dilation, groups) in DEPTHWISE_CASES {
+        let p = Conv2dParams::new(&ish, &wsh, bias, stride, padding, dilation, groups).unwrap();
+        let x = rng.vec(ish.iter().product());
+        let w = rng.vec(wsh.iter().product());
+        let b = rng.vec(wsh[0]);
+        let y = conv_run::<Conv2dDepthwiseF32>(&p, None, &x, &w, &b, &[]).unwrap();
+        let d = conv_run::<Conv2dF32>(&p, None, &x, &w, &b, &[]).unwrap();
+        assert_bits(&format!("depthwise {p:?} vs conv2d_f32"), &y, &d);
+    }
+    // Past the shared tile (17x17 taps), or two input channels per group: the direct kernel.
+    let big = Conv2dParams::new(
+        &[1, 2, 20, 20],
+        &[2, 1, 17, 17],
+        true,
+        [1, 1],
+        [0, 0],
+        [1, 1],
+        2,
+    )
+    .unwrap();
+    assert_eq!(conv2d_kernel(&big), ConvKernel::Direct);
+    let err = conv_run::<Conv2dDepthwiseF32>(&big, None, &[0.0; 800], &[0.0; 578], &[0.0; 2], &[])
+        .unwrap_err();
+    assert!(err.contains("depthwise"), "{err}");
+    let two = Conv2dParams::new(
+        &[1, 4, 6, 6],
+        &[2, 2, 3, 3],
+        true,
+        [1, 1],
+        [0, 0],
+        [1, 1],
+        2,
+    )
+    .unwrap();
+    assert_eq!(conv2d_kernel(&two), ConvKernel::Direct);
 }
 
 /// NaN through the pooled epilogue: an input NaN makes every output whose window reads it NaN,
