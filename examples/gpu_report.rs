@@ -1,8 +1,13 @@
-//! The GPU report of `scripts/gpu_check.sh`: op throughput on each device, the recipe Net's
-//! images per second at batch 1, 1024 and 65536, and checkpoint-to-GPU GB/s, as one markdown
-//! table. GPU and CPU figures come from the same run, so their ratio is the number to quote.
+//! The GPU report of `scripts/gpu_check.sh`: op throughput on each device (each kernel family
+//! the host picks: the implicit GEMM, the small-channel and depthwise convolutions, the tiled
+//! and the general linear), the recipe Net's images per second at batch 1, 1024 and 65536 with
+//! the data on the device and end to end from host memory, real models from their `.pt2` at
+//! batch 1 and 64, and checkpoint-to-GPU GB/s, as one markdown table. GPU and CPU figures come
+//! from the same run, so their ratio is the number to quote.
 //!
-//! `cargo run --release --example gpu_report [-- --quick]`
+//! `cargo run --release --example gpu_report [-- --quick] [-- --pt2 DIR]`: DIR holds
+//! `resnet18.pt2` and `mobilenet_v2.pt2` (as `scripts/bench_models_vs_torch.py` exports them);
+//! each one present is run at its exported image size. Absent ones get a row saying so.
 //!
 //! On a machine without a GPU it runs on the project's CPU-backed driver double (loaded the way
 //! the tests load it); its times say nothing about a GPU, so `--quick` (tiny sizes) is the only
@@ -14,7 +19,7 @@ use tensorport::checkpoint::StateDict;
 use tensorport::cuda::{device_name, empty_cache, synchronize};
 use tensorport::nn::{Module, Net};
 use tensorport::ops::{conv2d, linear, max_pool2d, relu, Conv2dArgs, MaxPool2dArgs};
-use tensorport::{load, save, Device, MapLocation, Tensor};
+use tensorport::{load, save, Device, MapLocation, Program, Tensor};
 
 /// Median seconds of `runs` calls of `f` on `dev` (each waited for), after one warm-up call.
 fn median_s(dev: &Device, runs: usize, mut f: impl FnMut() -> tensorport::Result<Tensor>) -> f64 {
@@ -53,7 +58,13 @@ struct Row {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let pt2_dir = args
+        .iter()
+        .position(|a| a == "--pt2")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
     let on_double = matches!(
         tensorport_emu::driver::install()?,
         tensorport_emu::driver::Installed::Double(_)
@@ -124,6 +135,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cpu,
         gpu: g,
     });
+    // The small-channel kernel: the Net's conv2 (6 -> 16, 5x5) over a large batch.
+    let bn = if quick { 2 } else { 4096 };
+    let xs = random(&[bn, 6, 14, 14], 11);
+    let ws = random(&[16, 6, 5, 5], 12);
+    let flops = 2.0 * (bn * 16 * 6 * 25 * 10 * 10) as f64;
+    let (cpu, g) = both(&|d| {
+        let (xd, wd) = (xs.to(d).expect("x"), ws.to(d).expect("w"));
+        let s = median_s(d, runs, || conv2d(&xd, &wd, None, &Conv2dArgs::default()));
+        flops / s / 1e9
+    });
+    rows.push(Row {
+        what: format!("conv2d 6->16 5x5 (small-channel), {bn}x14x14"),
+        unit: "GFLOP/s",
+        cpu,
+        gpu: g,
+    });
+    // Depthwise 3x3 (MobileNet): bound by memory, so GB/s of input read + output written.
+    let (bd, cd, hd) = if quick { (1, 8, 16) } else { (32, 96, 56) };
+    let xdw = random(&[bd, cd, hd, hd], 13);
+    let wdw = random(&[cd, 1, 3, 3], 14);
+    let (cpu, g) = both(&|d| {
+        let (xd, wd) = (xdw.to(d).expect("x"), wdw.to(d).expect("w"));
+        let args = Conv2dArgs {
+            padding: [1, 1],
+            groups: cd,
+            ..Conv2dArgs::default()
+        };
+        let s = median_s(d, runs, || conv2d(&xd, &wd, None, &args));
+        (2 * xdw.numel() * 4) as f64 / s / 1e9
+    });
+    rows.push(Row {
+        what: format!("conv2d depthwise 3x3, {bd}x{cd}x{hd}x{hd}"),
+        unit: "GB/s",
+        cpu,
+        gpu: g,
+    });
     let (m, k) = if quick { (8, 64) } else { (256, 4096) };
     let xl = random(&[m, k], 5);
     let wl = random(&[k, k], 6);
@@ -135,6 +182,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     rows.push(Row {
         what: format!("linear {k}->{k}, batch {m}"),
         unit: "GFLOP/s",
+        cpu,
+        gpu: g,
+    });
+
+    // A batch-1 linear reads its weight once: GB/s of weight.
+    let k1 = if quick { 64 } else { 4096 };
+    let x1 = random(&[1, k1], 15);
+    let w1 = random(&[k1, k1], 16);
+    let (cpu, g) = both(&|d| {
+        let (xd, wd) = (x1.to(d).expect("x"), w1.to(d).expect("w"));
+        let s = median_s(d, runs, || linear(&xd, &wd, None));
+        (k1 * k1 * 4) as f64 / s / 1e9
+    });
+    rows.push(Row {
+        what: format!("linear {k1}->{k1}, batch 1 (weight bytes)"),
+        unit: "GB/s",
         cpu,
         gpu: g,
     });
@@ -159,7 +222,59 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             cpu,
             gpu: Some(per(&gpu)),
         });
+        // End to end: the batch starts in host memory and the logits end there.
+        let mut net = Net::new(1).expect("net");
+        net.to_device(&gpu).expect("net to device");
+        let r = if batch >= 65536 { 3 } else { runs };
+        let e2e = median_s(&gpu, r, || net.forward(&x.to(&gpu)?)?.to(&Device::Cpu));
+        rows.push(Row {
+            what: format!("Net forward from host memory, batch {batch}"),
+            unit: "images/s",
+            cpu: None,
+            gpu: Some(batch as f64 / e2e),
+        });
         empty_cache(&gpu)?;
+    }
+
+    // Real models from their .pt2, at the image size they were exported with.
+    for name in ["resnet18", "mobilenet_v2"] {
+        let path = pt2_dir.as_ref().map(|d| d.join(format!("{name}.pt2")));
+        let Some(path) = path.filter(|p| p.exists()) else {
+            rows.push(Row {
+                what: format!("{name}: no {name}.pt2 (pass --pt2 DIR)"),
+                unit: "images/s",
+                cpu: None,
+                gpu: None,
+            });
+            continue;
+        };
+        for batch in if quick { [1, 2] } else { [1, 64] } {
+            let per = |d: &Device| {
+                let p = Program::load(&path, &MapLocation::To(*d)).expect("load .pt2");
+                let shape = p
+                    .sample_inputs()
+                    .and_then(|s| s.first())
+                    .map(|t| t.shape().to_vec())
+                    .unwrap_or_else(|| vec![1, 3, 224, 224]);
+                let mut shape = shape;
+                shape[0] = batch;
+                let xd = random(&shape, 17).to(d).expect("x");
+                let s = median_s(d, if quick { 2 } else { 10 }, || {
+                    let mut out = p.run(std::slice::from_ref(&xd))?;
+                    Ok(out.swap_remove(0))
+                });
+                (batch as f64 / s, shape)
+            };
+            let (cpu, shape) = per(&Device::Cpu);
+            let (g, _) = per(&gpu);
+            rows.push(Row {
+                what: format!("{name} from .pt2, {shape:?}"),
+                unit: "images/s",
+                cpu: Some(cpu),
+                gpu: Some(g),
+            });
+            empty_cache(&gpu)?;
+        }
     }
 
     // Checkpoint to GPU: a state dict saved to disk, loaded with map_location=cuda:0.
