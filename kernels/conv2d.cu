@@ -1,7 +1,8 @@
 // conv2d.cu: 2-D convolution over NCHW float32 (stride, padding, dilation, groups, bias): a
 // direct kernel (conv2d_f32, any shape), a register-blocked direct kernel for few channels and
-// 3x3, 5x5 or 7x7 filters (conv2d_small{3,5,7}_f32, conv2d_small.cu) and an implicit GEMM
-// (conv2d_igemm_f32, for groups of at least 32 output channels); src/kernels/shapes.rs
+// 3x3, 5x5 or 7x7 filters (conv2d_small{3,5,7}_f32 and their pooling twins, conv2d_small.cu),
+// a depthwise kernel (conv2d_depthwise_f32, conv2d_depthwise.cu) and an implicit GEMM
+// (conv2d_igemm_f32, for groups of at least 32 output channels); src/kernels/shapes/conv.rs
 // conv2d_kernel picks one.
 //
 // Math: with Cg = C_in / groups input channels and Cog = C_out / groups output channels per
@@ -25,7 +26,7 @@
 //   tile and reach every __syncthreads(); only their compute and store are skipped.
 //   Planes stride by gridDim.y and pixel tiles by gridDim.x*blockDim.x (grid-stride loops, both
 //   uniform across the block, so the barriers inside them are never divergent).
-// Launch (src/kernels/shapes.rs conv2d): block (bx,1,1) with bx = H_out*W_out rounded up to a
+// Launch (src/kernels/shapes/conv.rs conv2d): block (bx,1,1) with bx = H_out*W_out rounded up to a
 //   multiple of 32, clamped to [32, 256] (small feature maps do not idle 7/8 of a block);
 //   grid (min(ceil(H_out*W_out / bx), 65535), min(N*C_out, 65535), 1); no dynamic shared memory
 //   (the 4 KiB tile is static).
@@ -47,8 +48,8 @@
 //   (ci, kh, kw) once per step (two 32-bit divisions), then 4 bounds tests and 32-bit offsets:
 //   the host launches this kernel only when Cg*H*W, K, H_out*W_out, C_out, every reach
 //   ((H_out-1)*sh + (KH-1)*dh, the same across), the padding, strides and dilations are below
-//   2^31 (shapes.rs conv2d_igemm_fits), while bases (n, g) and the pixel index q stay 64-bit.
-//   Launch (src/kernels/shapes.rs conv2d_igemm): block (256,1,1), which this kernel assumes;
+//   2^31 (shapes/conv.rs conv2d_igemm_fits), while bases (n, g) and the pixel index q stay 64-bit.
+//   Launch (src/kernels/shapes/conv.rs conv2d_igemm): block (256,1,1), which this kernel assumes;
 //   grid (min(ceil(P/128), 65535), min(groups*ceil(Cog/128), 65535), 1), tiles striding by
 //   gridDim; 16,896 bytes of static shared memory; __launch_bounds__(256, 2) as
 //   linear_tiled_f32.

@@ -13,9 +13,9 @@
 //   shared memory once per plane. A thread whose whole window lies inside the input takes the
 //   interior path: per filter row one row pointer, then unit-stride (dilated) taps with no test.
 // Indices: the host launches this only when the in-image offsets, H_out*W_out and every reach
-//   fit 32 bits (src/kernels/shapes.rs conv2d_depthwise_fits, the implicit GEMM's rule); the
+//   fit 32 bits (src/kernels/shapes/conv.rs conv2d_depthwise_fits, the implicit GEMM's rule); the
 //   plane bases stay 64-bit.
-// Launch (src/kernels/shapes.rs conv2d_depthwise): block (bx,1,1), bx = H_out*W_out rounded up
+// Launch (src/kernels/shapes/conv.rs conv2d_depthwise): block (bx,1,1), bx = H_out*W_out rounded up
 //   to a warp multiple, clamped to [32, 256]; grid (min(ceil(H_out*W_out/bx), 65535),
 //   min(N*C_out, 65535), 1), both grid-stride and uniform per block (the staging barriers are
 //   never divergent); DW_MAX_TAPS*4 = 1 KiB of static shared memory.

@@ -19,9 +19,9 @@
 //   the interior path, with no bounds test per tap; the others test each tap. The filter loops
 //   are unrolled by the template's K; the channel loop is not.
 // Indices: the host launches this only when Cin*H*W, H_out*W_out and every reach fit 32 bits
-//   (src/kernels/shapes.rs conv2d_small_fits, the implicit GEMM's rule); the image base n*Cin*H*W
+//   (src/kernels/shapes/conv.rs conv2d_small_fits, the implicit GEMM's rule); the image base n*Cin*H*W
 //   and the output planes stay 64-bit.
-// Launch (src/kernels/shapes.rs conv2d_small): block (256,1,1), which this kernel assumes;
+// Launch (src/kernels/shapes/conv.rs conv2d_small): block (256,1,1), which this kernel assumes;
 //   grid (min(ceil(stored pixels/256), 65535), min(N*ceil(C_out/8), 65535), 1), both grid-stride
 //   and uniform per block (the staging barriers are never divergent); SC_MAX_R*8*4 = 16 KiB of
 //   static shared memory, for Cin*K*K <= SC_MAX_R = 512 (the host checks).
@@ -118,7 +118,7 @@ __device__ __forceinline__ void conv2d_small_body(const Conv2dParams p,
     const int plane = (int)(p.h * p.w);
     const int w_out = (int)p.w_out;
     const int howo = (int)(p.h_out * p.w_out);
-    // What this kernel stores per plane: pooled windows when pooling (shapes.rs refuses a
+    // What this kernel stores per plane: pooled windows when pooling (shapes/conv.rs refuses a
     // pool over an output smaller than one window).
     const int s_w = POOL ? w_out / 2 : w_out;
     const int stored = POOL ? ((int)p.h_out / 2) * s_w : howo;
