@@ -1,7 +1,8 @@
 //! The GPU report of `scripts/gpu_check.sh`: op throughput on each device (each kernel family
 //! the host picks: the implicit GEMM, the small-channel and depthwise convolutions, the tiled
 //! and the general linear), the recipe Net's images per second at batch 1, 1024 and 65536 with
-//! the data on the device and end to end from host memory, real models from their `.pt2` at
+//! the data on the device and end to end from host memory (also through `Net::cuda_plan`'s
+//! replayed CUDA graph, and its batch-1 latency), real models from their `.pt2` at
 //! batch 1 and 64, and checkpoint-to-GPU GB/s, as one markdown table. GPU and CPU figures come
 //! from the same run, so their ratio is the number to quote.
 //!
@@ -233,6 +234,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             cpu: None,
             gpu: Some(batch as f64 / e2e),
         });
+        // The planned Net: buffers allocated once, the forward a replayed CUDA graph, host
+        // memory in and out (Net::cuda_plan).
+        let mut plan = net.cuda_plan(batch)?;
+        let xs = x.to_vec::<f32>()?;
+        let mut logits = vec![0.0f32; batch * 10];
+        let planned = median_s(&gpu, r, || {
+            plan.forward_host(&xs, &mut logits)?;
+            Tensor::from_vec(vec![0.0f32], &[1])
+        });
+        rows.push(Row {
+            what: format!("Net plan (CUDA graph) from host memory, batch {batch}"),
+            unit: "images/s",
+            cpu: None,
+            gpu: Some(batch as f64 / planned),
+        });
+        if batch == 1 {
+            rows.push(Row {
+                what: "Net plan (CUDA graph) latency, batch 1".into(),
+                unit: "us",
+                cpu: None,
+                gpu: Some(planned * 1e6),
+            });
+        }
         empty_cache(&gpu)?;
     }
 

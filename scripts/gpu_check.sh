@@ -30,7 +30,7 @@ run() {
         summary+=("$(printf '| %-8s | FAILED | %5ss | see %s' "$name" $((SECONDS - t0)) "$out/$name.log")")
     fi
 }
-gpu_tests=(cuda_runtime cuda_ops cuda_faults nn_parallel nn_net ops_add ops_conv2d ops_linear
+gpu_tests=(cuda_runtime cuda_ops cuda_faults cuda_plan nn_parallel nn_net ops_add ops_conv2d ops_linear
     ops_pool_relu ops_shape_softmax)
 test_args=()
 for t in "${gpu_tests[@]}"; do test_args+=(--test "$t"); done

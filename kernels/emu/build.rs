@@ -102,8 +102,9 @@ fn run() -> Result<(), String> {
 }
 
 /// The driver double's sources, in `csrc/driver/` (see `src/driver.rs`).
-const DRIVER_SOURCES: [&str; 6] = [
+const DRIVER_SOURCES: [&str; 7] = [
     "init.cpp",
+    "graph.cpp",
     "stream.cpp",
     "memory.cpp",
     "copy.cpp",

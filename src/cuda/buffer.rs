@@ -233,6 +233,27 @@ fn upload_staged(
     Ok(())
 }
 
+/// Copies `src` into `dst` (of the same length) on `dev`'s stream, where both live.
+pub(crate) fn copy_on_device(
+    dev: &CudaDevice,
+    src: DevView<'_>,
+    dst: DevViewMut<'_>,
+) -> Result<()> {
+    if src.len != dst.len {
+        return Err(Error::Shape {
+            op: "device copy",
+            expected: format!("a destination of {} bytes", src.len),
+            got: format!("{} bytes", dst.len),
+        });
+    }
+    dev.bind()?;
+    // SAFETY: both views lie inside live allocations of `dev` (their borrows keep them alive
+    // until the call returns, and frees are ordered after the copy on the same stream), are
+    // `src.len` bytes long, and `dst` is borrowed exclusively, so they do not overlap.
+    unsafe { result::memcpy_dtod_async(dst.ptr, src.ptr, src.len, dev.cu_stream()) }
+        .map_err(dev.err(format!("copying {} bytes on the device", src.len)))
+}
+
 /// Copies bytes `range` of `buf` into `out` (of the same length) and waits for the copy.
 pub(crate) fn download(buf: &DeviceBuf, range: Range<usize>, out: &mut [u8]) -> Result<()> {
     if range.is_empty() && out.is_empty() {

@@ -13,7 +13,8 @@
 //! - `buffer.rs`: device buffers (freed on their own context and stream) and host↔device
 //!   copies; `peer.rs`: device↔device copies, ordered on both streams with `event.rs` events;
 //!   `staging.rs`: the pinned buffers of double-buffered uploads.
-//! - `launch.rs`: every kernel launch, checked against the kernel registry (`crate::kernels`).
+//! - `launch.rs`: every kernel launch, checked against the kernel registry (`crate::kernels`);
+//!   `graph.rs`: launches captured once into a CUDA graph and replayed with one call.
 //! - `fault.rs`: driver errors as [`crate::Error::Cuda`] or, when the device is lost,
 //!   [`crate::Error::CudaFault`].
 //! - `add.rs`, `relu.rs`, `max_pool2d.rs`, `avg_pool2d.rs`, `batch_norm.rs`, `conv2d.rs`,
@@ -49,6 +50,8 @@ mod device;
 mod event;
 #[cfg(feature = "cuda")]
 mod fault;
+#[cfg(feature = "cuda")]
+pub(crate) mod graph;
 #[cfg(feature = "cuda")]
 mod launch;
 #[cfg(feature = "cuda")]

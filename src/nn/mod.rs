@@ -32,6 +32,8 @@ pub mod init;
 mod linear;
 mod load;
 mod net;
+#[cfg(feature = "cuda")]
+mod net_plan;
 mod norm;
 mod parallel;
 mod pool;
@@ -54,6 +56,8 @@ pub use init::{manual_seed, Init};
 pub use linear::{Linear, LinearBuilder};
 pub use load::{load_state_dict, LoadOptions, LoadReport};
 pub use net::Net;
+#[cfg(feature = "cuda")]
+pub use net_plan::NetCudaPlan;
 pub use norm::{BatchNorm2d, LayerNorm};
 pub use parallel::DataParallel;
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, MaxPool2dBuilder};

@@ -38,7 +38,7 @@ pub use batch_norm::batch_norm;
 pub use cat::cat;
 pub(crate) use conv2d::conv2d_fused;
 pub use conv2d::{conv2d, conv2d_relu, Conv2dArgs};
-pub(crate) use conv2d_pool::conv2d_pool;
+pub(crate) use conv2d_pool::{conv2d_pool, is_pool_2x2};
 pub use linear::{linear, linear_relu};
 pub use max_pool2d::{max_pool2d, MaxPool2dArgs};
 pub use mul::mul;

@@ -126,7 +126,11 @@ pub(crate) mod cuda {
 
     /// The bytes of a contiguous CUDA tensor as a device view. Its length is checked against
     /// the kernel's declaration by the launch; here only contiguity can be refused.
-    fn view<'a>(op: &'static str, operand: &'static str, t: &'a Tensor) -> Result<DevView<'a>> {
+    pub(crate) fn view<'a>(
+        op: &'static str,
+        operand: &'static str,
+        t: &'a Tensor,
+    ) -> Result<DevView<'a>> {
         if !t.is_contiguous() {
             return Err(Error::InvalidArgument {
                 op,

@@ -213,3 +213,88 @@ fn pool_release_threshold_accounting() {
         assert_eq!(get(pool, 5), 0);
     }
 }
+
+/// Stream capture: launches on a capturing stream are recorded, not run; the graph replays
+/// them, reading the buffers as they are at replay; anything else on the stream during the
+/// capture is refused and voids it; the legacy stream never captures.
+#[test]
+fn captured_launches_replay_and_other_work_voids_the_capture() {
+    let _g = shared();
+    let cu = &env().cu;
+    ctx(7);
+    let r = load_relu();
+    let s = stream();
+    let (dx, dy) = (alloc(400), alloc(400));
+    let x: Vec<f32> = (0..100).map(|i| i as f32 - 50.0).collect();
+    upload(dx, &x);
+    // SAFETY: a context is current; out-pointers to locals; handles come from the double.
+    unsafe {
+        assert_eq!(
+            (cu.cuStreamBeginCapture_v2)(null_mut(), 2),
+            CAPTURE_UNSUPPORTED
+        );
+        assert_eq!((cu.cuStreamBeginCapture_v2)(s, 2), SUCCESS);
+        assert_eq!((cu.cuStreamBeginCapture_v2)(s, 2), ILLEGAL_STATE);
+        let mut status = -1;
+        assert_eq!((cu.cuStreamIsCapturing)(s, &mut status), SUCCESS);
+        assert_eq!(status, 1);
+        assert_eq!(launch_relu(&r, 100, dx, dy, 128, 0, s), SUCCESS);
+        // Recorded, not run: y is still what alloc left there.
+        assert_eq!((cu.cuStreamEndCapture)(s, &mut null_mut()), SUCCESS);
+        assert!(poisoned(&download(dy, 100)));
+        let mut graph = null_mut();
+        assert_eq!((cu.cuStreamEndCapture)(s, &mut graph), ILLEGAL_STATE);
+    }
+    // Capture again, keeping the graph this time.
+    let mut graph = null_mut();
+    let mut exec = null_mut();
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!((cu.cuStreamBeginCapture_v2)(s, 2), SUCCESS);
+        assert_eq!(launch_relu(&r, 100, dx, dy, 128, 0, s), SUCCESS);
+        assert_eq!((cu.cuStreamEndCapture)(s, &mut graph), SUCCESS);
+        assert!(!graph.is_null());
+        assert_eq!(
+            (cu.cuGraphInstantiateWithFlags)(&mut exec, graph, 0),
+            SUCCESS
+        );
+        assert_eq!((cu.cuGraphLaunch)(exec, s), SUCCESS);
+        assert_eq!((cu.cuStreamSynchronize)(s), SUCCESS);
+    }
+    let want: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+    assert_eq!(download(dy, 100), want);
+    // A replay reads the input as it is now.
+    let x2: Vec<f32> = x.iter().map(|v| -v).collect();
+    upload(dx, &x2);
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!((cu.cuGraphLaunch)(exec, s), SUCCESS);
+        assert_eq!((cu.cuStreamSynchronize)(s), SUCCESS);
+    }
+    let want2: Vec<f32> = x2.iter().map(|v| v.max(0.0)).collect();
+    assert_eq!(download(dy, 100), want2);
+    // A copy during a capture is refused and voids it.
+    // SAFETY: as above; the host buffer outlives the (refused) copy.
+    unsafe {
+        assert_eq!((cu.cuStreamBeginCapture_v2)(s, 2), SUCCESS);
+        assert_eq!(launch_relu(&r, 100, dx, dy, 128, 0, s), SUCCESS);
+        let host = [0f32; 4];
+        assert_eq!(
+            (cu.cuMemcpyHtoDAsync_v2)(dx, host.as_ptr().cast(), 16, s),
+            CAPTURE_UNSUPPORTED
+        );
+        let mut d = 0;
+        assert_eq!((cu.cuMemAllocAsync)(&mut d, 64, s), CAPTURE_UNSUPPORTED);
+        let mut status = -1;
+        assert_eq!((cu.cuStreamIsCapturing)(s, &mut status), SUCCESS);
+        assert_eq!(status, 2);
+        let mut void = null_mut();
+        assert_eq!((cu.cuStreamEndCapture)(s, &mut void), CAPTURE_INVALIDATED);
+        assert!(void.is_null());
+        // The stream works again once the capture has ended.
+        assert_eq!((cu.cuStreamSynchronize)(s), SUCCESS);
+        assert_eq!((cu.cuGraphExecDestroy)(exec), SUCCESS);
+        assert_eq!((cu.cuGraphDestroy)(graph), SUCCESS);
+        assert_eq!((cu.cuGraphDestroy)(graph), INVALID_HANDLE);
+    }
+}

@@ -280,7 +280,7 @@ TP_API CUresult cuLaunchKernel(CUfunc_st* f, unsigned gx, unsigned gy, unsigned 
         std::lock_guard<std::mutex> l(G().mu);
         if (g_funcs.count(f) == 0) return CUDA_ERROR_INVALID_HANDLE;
         CUstream_st* s = nullptr;
-        if (CUresult e = resolve_stream(h, &s)) return e;
+        if (CUresult e = resolve_launch_stream(h, &s)) return e;
         if (f->mod->ctx != s->ctx) return CUDA_ERROR_INVALID_HANDLE;  // function of another context
         const unsigned grid[3] = {gx, gy, gz};
         const unsigned block[3] = {bx, by, bz};
@@ -308,11 +308,17 @@ TP_API CUresult cuLaunchKernel(CUfunc_st* f, unsigned gx, unsigned gy, unsigned 
         CUctx_st* c = s->ctx;
         const TpEmuKernel* k = f->kernel;
         const std::vector<size_t> sizes = f->sizes;
-        enqueue(s, [=] {
+        auto run = [=] {
             const unsigned g3[3] = {gx, gy, gz};
             const unsigned b3[3] = {bx, by, bz};
             run_launch(c, k, offsets, *bytes, sizes, g3, b3, fault);
-        });
+        };
+        // Captured: the arguments were copied above, so each replay runs this very launch.
+        if (s->capturing) {
+            s->captured.push_back(run);
+        } else {
+            enqueue(s, run);
+        }
         return CUDA_SUCCESS;
     });
 }

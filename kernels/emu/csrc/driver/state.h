@@ -54,6 +54,10 @@ enum : int {
     CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED = 704,
     CUDA_ERROR_LAUNCH_FAILED = 719,
     CUDA_ERROR_NOT_SUPPORTED = 801,
+    CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED = 900,
+    CUDA_ERROR_STREAM_CAPTURE_INVALIDATED = 901,
+    CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD = 908,
+    CUDA_ERROR_ILLEGAL_STATE = 401,
     CUDA_ERROR_UNKNOWN = 999,
 };
 
@@ -72,7 +76,9 @@ enum : int {
     X(cuMemcpyHtoDAsync_v2) X(cuMemcpyDtoHAsync_v2) X(cuMemcpyDtoDAsync_v2)                      \
     X(cuMemcpyPeerAsync) X(cuMemcpyHtoD_v2) X(cuMemcpyDtoH_v2) X(cuMemcpyDtoD_v2)                \
     X(cuMemsetD8Async) X(cuMemsetD8_v2) X(cuModuleLoadData) X(cuModuleUnload)                    \
-    X(cuModuleGetFunction) X(cuLaunchKernel) X(cuGetErrorString) X(cuGetErrorName)
+    X(cuModuleGetFunction) X(cuLaunchKernel) X(cuGetErrorString) X(cuGetErrorName)             \
+    X(cuStreamBeginCapture_v2) X(cuStreamEndCapture) X(cuStreamIsCapturing)                     \
+    X(cuGraphInstantiateWithFlags) X(cuGraphLaunch) X(cuGraphExecDestroy) X(cuGraphDestroy)
 
 enum Entry : int {
 #define TP_ENUM(n) E_##n,
@@ -113,6 +119,12 @@ struct CUstream_st {
     uint64_t submitted = 0;
     uint64_t completed = 0;
     std::deque<Op> q;
+    // Stream capture (graph.cpp): while `capturing`, kernel launches are recorded into
+    // `captured` instead of queued, and any other operation on the stream is refused and
+    // invalidates the capture, as the real driver refuses what a graph cannot hold.
+    bool capturing = false;
+    bool capture_invalid = false;
+    std::vector<std::function<void()>> captured;
 };
 
 // What one cuEventRecord captured: the stream and its position, and when that position ran.
@@ -190,7 +202,7 @@ struct State {
     std::map<uintptr_t, Alloc> allocs;
     std::map<uintptr_t, PinnedBlock> pinned;
     uint64_t pinned_allocs = 0, pinned_bytes = 0;
-    std::atomic<uint64_t> calls[E_COUNT];
+    std::atomic<uint64_t> calls[E_COUNT] = {};  // zeroed: the state is heap-allocated
 };
 
 // The process-wide state (deliberately leaked: detached worker threads may outlive main).
@@ -220,6 +232,8 @@ bool take_countdown(long long& counter);  // true when an armed countdown reache
 void start_worker(CUstream_st* s);
 // The stream `h` names (0, 1, 2: the current context's legacy stream) or an error.
 CUresult resolve_stream(void* h, CUstream_st** out);
+// resolve_stream that lets a kernel launch reach a capturing stream (it is recorded there).
+CUresult resolve_launch_stream(void* h, CUstream_st** out);
 uint64_t enqueue(CUstream_st* s, std::function<void()> run,
                  std::vector<std::pair<CUstream_st*, uint64_t>> deps = {});
 void wait_for(std::unique_lock<std::mutex>& l, CUstream_st* s, uint64_t seq);

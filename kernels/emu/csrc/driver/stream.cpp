@@ -69,8 +69,26 @@ CUresult resolve_stream(void* h, CUstream_st** out) {
         s = static_cast<CUstream_st*>(h);
         if (G().streams.count(s) == 0) return CUDA_ERROR_INVALID_HANDLE;
     }
+    // Only kernel launches are captured (resolve_launch_stream); anything else on a capturing
+    // stream (a copy, an allocation, a record, a wait, a query) is what the real driver refuses
+    // or records as a node the double does not model: refused, and the capture is void.
+    if (s->capturing) {
+        s->capture_invalid = true;
+        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    }
     *out = s;
     return s->ctx->sticky.load();
+}
+
+CUresult resolve_launch_stream(void* h, CUstream_st** out) {
+    if (!is_legacy_handle(h)) {
+        auto* s = static_cast<CUstream_st*>(h);
+        if (G().streams.count(s) != 0 && s->capturing) {
+            *out = s;
+            return s->ctx->sticky.load();
+        }
+    }
+    return resolve_stream(h, out);
 }
 
 uint64_t enqueue(CUstream_st* s, std::function<void()> run,

@@ -30,6 +30,10 @@ pub const NOT_READY: c_int = 600;
 pub const ILLEGAL_ADDRESS: c_int = 700;
 pub const LAUNCH_OUT_OF_RESOURCES: c_int = 701;
 pub const NOT_SUPPORTED: c_int = 801;
+pub const ILLEGAL_STATE: c_int = 401;
+pub const INVALID_HANDLE: c_int = 400;
+pub const CAPTURE_UNSUPPORTED: c_int = 900;
+pub const CAPTURE_INVALIDATED: c_int = 901;
 pub const NON_BLOCKING: c_uint = 1;
 pub const RELU_PTX: &str = include_str!("../../../ptx/relu.ptx");
 pub const CHILD: &str = "TP_FAKE_CUDA_TEST_CHILD";
@@ -95,6 +99,13 @@ api! {
     cuModuleGetFunction: fn(*mut *mut c_void, *mut c_void, *const c_char);
     cuLaunchKernel: fn(*mut c_void, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, Stream, *mut *mut c_void, *mut *mut c_void);
     cuGetErrorName: fn(c_int, *mut *const c_char);
+    cuStreamBeginCapture_v2: fn(Stream, c_int);
+    cuStreamEndCapture: fn(Stream, *mut *mut c_void);
+    cuStreamIsCapturing: fn(Stream, *mut c_int);
+    cuGraphInstantiateWithFlags: fn(*mut *mut c_void, *mut c_void, u64);
+    cuGraphLaunch: fn(*mut c_void, Stream);
+    cuGraphExecDestroy: fn(*mut c_void);
+    cuGraphDestroy: fn(*mut c_void);
 }
 
 pub struct Env {
