@@ -249,6 +249,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             cpu: None,
             gpu: Some(batch as f64 / planned),
         });
+        // Several batches pipelined: uploads and downloads on a copy stream beside the graphs.
+        let k = match batch {
+            1 => 16,
+            b if b >= 65536 => 2,
+            _ => 4,
+        };
+        let many: Vec<f32> = (0..k).flat_map(|_| xs.iter().copied()).collect();
+        let mut many_out = vec![0.0f32; k * batch * 10];
+        let piped = median_s(&gpu, r, || {
+            plan.forward_host_many(&many, &mut many_out)?;
+            Tensor::from_vec(vec![0.0f32], &[1])
+        });
+        let ips = (k * batch) as f64 / piped;
+        rows.push(Row {
+            what: format!("Net plan pipelined from host memory, {k} x batch {batch}"),
+            unit: "images/s",
+            cpu: None,
+            gpu: Some(ips),
+        });
+        rows.push(Row {
+            what: format!("  its input stream, {k} x batch {batch} (compare: PCIe H2D)"),
+            unit: "GB/s",
+            cpu: None,
+            gpu: Some(ips * (3 * 32 * 32 * 4) as f64 / 1e9),
+        });
         if batch == 1 {
             rows.push(Row {
                 what: "Net plan (CUDA graph) latency, batch 1".into(),

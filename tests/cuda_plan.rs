@@ -19,7 +19,8 @@ use bodies::*;
 
 gpu_tests!(
     plan_matches_forward_bit_for_bit,
-    plan_refuses_what_it_cannot_run
+    pipelined_batches_match_one_at_a_time,
+    plan_refuses_what_it_cannot_run,
 );
 
 mod bodies {
@@ -66,6 +67,34 @@ mod bodies {
                 assert_eq!(got, want, "batch {batch} round {round}, forward_host");
             }
         }
+    }
+
+    /// Every batch count through the two alternating slots (1: no overlap at all; 2: both
+    /// slots once; 3 and 5: a slot reused while the other is in flight), twice (the second
+    /// call reuses the pipeline), against forward_host one batch at a time.
+    pub fn pipelined_batches_match_one_at_a_time(dev: &Device) {
+        let net = gpu_net(dev);
+        let batch = 3;
+        let mut plan = net.cuda_plan(batch).unwrap();
+        let (per_in, per_out) = (batch * 3 * 32 * 32, batch * 10);
+        for (round, k) in [1usize, 2, 3, 5, 5].into_iter().enumerate() {
+            let images = Rng::new(200 + round as u64).vec_scaled(k * per_in, 2.0);
+            let mut want = vec![0.0f32; k * per_out];
+            for (x, y) in images.chunks(per_in).zip(want.chunks_mut(per_out)) {
+                plan.forward_host(x, y).unwrap();
+            }
+            let mut got = vec![f32::NAN; k * per_out];
+            plan.forward_host_many(&images, &mut got).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{k} batches (round {round})");
+        }
+        let mut none: Vec<f32> = Vec::new();
+        plan.forward_host_many(&[], &mut none).unwrap();
+        let mut logits = vec![0.0; per_out];
+        assert!(matches!(
+            plan.forward_host_many(&vec![0.0; per_in + 1], &mut logits),
+            Err(Error::Shape { .. })
+        ));
     }
 
     pub fn plan_refuses_what_it_cannot_run(dev: &Device) {
@@ -129,5 +158,54 @@ fn a_steady_state_forward_allocates_nothing_and_replays_one_graph() {
         );
         assert_eq!(count("cuGraphLaunch"), graphs + 3);
         assert_eq!(count("cuStreamBeginCapture_v2"), 1, "captured once");
+        // The pipelined forward: its first call sets up (a second slot, pinned buffers, a
+        // stream); after that, none of those again.
+        let many = Rng::new(10).vec_scaled(3 * 4 * 3 * 32 * 32, 2.0);
+        let mut out = vec![0.0f32; 3 * 40];
+        plan.forward_host_many(&many, &mut out).expect("pipelined");
+        let setup = |n: &str| count(n);
+        let names = [
+            "cuMemAlloc_v2",
+            "cuMemAllocAsync",
+            "cuMemHostAlloc",
+            "cuStreamCreate",
+            "cuLaunchKernel",
+        ];
+        let before: Vec<u64> = names.iter().map(|n| setup(n)).collect();
+        plan.forward_host_many(&many, &mut out)
+            .expect("pipelined again");
+        let after: Vec<u64> = names.iter().map(|n| setup(n)).collect();
+        assert_eq!(
+            before, after,
+            "{names:?} in a steady-state pipelined forward"
+        );
+        assert_eq!(count("cuStreamBeginCapture_v2"), 2, "one capture per slot");
     });
 }
+/// The pipeline's events under copies slow enough (5 MB/s) that any kernel not made to wait for
+/// its upload, or any download not made to wait for its kernel, reads stale data.
+#[test]
+fn pipelined_copies_are_ordered_under_slow_dma() {
+    isolated(test_name!(), &[("TP_FAKE_CUDA_DMA_GBPS", "0.005")], || {
+        let dev = Device::Cuda(0);
+        let net = bodies::gpu_net(&dev);
+        let batch = 2;
+        let mut plan = net.cuda_plan(batch).expect("plan");
+        let (per_in, per_out) = (batch * 3 * 32 * 32, batch * 10);
+        let k = 4;
+        let images = Rng::new(300).vec_scaled(k * per_in, 2.0);
+        let mut want = vec![0.0f32; k * per_out];
+        for (x, y) in images.chunks(per_in).zip(want.chunks_mut(per_out)) {
+            plan.forward_host(x, y).expect("one batch");
+        }
+        for round in 0..2 {
+            let mut got = vec![f32::NAN; k * per_out];
+            plan.forward_host_many(&images, &mut got)
+                .expect("pipelined");
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "round {round}");
+        }
+    });
+}
+
+cuda_configs!();

@@ -9,6 +9,7 @@
 //! context first ([`CudaDevice::bind`]) with the raw `cuCtxSetCurrent`: cudarc's
 //! `bind_to_thread` would also clear an error the driver stored earlier.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -48,6 +49,11 @@ impl std::fmt::Debug for CudaDevice {
 
 /// Devices created so far, by ordinal.
 static DEVICES: Mutex<Vec<Option<Arc<CudaDevice>>>> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// `(ordinal, stream)` while this thread captures a graph for that device.
+    static CAPTURING: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
+}
 
 /// Locks `m`, recovering from a poisoned lock: every value guarded here stays consistent
 /// between statements (caches and buffers that are only replaced whole).
@@ -150,9 +156,27 @@ impl CudaDevice {
         self.ordinal
     }
 
-    /// The stream all work on this device goes to.
+    /// The stream all work on this device goes to: its own, or, on a thread inside
+    /// [`crate::cuda::graph::CudaGraph::capture`] for this device, the capture's side stream
+    /// (so a capture never sees, or disturbs, what other threads queue meanwhile).
     pub(crate) fn cu_stream(&self) -> sys::CUstream {
-        self.stream.cu_stream()
+        match CAPTURING.with(Cell::get) {
+            Some((ordinal, stream)) if ordinal == self.ordinal => stream as sys::CUstream,
+            _ => self.stream.cu_stream(),
+        }
+    }
+
+    /// Runs `f` with this thread's work for this device going to `stream` (a capture).
+    pub(crate) fn with_stream<R>(&self, stream: sys::CUstream, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<(usize, usize)>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CAPTURING.with(|c| c.set(self.0));
+            }
+        }
+        let _restore =
+            Restore(CAPTURING.with(|c| c.replace(Some((self.ordinal, stream as usize)))));
+        f()
     }
 
     /// Its context's raw handle (for peer copies, which name both contexts).

@@ -38,11 +38,31 @@ impl Event {
 
     /// Records the work queued so far on `dev`'s stream (its own device's).
     pub(crate) fn record(&self, dev: &CudaDevice) -> Result<()> {
+        self.record_on(dev, dev.cu_stream())
+    }
+
+    /// Records the work queued so far on `stream`, a stream of `dev`'s context (its copy
+    /// stream).
+    pub(crate) fn record_on(&self, dev: &CudaDevice, stream: sys::CUstream) -> Result<()> {
         dev.bind()?;
         // SAFETY: the event and the stream belong to `dev`'s context (the event was made by
         // `Event::new(dev)` for the same device: callers record only on their own device).
-        unsafe { result::event::record(self.ev as sys::CUevent, dev.cu_stream()) }
+        unsafe { result::event::record(self.ev as sys::CUevent, stream) }
             .map_err(dev.err("recording an event"))
+    }
+
+    /// Makes `stream`, a stream of `dev`'s context, wait for the work this event recorded.
+    pub(crate) fn wait_on_stream(&self, dev: &CudaDevice, stream: sys::CUstream) -> Result<()> {
+        dev.bind()?;
+        // SAFETY: a live event and a live stream of `dev`'s context.
+        unsafe {
+            result::stream::wait_event(
+                stream,
+                self.ev as sys::CUevent,
+                sys::CUevent_wait_flags::CU_EVENT_WAIT_DEFAULT,
+            )
+        }
+        .map_err(dev.err("waiting for an event on its copy stream"))
     }
 
     /// Makes `dev`'s stream (any device's) wait for the work this event recorded.

@@ -8,14 +8,16 @@
 //! they are, and a replay computes on whatever those buffers hold then (the owner, e.g.
 //! `nn::NetCudaPlan`, refills its input buffer and replays). Nothing but kernel launches may
 //! happen on the stream during the capture: no copies, allocations or frees (the driver
-//! refuses them, and the capture is void); the capture also fails if another thread uses the
-//! same device meanwhile. Either way the error is typed and nothing is replayed.
+//! refuses them, and the capture is void, with a typed error). The capture runs on a side
+//! stream of its own, so other threads using the device meanwhile neither disturb it nor are
+//! refused.
 
 use std::sync::Arc;
 
 use cudarc::driver::{result, sys};
 
 use crate::cuda::device::CudaDevice;
+use crate::cuda::side_stream::SideStream;
 use crate::error::Result;
 
 /// An instantiated graph of launches on one device's stream.
@@ -32,17 +34,20 @@ unsafe impl Send for CudaGraph {}
 unsafe impl Sync for CudaGraph {}
 
 impl CudaGraph {
-    /// Captures the launches `record` makes on `dev`'s stream into a graph. `record` must only
-    /// launch kernels on `dev`; anything else on the stream fails the capture.
+    /// Captures the launches `record` makes for `dev` into a graph. The capture runs on `side`
+    /// (a stream of `dev` nothing else uses): while `record` runs, this thread's work for `dev`
+    /// goes there ([`CudaDevice::with_stream`]), other threads' work still goes to the device's
+    /// stream, untouched. `record` must only launch kernels; anything else fails the capture.
     pub(crate) fn capture(
         dev: &Arc<CudaDevice>,
+        side: &SideStream,
         record: impl FnOnce() -> Result<()>,
     ) -> Result<CudaGraph> {
         dev.bind()?;
-        let stream = dev.cu_stream();
+        let stream = side.cu_stream();
         // Relaxed: loading a module or querying the driver from this thread stays legal
         // during the capture (the first launch of a kernel loads its PTX).
-        // SAFETY: the device's own stream, alive for the process's life.
+        // SAFETY: `side` is a live stream of `dev`'s context.
         unsafe {
             result::stream::begin_capture(
                 stream,
@@ -50,7 +55,7 @@ impl CudaGraph {
             )
         }
         .map_err(dev.err("beginning a graph capture"))?;
-        let recorded = record();
+        let recorded = dev.with_stream(stream, record);
         // The capture must end whatever `record` did, or the stream stays unusable.
         // SAFETY: as above; the stream is capturing.
         let ended = unsafe { result::stream::end_capture(stream) };

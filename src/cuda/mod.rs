@@ -14,7 +14,8 @@
 //!   copies; `peer.rs`: device↔device copies, ordered on both streams with `event.rs` events;
 //!   `staging.rs`: the pinned buffers of double-buffered uploads.
 //! - `launch.rs`: every kernel launch, checked against the kernel registry (`crate::kernels`);
-//!   `graph.rs`: launches captured once into a CUDA graph and replayed with one call.
+//!   `graph.rs`: launches captured once into a CUDA graph and replayed with one call;
+//!   `side_stream.rs`: a second stream, for copies that overlap the kernels and for captures.
 //! - `fault.rs`: driver errors as [`crate::Error::Cuda`] or, when the device is lost,
 //!   [`crate::Error::CudaFault`].
 //! - `add.rs`, `relu.rs`, `max_pool2d.rs`, `avg_pool2d.rs`, `batch_norm.rs`, `conv2d.rs`,
@@ -47,7 +48,7 @@ mod detect;
 #[cfg(feature = "cuda")]
 mod device;
 #[cfg(feature = "cuda")]
-mod event;
+pub(crate) mod event;
 #[cfg(feature = "cuda")]
 mod fault;
 #[cfg(feature = "cuda")]
@@ -68,9 +69,11 @@ pub(crate) mod reduce;
 pub(crate) mod relu;
 #[cfg(feature = "cuda")]
 pub(crate) mod scalar_arith;
+#[cfg(feature = "cuda")]
+pub(crate) mod side_stream;
 pub(crate) mod softmax;
 #[cfg(feature = "cuda")]
-mod staging;
+pub(crate) mod staging;
 
 #[cfg(feature = "cuda")]
 pub(crate) use buffer::{download, upload, upload_into, DevView, DevViewMut, DeviceBuf};

@@ -12,29 +12,37 @@ use crate::error::{Error, Result};
 /// Size of each pinned staging buffer: uploads of at least two of them use them.
 pub(crate) const STAGE_CHUNK: usize = super::STAGE_MIN / 2;
 
-/// One pinned host allocation of [`STAGE_CHUNK`] bytes.
+/// One pinned host allocation ([`STAGE_CHUNK`] bytes for the staging pair).
 pub(crate) struct Pinned {
     ptr: usize,
+    len: usize,
     ctx: usize,
     ordinal: usize,
 }
 
 impl Pinned {
     fn new(dev: &CudaDevice) -> Result<Pinned> {
+        Pinned::with_len(dev, STAGE_CHUNK)
+    }
+
+    /// `len` (> 0) bytes of page-locked host memory in `dev`'s context, uninitialised: the
+    /// owner writes them before a copy reads them.
+    pub(crate) fn with_len(dev: &CudaDevice, len: usize) -> Result<Pinned> {
         dev.bind()?;
-        // SAFETY: allocates STAGE_CHUNK bytes of page-locked host memory for this context; the
-        // bytes are uninitialised and only ever written before an upload reads them.
-        let ptr = unsafe { result::malloc_host(STAGE_CHUNK, 0) }.map_err(dev.err(format!(
-            "allocating {STAGE_CHUNK} bytes of pinned staging memory for it"
+        // SAFETY: allocates `len` bytes of page-locked host memory for this context; the
+        // bytes are uninitialised and only ever written before a copy reads them.
+        let ptr = unsafe { result::malloc_host(len, 0) }.map_err(dev.err(format!(
+            "allocating {len} bytes of pinned host memory for it"
         )))?;
         if ptr.is_null() {
             return Err(Error::OutOfMemory {
-                what: "pinned staging memory".into(),
-                bytes: STAGE_CHUNK,
+                what: "pinned host memory".into(),
+                bytes: len,
             });
         }
         Ok(Pinned {
             ptr: ptr as usize,
+            len,
             ctx: dev.cu_ctx() as usize,
             ordinal: dev.ordinal(),
         })
@@ -42,9 +50,20 @@ impl Pinned {
 
     /// The buffer's bytes, for the host to fill.
     pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: `ptr` is a live allocation of STAGE_CHUNK bytes owned by `self`, borrowed
-        // mutably; the caller waits for the buffer's last upload before writing (buffer.rs).
-        unsafe { std::slice::from_raw_parts_mut(self.ptr as *mut u8, STAGE_CHUNK) }
+        // SAFETY: `ptr` is a live allocation of `len` bytes owned by `self`, borrowed mutably;
+        // the caller waits for the buffer's last copy before touching it (buffer.rs, net_plan).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr as *mut u8, self.len) }
+    }
+
+    /// The buffer's bytes, for the host to read (after the copy into it was waited for).
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        // SAFETY: as above, borrowed shared.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// The buffer's address, for the copy that reads it.

@@ -2,7 +2,9 @@
 //! activation buffer allocated up front, the five launches (two fused conv → relu → pool, three
 //! linears) captured into a CUDA graph on the first run and replayed after. A steady-state
 //! [`NetCudaPlan::forward_host`] allocates nothing and makes three driver calls (the upload, the
-//! replay, the download); [`NetCudaPlan::forward`] adds one allocation, its result.
+//! replay, the download); [`NetCudaPlan::forward`] adds one allocation, its result; and
+//! [`NetCudaPlan::forward_host_many`] runs many batches with their copies on a second stream,
+//! overlapping the compute (`net_plan_pipe.rs`).
 //!
 //! The kernels, params and order are exactly [`Net::forward`]'s on that device, so the logits are
 //! the same bit for bit. The plan holds its own references to the Net's weights (a later change
@@ -11,6 +13,7 @@
 use std::sync::Arc;
 
 use crate::cuda::graph::CudaGraph;
+use crate::cuda::side_stream::SideStream;
 use crate::cuda::{CudaDevice, DevView, DevViewMut, DeviceBuf};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -21,6 +24,10 @@ use crate::ops::is_pool_2x2;
 use crate::ops::operands::cuda::{device_of, tensor, view};
 use crate::tensor::Tensor;
 use crate::Device;
+
+#[path = "net_plan_pipe.rs"]
+mod pipe;
+use pipe::Pipeline;
 
 const OP: &str = "Net CUDA plan";
 
@@ -38,15 +45,27 @@ struct LinearStage {
     b: Option<Tensor>,
 }
 
+/// An input buffer, an output buffer and the graph that runs the Net from one to the other.
+struct Slot {
+    input: DeviceBuf,
+    output: DeviceBuf,
+    graph: Option<CudaGraph>,
+}
+
 /// The recipe Net at one batch size on one GPU; see the module docs.
 pub struct NetCudaPlan {
     dev: Arc<CudaDevice>,
     batch: usize,
     convs: [ConvStage; 2],
     linears: [LinearStage; 3],
-    /// The input `[batch, 3, 32, 32]`, then each stage's output.
-    bufs: [DeviceBuf; 6],
-    graph: Option<CudaGraph>,
+    /// Each stage's output but the last, shared by the slots' graphs (which run one after
+    /// another on the device's stream).
+    mids: [DeviceBuf; 4],
+    /// Slot 0 for single forwards; slot 1 too for the pipelined one.
+    slots: Vec<Slot>,
+    pipe: Option<Pipeline>,
+    /// The stream graphs are captured on (made with the first capture).
+    capture: Option<SideStream>,
 }
 
 impl std::fmt::Debug for NetCudaPlan {
@@ -56,7 +75,7 @@ impl std::fmt::Debug for NetCudaPlan {
             "NetCudaPlan(batch {} on cuda:{}, {})",
             self.batch,
             self.dev.ordinal(),
-            if self.graph.is_some() {
+            if self.slots.iter().any(|s| s.graph.is_some()) {
                 "graph captured"
             } else {
                 "not run yet"
@@ -111,21 +130,26 @@ impl Net {
         };
         let a1n: usize = a1.iter().product();
         let a2n: usize = a2.iter().product();
-        let bufs = [
-            f32s(batch * 3 * 32 * 32)?,
+        let mids = [
             f32s(a1n)?,
             f32s(a2n)?,
             f32s(batch * l1.p.n as usize)?,
             f32s(batch * l2.p.n as usize)?,
-            f32s(batch * l3.p.n as usize)?,
         ];
+        let slot = Slot {
+            input: f32s(batch * 3 * 32 * 32)?,
+            output: f32s(batch * l3.p.n as usize)?,
+            graph: None,
+        };
         Ok(NetCudaPlan {
             dev,
             batch,
             convs: [c1, c2],
             linears: [l1, l2, l3],
-            bufs,
-            graph: None,
+            mids,
+            slots: vec![slot],
+            pipe: None,
+            capture: None,
         })
     }
 }
@@ -208,6 +232,11 @@ impl NetCudaPlan {
         self.batch
     }
 
+    /// Logits per image (fc3's outputs).
+    fn classes(&self) -> usize {
+        self.linears[2].p.n as usize
+    }
+
     /// The device it runs on.
     pub fn device(&self) -> Device {
         Device::Cuda(self.dev.ordinal())
@@ -227,11 +256,12 @@ impl NetCudaPlan {
         match x.device() {
             Device::Cpu => {
                 let bytes = x.contiguous_bytes()?;
-                crate::cuda::upload_into(&mut self.bufs[0], 0, &bytes)?;
+                crate::cuda::upload_into(&mut self.slots[0].input, 0, &bytes)?;
             }
             d if d == self.device() => {
                 let src = view(OP, "input", x)?;
-                let dst = self.bufs[0]
+                let dst = self.slots[0]
+                    .input
                     .view_mut()
                     .ok_or_else(|| refuse("empty input"))?;
                 crate::cuda::buffer::copy_on_device(&self.dev, src, dst)?;
@@ -244,8 +274,8 @@ impl NetCudaPlan {
                 })
             }
         }
-        self.replay()?;
-        let out = &self.bufs[5];
+        self.replay(0)?;
+        let out = &self.slots[0].output;
         let mut y = DeviceBuf::alloc(&self.dev, out.len())?;
         let dst = y.view_mut().ok_or_else(|| refuse("empty output"))?;
         crate::cuda::buffer::copy_on_device(&self.dev, out.view(0..out.len())?, dst)?;
@@ -267,55 +297,74 @@ impl NetCudaPlan {
                 got: format!("{} and {}", x.len(), logits.len()),
             });
         }
-        crate::cuda::upload_into(&mut self.bufs[0], 0, bytemuck::cast_slice(x))?;
-        self.replay()?;
-        let out = &self.bufs[5];
+        crate::cuda::upload_into(&mut self.slots[0].input, 0, bytemuck::cast_slice(x))?;
+        self.replay(0)?;
+        let out = &self.slots[0].output;
         crate::cuda::download(out, 0..out.len(), bytemuck::cast_slice_mut(logits))
     }
 
-    /// Runs the captured graph; the first call runs the launches once directly (loading their
+    /// Runs slot `i`'s graph; its first call runs the launches once directly (loading their
     /// modules and checking every launch), then captures them.
-    fn replay(&mut self) -> Result<()> {
-        if let Some(g) = &self.graph {
+    fn replay(&mut self, i: usize) -> Result<()> {
+        if self.capture.is_none() && self.slots.get(i).is_some_and(|s| s.graph.is_none()) {
+            self.capture = Some(SideStream::new(&self.dev)?);
+        }
+        let (convs, linears, mids) = (&self.convs, &self.linears, &mut self.mids);
+        let slot = self
+            .slots
+            .get_mut(i)
+            .ok_or_else(|| refuse(format!("no slot {i}")))?;
+        if let Some(g) = &slot.graph {
             return g.launch();
         }
         let dev = self.dev.clone();
-        let (convs, linears, bufs) = (&self.convs, &self.linears, &mut self.bufs);
-        launch_all(&dev, convs, linears, bufs)?;
-        let graph = CudaGraph::capture(&dev, || launch_all(&dev, convs, linears, bufs))?;
-        self.graph = Some(graph);
+        let (input, output) = (&slot.input, &mut slot.output);
+        launch_all(&dev, convs, linears, input, mids, output)?;
+        let side = self
+            .capture
+            .as_ref()
+            .ok_or_else(|| refuse("no capture stream"))?;
+        let graph = CudaGraph::capture(&dev, side, || {
+            launch_all(&dev, convs, linears, input, mids, output)
+        })?;
+        slot.graph = Some(graph);
         Ok(())
     }
 }
 
-/// Buffer `i` to read and buffer `i + 1` to write.
-fn io(bufs: &mut [DeviceBuf; 6], i: usize) -> Result<(DevView<'_>, DevViewMut<'_>)> {
-    let (src, dst) = bufs.split_at_mut(i + 1);
-    let x = src[i].view(0..src[i].len())?;
-    let y = dst[0]
-        .view_mut()
-        .ok_or_else(|| refuse("an empty activation"))?;
-    Ok((x, y))
+fn whole(b: &DeviceBuf) -> Result<DevView<'_>> {
+    b.view(0..b.len())
 }
 
-/// The five launches, each stage from buffer `i` into buffer `i + 1`.
+fn whole_mut(b: &mut DeviceBuf) -> Result<DevViewMut<'_>> {
+    b.view_mut().ok_or_else(|| refuse("an empty activation"))
+}
+
+/// The five launches: `input` → mids\[0\] → ... → mids\[3\] → `output`.
 fn launch_all(
     dev: &Arc<CudaDevice>,
     convs: &[ConvStage; 2],
     linears: &[LinearStage; 3],
-    bufs: &mut [DeviceBuf; 6],
+    input: &DeviceBuf,
+    mids: &mut [DeviceBuf; 4],
+    output: &mut DeviceBuf,
 ) -> Result<()> {
-    for (i, c) in convs.iter().enumerate() {
-        let b = c.b.as_ref().map(|b| view(OP, "bias", b)).transpose()?;
-        let w = view(OP, "weight", &c.w)?;
-        let (x, y) = io(bufs, i)?;
-        crate::cuda::conv2d::conv2d_f32(dev, &c.p, x, w, b, None, y)?;
-    }
-    for (j, l) in linears.iter().enumerate() {
-        let b = l.b.as_ref().map(|b| view(OP, "bias", b)).transpose()?;
-        let w = view(OP, "weight", &l.w)?;
-        let (x, y) = io(bufs, j + 2)?;
-        crate::cuda::linear::linear_f32(dev, &l.p, x, w, b, y)?;
-    }
-    Ok(())
+    let [m0, m1, m2, m3] = mids;
+    conv(dev, &convs[0], whole(input)?, whole_mut(m0)?)?;
+    conv(dev, &convs[1], whole(m0)?, whole_mut(m1)?)?;
+    lin(dev, &linears[0], whole(m1)?, whole_mut(m2)?)?;
+    lin(dev, &linears[1], whole(m2)?, whole_mut(m3)?)?;
+    lin(dev, &linears[2], whole(m3)?, whole_mut(output)?)
+}
+
+fn conv(dev: &CudaDevice, c: &ConvStage, x: DevView<'_>, y: DevViewMut<'_>) -> Result<()> {
+    let b = c.b.as_ref().map(|b| view(OP, "bias", b)).transpose()?;
+    let w = view(OP, "weight", &c.w)?;
+    crate::cuda::conv2d::conv2d_f32(dev, &c.p, x, w, b, None, y)
+}
+
+fn lin(dev: &CudaDevice, l: &LinearStage, x: DevView<'_>, y: DevViewMut<'_>) -> Result<()> {
+    let b = l.b.as_ref().map(|b| view(OP, "bias", b)).transpose()?;
+    let w = view(OP, "weight", &l.w)?;
+    crate::cuda::linear::linear_f32(dev, &l.p, x, w, b, y)
 }
