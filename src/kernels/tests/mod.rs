@@ -20,6 +20,7 @@ mod activation;
 mod add;
 mod contract;
 mod conv;
+mod conv_cases;
 mod convert;
 mod eltwise;
 mod gemm;
