@@ -60,7 +60,27 @@ __device__ __forceinline__ void conv2d_small_pixel(const Conv2dParams& p,
     TP_UNROLL
     for (int c = 0; c < SC_CO; ++c) acc[c] = 0.0f;
     const float* wr = ws;
-    if (interior) {
+    if (interior && dw == 1) {
+        // Unit column step (almost every layer): a filter row's taps are one row pointer plus
+        // constant offsets, folded into the loads' immediates.
+        const float* __restrict__ xc = xn + ih0 * wd + iw0;
+        const int rstep = dh * wd;
+        for (int ci = 0; ci < c_in; ++ci, xc += plane) {
+            SC_ROW_UNROLL
+            for (int i = 0; i < K; ++i) {
+                const float* __restrict__ row = xc + i * rstep;
+                TP_UNROLL
+                for (int j = 0; j < K; ++j, wr += SC_CO) {
+                    const float v = row[j];
+                    float wv[SC_CO];
+                    gt_lds4(wr, wv);
+                    gt_lds4(wr + 4, wv + 4);
+                    TP_UNROLL
+                    for (int c = 0; c < SC_CO; ++c) acc[c] += v * wv[c];
+                }
+            }
+        }
+    } else if (interior) {
         const float* __restrict__ xc = xn + ih0 * wd + iw0;
         for (int ci = 0; ci < c_in; ++ci, xc += plane) {
             SC_ROW_UNROLL

@@ -203,6 +203,17 @@ pub(super) fn small_cases(k: usize) -> Vec<Case> {
             [2, 1],
             1,
         ),
+        // Column dilation (the interior path without the unit column step), interior pixels
+        // in every row.
+        (
+            [2, 3, 2 * k + 3, 3 * k + 4],
+            [9, 3, k, k],
+            true,
+            [1, 1],
+            [0, 1],
+            [1, 2],
+            1,
+        ),
         (
             [1, 1, 22 + k, 21 + k],
             [3, 1, k, k],
