@@ -108,6 +108,11 @@ mod bodies {
             net.cuda_plan(0),
             Err(Error::InvalidArgument { .. })
         ));
+        // A batch whose buffers cannot be addressed: a typed error, not an overflow.
+        assert!(matches!(
+            net.cuda_plan(usize::MAX / 1024),
+            Err(Error::Overflow { .. })
+        ));
         let mut plan = net.cuda_plan(2).unwrap();
         let wrong = Tensor::from_vec(vec![0.0; 3 * 32 * 32], &[1, 3, 32, 32]).unwrap();
         assert!(matches!(plan.forward(&wrong), Err(Error::Shape { .. })));

@@ -84,6 +84,19 @@ impl std::fmt::Debug for NetCudaPlan {
     }
 }
 
+fn overflow(dims: &[usize]) -> Error {
+    Error::Overflow {
+        what: format!("{OP} buffer {dims:?}"),
+    }
+}
+
+/// The element count of `dims`, checked.
+fn numel(dims: &[usize]) -> Result<usize> {
+    dims.iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| overflow(dims))
+}
+
 fn refuse(reason: impl Into<String>) -> Error {
     Error::InvalidArgument {
         op: OP,
@@ -118,27 +131,25 @@ impl Net {
         let a1 = c1.p.out_pooled();
         let c2 = conv_stage(&dev, &self.conv2, &a1)?;
         let a2 = c2.p.out_pooled();
-        let flat = a2[1] * a2[2] * a2[3];
+        let flat = numel(&a2[1..])?;
         let l1 = linear_stage(&dev, &self.fc1, batch, flat)?;
         let l2 = linear_stage(&dev, &self.fc2, batch, l1.p.n as usize)?;
         let l3 = linear_stage(&dev, &self.fc3, batch, l2.p.n as usize)?;
-        let f32s = |n: usize| -> Result<DeviceBuf> {
-            let bytes = n.checked_mul(4).ok_or_else(|| Error::Overflow {
-                what: format!("{OP} buffer of {n} floats"),
-            })?;
+        // Every size checked: a batch (or a changed layer) too large to address is an error,
+        // not an overflow.
+        let f32s = |dims: &[usize]| -> Result<DeviceBuf> {
+            let bytes = numel(dims)?.checked_mul(4).ok_or_else(|| overflow(dims))?;
             DeviceBuf::alloc(&dev, bytes)
         };
-        let a1n: usize = a1.iter().product();
-        let a2n: usize = a2.iter().product();
         let mids = [
-            f32s(a1n)?,
-            f32s(a2n)?,
-            f32s(batch * l1.p.n as usize)?,
-            f32s(batch * l2.p.n as usize)?,
+            f32s(&a1)?,
+            f32s(&a2)?,
+            f32s(&[batch, l1.p.n as usize])?,
+            f32s(&[batch, l2.p.n as usize])?,
         ];
         let slot = Slot {
-            input: f32s(batch * 3 * 32 * 32)?,
-            output: f32s(batch * l3.p.n as usize)?,
+            input: f32s(&[batch, 3, 32, 32])?,
+            output: f32s(&[batch, l3.p.n as usize])?,
             graph: None,
         };
         Ok(NetCudaPlan {
