@@ -1,4 +1,9 @@
-//! `tensorport convert IN OUT [--map-location M] [--strip-prefix P] [--add-prefix P] [--key K]`.
+//! `tensorport convert IN OUT [--to pt|safetensors] [--map-location M] [--strip-prefix P]
+//! [--add-prefix P] [--key K] [--contiguous] [--metadata K=V]...`: between `.pt` (zip or
+//! legacy in, zip out), `.safetensors` and `.pt2` (its weights, in only). The input's format
+//! comes from its bytes; the output's from `--to` or OUT's extension. What a format cannot hold
+//! is handled as the safetensors Python library does or refused naming the key
+//! (`convert_formats.rs`).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -9,49 +14,110 @@ use tensorport::checkpoint::{add_prefix, strip_prefix, STATE_DICT_KEYS};
 use tensorport::checkpoint::{save_with, Checkpoint, OpenOptions, SaveOptions};
 use tensorport::{Error, MapLocation, Result, StateDict, Storage, Value};
 
+use crate::convert_formats::{self as formats, Report};
+
 #[derive(clap::Args)]
 pub struct Args {
-    /// The checkpoint to read (zip or legacy format).
-    input: PathBuf,
-    /// Where to write the converted checkpoint (torch 2.15 zip format; written atomically).
-    output: PathBuf,
-    /// Retag storages: `cpu`, `cuda:N`, or `SRC=DST[,SRC=DST...]` such as `cuda:1=cuda:0`.
-    /// Only the saved location tags change; no device is needed.
+    /// The file to read: a torch.save checkpoint (zip or legacy), a .safetensors file, or a
+    /// torch.export program (.pt2, whose parameters, buffers and constants are read); the
+    /// format is taken from the bytes, not the name.
+    pub input: PathBuf,
+    /// Where to write (atomically: a crash never leaves a half-written file).
+    pub output: PathBuf,
+    /// The output format: `pt` (torch.save's zip, what torch.load reads) or `safetensors`;
+    /// by default from OUT's extension (`.safetensors` → safetensors, anything else → pt).
+    #[arg(long, value_parser = ["pt", "safetensors"])]
+    pub to: Option<String>,
+    /// Retag storages (.pt output): `cpu`, `cuda:N`, or `SRC=DST[,SRC=DST...]` such as
+    /// `cuda:1=cuda:0`. Only the saved location tags change; no device is needed.
     #[arg(long)]
-    map_location: Option<String>,
+    pub map_location: Option<String>,
     /// Remove this prefix from state-dict keys and `_metadata` (e.g. `module.`).
     #[arg(long)]
-    strip_prefix: Option<String>,
+    pub strip_prefix: Option<String>,
     /// Add this prefix to state-dict keys and `_metadata`.
     #[arg(long)]
-    add_prefix: Option<String>,
+    pub add_prefix: Option<String>,
     /// The `/`-separated path of the state dict inside the checkpoint (default: the top level,
-    /// or the first of state_dict, model_state_dict, model, module, net, network).
+    /// or the first of state_dict, model_state_dict, model, module, net, network). Writing
+    /// safetensors from a training checkpoint needs it: only the state dict is written.
     #[arg(long)]
-    key: Option<String>,
+    pub key: Option<String>,
+    /// Safetensors output: write non-contiguous tensors as packed copies instead of refusing
+    /// them (safetensors' force_contiguous).
+    #[arg(long)]
+    pub contiguous: bool,
+    /// Safetensors output: a `__metadata__` entry, KEY=VALUE (repeatable; kept from a
+    /// safetensors input unless overridden).
+    #[arg(long = "metadata", value_name = "KEY=VALUE")]
+    pub metadata: Vec<String>,
+    /// Print what was written as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar, no notes on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 pub fn run(args: &Args) -> ExitCode {
     match convert(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(report) => {
+            report.print(args.json, args.quiet);
+            ExitCode::SUCCESS
+        }
+        Err(e) if args.json => crate::inspect::print_json_error(&e),
         Err(e) => crate::fail(&e),
     }
 }
 
-fn convert(args: &Args) -> Result<()> {
-    let map = args
-        .map_location
-        .as_deref()
-        .map(MapLocation::parse)
-        .transpose()?;
-    let ckpt = Checkpoint::open_with(
-        &args.input,
-        &OpenOptions {
-            verify_crc: true,
-            ..OpenOptions::default()
-        },
-    )?;
-    let mut value = ckpt.value().clone();
+fn convert(args: &Args) -> Result<Report> {
+    let to_safetensors = match args.to.as_deref() {
+        Some(t) => t == "safetensors",
+        None => {
+            let ext = args.output.extension().and_then(|e| e.to_str());
+            if ext == Some("pt2") {
+                return Err(Error::InvalidArgument {
+                    op: "convert",
+                    name: "output",
+                    reason: "a .pt2 holds a program, which convert cannot make from weights; \
+                             write .pt or .safetensors (or pass --to)"
+                        .into(),
+                });
+            }
+            ext == Some("safetensors")
+        }
+    };
+    let input = formats::open_input(&args.input)?;
+    if to_safetensors {
+        if args.map_location.is_some() {
+            return Err(Error::InvalidArgument {
+                op: "convert",
+                name: "--map-location",
+                reason: "safetensors files record no device; it applies to .pt output".into(),
+            });
+        }
+        let mut sd = formats::state_dict_for_safetensors(&input, args.key.as_deref())?;
+        if let Some(p) = &args.strip_prefix {
+            sd.strip_prefix(p)?;
+        }
+        if let Some(p) = &args.add_prefix {
+            sd.add_prefix(p)?;
+        }
+        return formats::write_safetensors(&input, &sd, args);
+    }
+    let mut report = Report::new(&input, &args.output, "pt").with_input(&args.input);
+    let value = formats::value_for_pt(&input, &mut report)?;
+    let ckpt = match &input {
+        formats::Input::Checkpoint(c) => Some(c),
+        _ => None,
+    };
+    let value = retag_prefixes(value, args)?;
+    write_pt(&value, ckpt, args)?;
+    report.count(&value);
+    Ok(report)
+}
+
+fn retag_prefixes(mut value: Value, args: &Args) -> Result<Value> {
     if args.strip_prefix.is_some() || args.add_prefix.is_some() {
         let path = match &args.key {
             Some(k) => k.split('/').map(str::to_string).collect(),
@@ -68,21 +134,30 @@ fn convert(args: &Args) -> Result<()> {
             Ok(d)
         })?;
     }
+    Ok(value)
+}
+
+fn write_pt(value: &Value, ckpt: Option<&Checkpoint>, args: &Args) -> Result<()> {
+    let map = args
+        .map_location
+        .as_deref()
+        .map(MapLocation::parse)
+        .transpose()?;
     let location = |s: &Storage| -> String {
         let saved = ckpt
-            .storage_info(s)
+            .and_then(|c| c.storage_info(s))
             .map_or_else(|| s.device().location_tag(), |i| i.location.clone());
         match &map {
             Some(m) => m.retag(&saved),
             None => saved,
         }
     };
-    check_locations(&value, &|s| {
-        let key = ckpt.storage_info(s).map(|i| i.key.clone());
+    check_locations(value, &|s| {
+        let key = ckpt.and_then(|c| c.storage_info(s)).map(|i| i.key.clone());
         (location(s), key)
     })?;
     save_with(
-        &value,
+        value,
         &args.output,
         &SaveOptions {
             location_of: Some(&location),
@@ -90,8 +165,20 @@ fn convert(args: &Args) -> Result<()> {
     )
 }
 
+/// Opens a torch.save checkpoint or safetensors file with every record checked, storages left
+/// on the host with their saved tags.
+pub(crate) fn open_checked(path: &std::path::Path) -> Result<Checkpoint> {
+    Checkpoint::open_with(
+        path,
+        &OpenOptions {
+            verify_crc: true,
+            ..OpenOptions::default()
+        },
+    )
+}
+
 /// Where the state dict is when `--key` is not given.
-fn state_dict_path(value: &Value) -> Result<Vec<String>> {
+pub(crate) fn state_dict_path(value: &Value) -> Result<Vec<String>> {
     if StateDict::from_value(value).is_ok() {
         return Ok(vec![]);
     }

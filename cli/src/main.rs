@@ -2,6 +2,7 @@
 //! subcommand; `tensorport_cli::describe` is the JSON that `inspect --json` prints).
 
 mod convert;
+mod convert_formats;
 mod inspect;
 mod load;
 mod program;
@@ -32,7 +33,8 @@ enum Command {
     /// like torch.load with map_location) and print a summary (tensors, bytes, devices), or
     /// with --json the `inspect --json` document.
     Load(load::Args),
-    /// Rewrite a checkpoint: retag storage locations, strip or add key prefixes.
+    /// Convert between .pt, .safetensors and .pt2 (its weights): retag storage locations, strip
+    /// or add key prefixes.
     Convert(convert::Args),
     /// Run a torch.export program (.pt2) or the recipe's Net from a checkpoint; print outputs,
     /// classes and time per batch.

@@ -196,7 +196,8 @@ fn not_a_checkpoint(bytes: &[u8]) -> CheckpointError {
          so does tensorport"
             .to_string()
     } else {
-        "neither a zip archive (torch >= 1.6) nor a legacy pickle stream".to_string()
+        "neither a zip archive (torch >= 1.6), a safetensors file nor a legacy pickle stream"
+            .to_string()
     };
     CheckpointError::UnsupportedFormat { detail }
 }

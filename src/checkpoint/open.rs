@@ -1,5 +1,6 @@
 //! Opening checkpoints (the front door): [`Checkpoint::open`] and [`load`], which choose the
-//! zip (`zip_archive.rs`) or legacy (`legacy.rs`) reader and place storages with torch.load's
+//! zip (`zip_archive.rs`), safetensors (`safetensors/`) or legacy (`legacy.rs`) reader from the
+//! file's first bytes and place storages with torch.load's
 //! `map_location` semantics (`placement.rs`).
 //!
 //! [`Checkpoint::open`] maps the file and parses the central directory and the pickle; tensors
@@ -22,7 +23,7 @@ use crate::checkpoint::placement::{MapLocation, Placer};
 use crate::checkpoint::records::StorageInfo;
 use crate::checkpoint::state_dict::StateDict;
 use crate::checkpoint::value::Value;
-use crate::checkpoint::{legacy, zip_archive};
+use crate::checkpoint::{legacy, safetensors, zip_archive};
 use crate::device::Device;
 use crate::error::{CheckpointError, Result};
 use crate::storage::Storage;
@@ -34,6 +35,8 @@ pub enum Format {
     Zip,
     /// The stream of pickles written with `_use_new_zipfile_serialization=False` (and by old torch).
     Legacy,
+    /// A `.safetensors` file (a JSON header, then raw bytes).
+    Safetensors,
 }
 
 impl Format {
@@ -42,6 +45,7 @@ impl Format {
         match self {
             Format::Zip => "zip",
             Format::Legacy => "legacy",
+            Format::Safetensors => "safetensors",
         }
     }
 }
@@ -78,6 +82,7 @@ pub struct Checkpoint {
     storages: Vec<StorageInfo>,
     by_id: HashMap<usize, usize>,
     path: PathBuf,
+    metadata: Option<Vec<(String, String)>>,
 }
 
 impl Checkpoint {
@@ -122,9 +127,16 @@ impl Checkpoint {
         path: &Path,
     ) -> Result<Checkpoint> {
         let mut placer = Placer::new(&opts.map_location, opts.host_only);
+        let mut metadata = None;
+        // The format comes from the bytes, never from the file's name.
         let parsed = if bytes.starts_with(b"PK\x03\x04") {
             zip_archive::open_zip(bytes, map, opts.verify_crc, &opts.limits, &mut placer)
                 .map(|(v, s)| (v, Format::Zip, s))
+        } else if safetensors::sniff(bytes) {
+            safetensors::open_safetensors(bytes, map, &mut placer).map(|(v, s, m)| {
+                metadata = m;
+                (v, Format::Safetensors, s)
+            })
         } else {
             legacy::open_legacy(bytes, map, &opts.limits, &mut placer)
                 .map(|(v, s)| (v, Format::Legacy, s))
@@ -145,6 +157,7 @@ impl Checkpoint {
             storages,
             by_id,
             path: path.to_path_buf(),
+            metadata,
         })
     }
 
@@ -159,6 +172,11 @@ impl Checkpoint {
     /// The container the checkpoint came in.
     pub fn format(&self) -> Format {
         self.format
+    }
+    /// A safetensors file's `__metadata__` (str → str, in the header's order); `None` for
+    /// torch.save files and safetensors files without it.
+    pub fn metadata(&self) -> Option<&[(String, String)]> {
+        self.metadata.as_deref()
     }
     /// The file it was read from (`<memory>` for [`Checkpoint::from_bytes`]).
     pub fn path(&self) -> &Path {

@@ -47,26 +47,9 @@ pub fn save_with(value: &Value, path: impl AsRef<Path>, opts: &SaveOptions<'_>) 
     let location_of = opts.location_of.unwrap_or(&default_loc);
     let pickled = pickle_checkpoint(value, location_of)?;
 
-    let io = |op: &'static str| {
-        move |source| Error::Io {
-            op,
-            path: path.to_path_buf(),
-            source,
-        }
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".tensorport-save-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io("creating a temporary file beside"))?;
-    {
-        let out = BufWriter::with_capacity(1 << 20, tmp.as_file());
+    write_atomically(path, &mut |out| {
         let mut zw = ZipWriter::new(out, &archive_prefix(path));
-        let w = io("writing");
+        let w = io_error(path, "writing");
         zw.write_record("data.pkl", &[&pickled.data_pkl])
             .map_err(w)?;
         zw.write_record(".format_version", &[b"1"]).map_err(w)?;
@@ -80,10 +63,43 @@ pub fn save_with(value: &Value, path: impl AsRef<Path>, opts: &SaveOptions<'_>) 
                 .map_err(w)?;
         }
         zw.write_record("version", &[b"3\n"]).map_err(w)?;
-        let mut out = zw.finish().map_err(w)?;
-        out.flush().map_err(w)?;
+        let out = zw.finish().map_err(w)?;
+        out.flush().map_err(w)
+    })
+}
+
+fn io_error<'a>(path: &'a Path, op: &'static str) -> impl Fn(std::io::Error) -> Error + Copy + 'a {
+    move |source| Error::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
     }
-    tmp.as_file().sync_all().map_err(io("syncing"))?;
+}
+
+/// Writes `path` through `write`, atomically: a temporary file in the same folder, fsync,
+/// rename, fsync of the folder, so a crash or an error mid-write never destroys the previous
+/// file (and never truncates a file that is mapped, perhaps by the checkpoint being converted).
+pub(crate) fn write_atomically(
+    path: &Path,
+    write: &mut dyn FnMut(&mut BufWriter<&File>) -> Result<()>,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".tensorport-save-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io_error(path, "creating a temporary file beside"))?;
+    {
+        let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
+        write(&mut out)?;
+        out.flush().map_err(io_error(path, "writing"))?;
+    }
+    tmp.as_file()
+        .sync_all()
+        .map_err(io_error(path, "syncing"))?;
     // Keep the permissions a plain create would give (tempfile makes 0600 files); best effort,
     // since not every filesystem has permissions.
     let perms = std::fs::metadata(path)

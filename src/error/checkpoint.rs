@@ -29,6 +29,8 @@ pub enum ErrorKind {
     DeviceUnavailable,
     /// Reading the file failed (`io`).
     Io,
+    /// A safetensors header that breaks the format's rules (`malformed_safetensors`).
+    MalformedSafetensors,
 }
 
 impl ErrorKind {
@@ -47,6 +49,7 @@ impl ErrorKind {
             ErrorKind::ResourceLimit => "resource_limit",
             ErrorKind::DeviceUnavailable => "device_unavailable",
             ErrorKind::Io => "io",
+            ErrorKind::MalformedSafetensors => "malformed_safetensors",
         }
     }
 }
@@ -216,6 +219,14 @@ pub enum CheckpointError {
         /// What is wrong.
         detail: String,
     },
+
+    /// A safetensors file whose header breaks the format's rules: not JSON, an unknown dtype, a
+    /// tensor named twice, byte ranges that overlap, leave a gap or miss the end of the file.
+    #[error("safetensors: {detail}")]
+    MalformedSafetensors {
+        /// What is wrong, naming the tensor.
+        detail: String,
+    },
 }
 
 fn opcode_suffix(op: Option<u8>) -> String {
@@ -245,6 +256,7 @@ impl CheckpointError {
             CheckpointError::OutOfMemory { .. } => ErrorKind::ResourceLimit,
             CheckpointError::UnrestorableLocation { .. } => ErrorKind::DeviceUnavailable,
             CheckpointError::MalformedLegacy { .. } => ErrorKind::MalformedPickle,
+            CheckpointError::MalformedSafetensors { .. } => ErrorKind::MalformedSafetensors,
         }
     }
 }

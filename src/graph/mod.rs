@@ -23,12 +23,14 @@ mod meta;
 mod plan;
 mod program;
 mod pt2;
+mod state_dict;
 mod weights;
 
 pub use budget::ProgramOptions;
 pub use exec::{NodeTime, RunStats};
 pub use ir::{Dim, TensorSpec};
 pub use program::{Program, ProgramSummary};
+pub use state_dict::{is_program_archive, is_program_file, program_state_dict};
 
 /// Every ATen op a program may use (`aten.<name>.<overload>`).
 pub fn supported_ops() -> &'static [&'static str] {

@@ -31,6 +31,44 @@ pub(crate) fn load(
     g: &Graph,
     map_location: &MapLocation,
 ) -> Result<Vec<(usize, Tensor, Device)>> {
+    load_feeds(a, &g.feeds, map_location)
+}
+
+/// Every tensor the archive's weight and constant configs list, numbered in their order, for
+/// reading the weights without the graph (`convert`).
+pub(crate) fn listed_feeds(a: &Archive) -> Result<Vec<(usize, String, Feed)>> {
+    let m = &a.model;
+    let mut out = Vec::new();
+    for (feed, name) in [
+        (
+            Feed::Parameter,
+            format!("data/weights/{m}_weights_config.json"),
+        ),
+        (
+            Feed::Constant,
+            format!("data/constants/{m}_constants_config.json"),
+        ),
+    ] {
+        if a.entry(&name).is_none() {
+            continue;
+        }
+        let doc = a.json(&name)?;
+        let Some(config) = doc.get("config").and_then(Json::as_object) else {
+            return Err(bad(&name, "no \"config\" object"));
+        };
+        for fqn in config.keys() {
+            out.push((out.len(), fqn.clone(), feed));
+        }
+    }
+    Ok(out)
+}
+
+/// The tensors `feeds` name, as [`load`] reads them.
+pub(crate) fn load_feeds(
+    a: &Archive,
+    feeds: &[(usize, String, Feed)],
+    map_location: &MapLocation,
+) -> Result<Vec<(usize, Tensor, Device)>> {
     let m = &a.model;
     let configs = [
         (
@@ -54,8 +92,8 @@ pub(crate) fn load(
     }
     let mut placer = Placer::new(map_location, false);
     let mut files: HashMap<String, Storage> = HashMap::new();
-    let mut out = Vec::with_capacity(g.feeds.len());
-    for (id, fqn, feed) in &g.feeds {
+    let mut out = Vec::with_capacity(feeds.len());
+    for (id, fqn, feed) in feeds {
         let (dir, cname, doc) = match feed {
             Feed::Parameter | Feed::Buffer => (docs[0].1, &docs[0].2, &docs[0].3),
             Feed::Constant => (docs[1].1, &docs[1].2, &docs[1].3),
