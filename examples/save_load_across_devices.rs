@@ -119,6 +119,7 @@ fn main() -> Result<()> {
         let cuda0 = |_: &Storage| "cuda:0".to_string();
         let opts = SaveOptions {
             location_of: Some(&cuda0),
+            ..SaveOptions::default()
         };
         save_with(&net.state_dict().to_value(), &gpu_path, &opts)?;
         println!("  wrote a checkpoint tagged cuda:0, as torch.save writes one on a GPU");

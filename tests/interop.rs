@@ -54,6 +54,7 @@ fn save_described(
         &path,
         &SaveOptions {
             location_of: Some(loc),
+            ..SaveOptions::default()
         },
     )
     .expect("save");
@@ -294,6 +295,7 @@ fn torch_fixtures_survive_our_rewrite() {
             &out,
             &SaveOptions {
                 location_of: Some(&loc),
+                ..SaveOptions::default()
             },
         )
         .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -54,15 +54,15 @@ pub struct Args {
     /// Print what was written as one JSON document.
     #[arg(long)]
     pub json: bool,
-    /// No progress bar, no notes on stderr.
-    #[arg(long, short)]
-    pub quiet: bool,
 }
 
 pub fn run(args: &Args) -> ExitCode {
+    if args.json {
+        crate::progress::set_quiet(true);
+    }
     match convert(args) {
         Ok(report) => {
-            report.print(args.json, args.quiet);
+            report.print(args.json, crate::progress::quiet());
             ExitCode::SUCCESS
         }
         Err(e) if args.json => crate::inspect::print_json_error(&e),
@@ -156,25 +156,34 @@ fn write_pt(value: &Value, ckpt: Option<&Checkpoint>, args: &Args) -> Result<()>
         let key = ckpt.and_then(|c| c.storage_info(s)).map(|i| i.key.clone());
         (location(s), key)
     })?;
-    save_with(
+    let bar = crate::progress::Bar::bytes(&format!("writing {}", args.output.display()));
+    let progress = |done, total| bar.set(done, total);
+    let saved = save_with(
         value,
         &args.output,
         &SaveOptions {
             location_of: Some(&location),
+            progress: Some(&progress),
         },
-    )
+    );
+    bar.finish();
+    saved
 }
 
 /// Opens a torch.save checkpoint or safetensors file with every record checked, storages left
 /// on the host with their saved tags.
 pub(crate) fn open_checked(path: &std::path::Path) -> Result<Checkpoint> {
-    Checkpoint::open_with(
+    let bar = crate::progress::Bar::bytes(&format!("reading {}", path.display()));
+    let opened = Checkpoint::open_with(
         path,
         &OpenOptions {
             verify_crc: true,
+            progress: bar.callback(),
             ..OpenOptions::default()
         },
-    )
+    );
+    bar.finish();
+    opened
 }
 
 /// Where the state dict is when `--key` is not given.

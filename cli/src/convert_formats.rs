@@ -160,13 +160,17 @@ pub(crate) fn write_safetensors(input: &Input, sd: &StateDict, args: &Args) -> R
         metadata.retain(|(old, _)| old != k);
         metadata.push((k.to_string(), v.to_string()));
     }
+    let bar = crate::progress::Bar::bytes(&format!("writing {}", args.output.display()));
     let opts = SafetensorsOptions {
         metadata,
         shared: SharedPolicy::Dedupe,
         force_contiguous: args.contiguous,
+        progress: bar.callback(),
     };
     let mut report = Report::new(input, &args.output, "safetensors").with_input(&args.input);
-    report.deduplicated = save_safetensors(sd, &args.output, &opts)?;
+    let saved = save_safetensors(sd, &args.output, &opts);
+    bar.finish();
+    report.deduplicated = saved?;
     if sd.metadata().is_some() {
         report.not_carried.push(
             "the state dict's _metadata (module versions), which safetensors has no place for \

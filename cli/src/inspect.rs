@@ -10,7 +10,8 @@ use tensorport_cli::describe::describe;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The checkpoint (.pt, .pth, .bin), zip or legacy format, or a torch.export program (.pt2).
+    /// A torch.save checkpoint (.pt, .pth, .bin; zip or legacy), a .safetensors file, or a
+    /// torch.export program (.pt2); the format is read from the bytes.
     file: PathBuf,
     /// Print one JSON document instead of a table.
     #[arg(long)]
@@ -20,18 +21,29 @@ pub struct Args {
 fn open(file: &PathBuf) -> tensorport::Result<Checkpoint> {
     // Host only: inspecting a cuda:1 checkpoint needs no GPU. CRCs are checked, since the
     // description hashes every tensor anyway.
-    Checkpoint::open_with(
+    let bar = crate::progress::Bar::bytes(&format!("reading {}", file.display()));
+    let opened = Checkpoint::open_with(
         file,
         &OpenOptions {
             verify_crc: true,
+            progress: bar.callback(),
             ..OpenOptions::default()
         },
-    )
+    );
+    bar.finish();
+    opened
 }
 
 pub fn run(args: &Args) -> ExitCode {
-    if crate::program::is_program(&args.file) {
-        return match crate::program::inspect(&args.file, args.json) {
+    if args.json {
+        crate::progress::set_quiet(true);
+    }
+    // The format comes from the bytes (a .pt2 is a zip with an archive_format record).
+    if tensorport::graph::is_program_file(&args.file).unwrap_or(false) {
+        let spinner = crate::progress::Spinner::start(&format!("loading {}", args.file.display()));
+        let inspected = crate::program::inspect(&args.file, args.json);
+        spinner.finish();
+        return match inspected {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) if args.json => {
                 let doc = json!({"ok": false, "error": {"message": e.to_string()}});
@@ -63,7 +75,17 @@ pub fn print_json(ckpt: &Checkpoint) -> tensorport::Result<()> {
     let loc = |s: &tensorport::Storage| crate::table::location(ckpt, s);
     let key = |s: &tensorport::Storage| ckpt.storage_info(s).map(|i| i.key.clone());
     let mut doc = describe(ckpt.value(), &loc, &key)?;
-    let mut out = json!({"ok": true, "format": ckpt.format().name()});
+    let mut out = json!({
+        "ok": true,
+        "format": ckpt.format().name(),
+        "totals": crate::table::totals(ckpt)
+            .iter()
+            .map(|t| json!({"dtype": t.dtype, "location": t.location, "storages": t.storages, "bytes": t.bytes as u64}))
+            .collect::<Vec<_>>(),
+    });
+    if let Some(m) = ckpt.metadata() {
+        out["metadata"] = m.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    }
     if let (Some(o), Some(d)) = (out.as_object_mut(), doc.as_object_mut()) {
         for k in ["structure", "tensors", "truncated"] {
             if let Some(v) = d.remove(k) {

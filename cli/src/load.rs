@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tensorport::{load, MapLocation, Result};
+use tensorport::{MapLocation, Result};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The checkpoint (.pt, .pth, .bin), zip or legacy format.
+    /// A torch.save checkpoint (.pt, .pth, .bin; zip or legacy) or a .safetensors file (the
+    /// format is read from the bytes).
     file: PathBuf,
     /// Where storages go: `keep` (their saved locations, torch's map_location=None), `cpu`,
     /// `cuda:N`, or `SRC=DST[,SRC=DST...]` such as `cuda:1=cpu`.
@@ -22,6 +23,9 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> ExitCode {
+    if args.json {
+        crate::progress::set_quiet(true);
+    }
     let result = open(args).and_then(|ckpt| {
         if args.json {
             crate::inspect::print_json(&ckpt)
@@ -41,7 +45,19 @@ fn open(args: &Args) -> Result<tensorport::checkpoint::Checkpoint> {
         "keep" => MapLocation::Keep,
         m => MapLocation::parse(m)?,
     };
-    load(&args.file, &map)
+    let bar = crate::progress::Bar::bytes(&format!("loading {}", args.file.display()));
+    let loaded = tensorport::checkpoint::Checkpoint::open_with(
+        &args.file,
+        &tensorport::checkpoint::OpenOptions {
+            map_location: map,
+            verify_crc: true,
+            host_only: false,
+            progress: bar.callback(),
+            ..Default::default()
+        },
+    );
+    bar.finish();
+    loaded
 }
 
 fn summary(ckpt: &tensorport::checkpoint::Checkpoint) -> Result<()> {

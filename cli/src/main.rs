@@ -6,6 +6,7 @@ mod convert_formats;
 mod inspect;
 mod load;
 mod program;
+mod progress;
 mod run;
 mod table;
 
@@ -20,6 +21,9 @@ use clap::{Parser, Subcommand};
     about = "Inspect, convert and run PyTorch checkpoints without Python"
 )]
 struct Cli {
+    /// No progress bars and no notes on stderr (errors are still printed).
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    progress::set_quiet(cli.quiet);
     match cli.command {
         Command::Inspect(a) => inspect::run(&a),
         Command::Load(a) => load::run(&a),

@@ -243,6 +243,38 @@ impl<'a> Walk<'a> {
     }
 }
 
+/// Storages and their bytes for one dtype on one saved location.
+pub struct Total {
+    pub dtype: String,
+    pub location: String,
+    pub storages: usize,
+    pub bytes: u128,
+}
+
+/// Storage counts and bytes per (dtype, saved location), largest first.
+pub fn totals(ckpt: &Checkpoint) -> Vec<Total> {
+    let mut by: std::collections::BTreeMap<(String, String), (usize, u128)> = Default::default();
+    for s in ckpt.storages() {
+        let dtype = s
+            .dtype
+            .map_or_else(|| "untyped".to_string(), |d| d.to_string());
+        let e = by.entry((dtype, location(ckpt, &s.storage))).or_default();
+        e.0 += 1;
+        e.1 += s.storage.nbytes() as u128;
+    }
+    let mut out: Vec<Total> = by
+        .into_iter()
+        .map(|((dtype, location), (storages, bytes))| Total {
+            dtype,
+            location,
+            storages,
+            bytes,
+        })
+        .collect();
+    out.sort_by_key(|t| std::cmp::Reverse(t.bytes));
+    out
+}
+
 pub fn print(ckpt: &Checkpoint) -> tensorport::Result<()> {
     let mut w = Walk::new(ckpt, MAX_ROWS);
     let expanded = w.walk(ckpt.value(), &mut Vec::new());
@@ -325,5 +357,22 @@ pub fn print(ckpt: &Checkpoint) -> tensorport::Result<()> {
         ckpt.format().name(),
         top
     );
+    let totals = totals(ckpt);
+    if !totals.is_empty() {
+        let _ = writeln!(out, "by dtype and location:");
+        for t in &totals {
+            let _ = writeln!(
+                out,
+                "  {:<10} {:<10} {:>6} storages {:>14} bytes",
+                t.dtype, t.location, t.storages, t.bytes
+            );
+        }
+    }
+    if let Some(m) = ckpt.metadata() {
+        let _ = writeln!(out, "__metadata__:");
+        for (k, v) in m.iter().take(MAX_ROWS) {
+            let _ = writeln!(out, "  {} = {}", crate::one_line(k), crate::one_line(v));
+        }
+    }
     Ok(())
 }

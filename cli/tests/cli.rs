@@ -323,3 +323,150 @@ fn load_command_summarizes_and_prints_json() {
     assert_eq!(code, 0);
     assert!(out.contains("load "), "{out}");
 }
+
+fn tied_checkpoint(dir: &std::path::Path) -> std::path::PathBuf {
+    use tensorport::{StateDict, Tensor, Value};
+    let w = Tensor::from_slice(&[1f32, 2., 3., 4., 5., 6.], &[3, 2]).unwrap();
+    let mut sd = StateDict::new();
+    sd.insert("embed.weight", w.clone());
+    sd.insert("head.weight", w);
+    sd.insert("head.bias", Tensor::from_slice(&[0.5f32; 3], &[3]).unwrap());
+    let mut top = tensorport::Dict::new(tensorport::DictKind::Dict);
+    top.insert(Value::str("epoch"), Value::Int(3)).unwrap();
+    top.insert(Value::str("model_state_dict"), sd.to_value())
+        .unwrap();
+    tensorport::save(&sd.to_value(), dir.join("tied.pt")).unwrap();
+    let training = dir.join("training.pt");
+    tensorport::save(&Value::Dict(std::sync::Arc::new(top)), &training).unwrap();
+    dir.join("tied.pt")
+}
+
+#[test]
+fn convert_goes_to_safetensors_and_back_naming_what_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pt = tied_checkpoint(dir.path());
+    let st = dir.path().join("tied.safetensors");
+    let (code, out, err) = run(&[os("convert"), pt.as_os_str(), st.as_os_str(), os("--json")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "--json prints no notes: {err}");
+    let doc: Json = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["output_format"], "safetensors");
+    assert_eq!(doc["tensors"], 2);
+    assert_eq!(doc["deduplicated"][0][0], "head.weight");
+    assert_eq!(doc["deduplicated"][0][1], "embed.weight");
+    // The format is read from the bytes: a safetensors file named .pt is still one.
+    let disguised = dir.path().join("disguised.pt");
+    std::fs::copy(&st, &disguised).unwrap();
+    let back = dir.path().join("back.pt");
+    let (code, out, err) = run(&[os("convert"), disguised.as_os_str(), back.as_os_str()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("from safetensors"), "{out}");
+    assert!(
+        err.contains("head.weight restored as a shared tensor of embed.weight"),
+        "{err}"
+    );
+    let sd = load(&back, &MapLocation::Keep)
+        .unwrap()
+        .state_dict()
+        .unwrap();
+    let (e, h) = (
+        sd.get("embed.weight").unwrap(),
+        sd.get("head.weight").unwrap(),
+    );
+    assert!(e.shares_storage(h));
+    assert_eq!(h.to_vec::<f32>().unwrap(), [1., 2., 3., 4., 5., 6.]);
+    // --quiet keeps the notes off stderr.
+    let (code, _, err) = run(&[
+        os("--quiet"),
+        os("convert"),
+        disguised.as_os_str(),
+        back.as_os_str(),
+    ]);
+    assert_eq!((code, err.as_str()), (0, ""));
+}
+
+#[test]
+fn convert_refuses_what_safetensors_cannot_hold_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    tied_checkpoint(dir.path());
+    let training = dir.path().join("training.pt");
+    let st = dir.path().join("w.safetensors");
+    let (code, _, err) = run(&[os("convert"), training.as_os_str(), st.as_os_str()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("'epoch' (int)") && err.contains("--key model_state_dict"),
+        "{err}"
+    );
+    assert!(!st.exists());
+    let (code, _, err) = run(&[
+        os("convert"),
+        training.as_os_str(),
+        st.as_os_str(),
+        os("--key"),
+        os("model_state_dict"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for (extra, needle) in [
+        (
+            vec![
+                os("--to"),
+                os("safetensors"),
+                os("--map-location"),
+                os("cpu"),
+            ],
+            "record no device",
+        ),
+        (vec![], "a .pt2 holds a program"),
+    ] {
+        let out_path = if extra.is_empty() {
+            dir.path().join("x.pt2")
+        } else {
+            dir.path().join("x.bin")
+        };
+        let mut args = vec![os("convert"), st.as_os_str(), out_path.as_os_str()];
+        args.extend(extra);
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 1);
+        assert!(err.contains(needle), "{err}");
+    }
+}
+
+#[test]
+fn hostile_safetensors_get_typed_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&[0; 12]);
+    let f = dir.path().join("overlap.safetensors");
+    std::fs::write(&f, &bytes).unwrap();
+    let (code, out, _) = run(&[os("inspect"), f.as_os_str(), os("--json")]);
+    assert_eq!(code, 1);
+    let doc: Json = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["error"]["kind"], "malformed_safetensors");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tensor \"b\""),
+        "{out}"
+    );
+    let (code, _, err) = run(&[os("load"), f.as_os_str()]);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn inspect_totals_by_dtype_and_location() {
+    let f = fixtures_dir().join("ok/training_checkpoint.pt");
+    let (code, out, _) = run(&[os("inspect"), f.as_os_str()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("by dtype and location:"), "{out}");
+    let (_, out, _) = run(&[os("inspect"), f.as_os_str(), os("--json")]);
+    let doc: Json = serde_json::from_str(&out).unwrap();
+    let totals = doc["totals"].as_array().unwrap();
+    let bytes: u64 = totals.iter().map(|t| t["bytes"].as_u64().unwrap()).sum();
+    let storages: u64 = totals.iter().map(|t| t["storages"].as_u64().unwrap()).sum();
+    // The summary line's storage count and bytes, split by dtype and location.
+    assert_eq!((storages, bytes), (27, 660));
+}

@@ -18,7 +18,7 @@ mod zip_archive;
 pub use crate::torch_device::location_restorable;
 pub use open::{load, Checkpoint, Format, OpenOptions};
 pub use pickle::Limits;
-pub use placement::{LocationFn, MapLocation};
+pub use placement::{LocationFn, MapLocation, Progress};
 pub use records::StorageInfo;
 pub use safetensors::{save_safetensors, SafetensorsOptions, SharedPolicy};
 pub use save::{save, save_with, SaveOptions};

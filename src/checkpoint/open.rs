@@ -19,7 +19,7 @@ use std::sync::Arc;
 use memmap2::{Mmap, MmapOptions};
 
 use crate::checkpoint::pickle::Limits;
-use crate::checkpoint::placement::{MapLocation, Placer};
+use crate::checkpoint::placement::{MapLocation, Placer, Progress};
 use crate::checkpoint::records::StorageInfo;
 use crate::checkpoint::state_dict::StateDict;
 use crate::checkpoint::value::Value;
@@ -62,6 +62,8 @@ pub struct OpenOptions {
     pub host_only: bool,
     /// Caps for the pickle machine.
     pub limits: Limits,
+    /// Told the bytes of storage read and placed so far, out of the file's size.
+    pub progress: Option<Progress>,
 }
 
 impl Default for OpenOptions {
@@ -71,6 +73,7 @@ impl Default for OpenOptions {
             verify_crc: false,
             host_only: true,
             limits: Limits::default(),
+            progress: None,
         }
     }
 }
@@ -127,6 +130,9 @@ impl Checkpoint {
         path: &Path,
     ) -> Result<Checkpoint> {
         let mut placer = Placer::new(&opts.map_location, opts.host_only);
+        if let Some(p) = &opts.progress {
+            placer.report_to(p.clone(), bytes.len() as u64);
+        }
         let mut metadata = None;
         // The format comes from the bytes, never from the file's name.
         let parsed = if bytes.starts_with(b"PK\x03\x04") {
@@ -212,6 +218,7 @@ pub fn load(path: impl AsRef<Path>, map_location: &MapLocation) -> Result<Checkp
             verify_crc: true,
             host_only: false,
             limits: Limits::default(),
+            progress: None,
         },
     )
 }

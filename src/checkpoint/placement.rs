@@ -87,7 +87,14 @@ pub(crate) struct Placer {
     map_location: MapLocation,
     host_only: bool,
     failure: Option<Error>,
+    /// Told the bytes placed so far after each storage, and the file's size.
+    progress: Option<(Progress, u64)>,
+    placed: u64,
 }
+
+/// A progress callback: `(bytes done, bytes in all)`, called from the reading thread after
+/// each storage is read and placed, or written. Cheap work only (a progress bar's update).
+pub type Progress = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 impl Placer {
     /// Places storages as `map_location` says, or keeps everything on the host and only
@@ -97,7 +104,14 @@ impl Placer {
             map_location: map_location.clone(),
             host_only,
             failure: None,
+            progress: None,
+            placed: 0,
         }
+    }
+
+    /// Reports each placed storage to `progress`, out of `total` bytes.
+    pub(crate) fn report_to(&mut self, progress: Progress, total: u64) {
+        self.progress = Some((progress, total));
     }
 
     /// The device a storage saved at `tag` goes to; `None` means torch's `meta` (no data read).
@@ -149,6 +163,10 @@ impl Placer {
         target: Option<Device>,
         tag: &str,
     ) -> Result<Storage, CheckpointError> {
+        self.placed = self.placed.saturating_add(storage.nbytes() as u64);
+        if let Some((f, total)) = &self.progress {
+            f(self.placed.min(*total), *total);
+        }
         let Some(device) = target else {
             return Ok(storage);
         };

@@ -18,6 +18,8 @@ pub struct SaveOptions<'a> {
     /// The location tag written for each storage; by default the storage's own device
     /// (`cpu`, `cuda:N`), as torch writes it.
     pub location_of: Option<&'a dyn Fn(&Storage) -> String>,
+    /// Told the bytes of storage written so far, out of all the storages' bytes.
+    pub progress: Option<&'a dyn Fn(u64, u64)>,
 }
 
 /// Saves `value` as `torch.save(value, path)` would.
@@ -55,12 +57,22 @@ pub fn save_with(value: &Value, path: impl AsRef<Path>, opts: &SaveOptions<'_>) 
         zw.write_record(".format_version", &[b"1"]).map_err(w)?;
         zw.write_record(".storage_alignment", &[b"64"]).map_err(w)?;
         zw.write_record("byteorder", &[b"little"]).map_err(w)?;
+        let total: u64 = pickled
+            .storages
+            .iter()
+            .map(|(_, s)| s.nbytes() as u64)
+            .sum();
+        let mut done = 0u64;
         for (key, storage) in &pickled.storages {
             // GPU storages are copied to the host one at a time.
             let host = storage.to_host()?;
             let bytes = host.host_bytes()?;
             zw.write_record(&format!("data/{key}"), &[bytes])
                 .map_err(w)?;
+            done += bytes.len() as u64;
+            if let Some(p) = opts.progress {
+                p(done, total);
+            }
         }
         zw.write_record("version", &[b"3\n"]).map_err(w)?;
         let out = zw.finish().map_err(w)?;

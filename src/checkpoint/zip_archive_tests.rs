@@ -25,6 +25,7 @@ pub(crate) fn saved(data: Vec<f32>, tag: &str) -> Vec<u8> {
     let location = |_: &Storage| tag.to_string();
     let opts = SaveOptions {
         location_of: Some(&location),
+        ..SaveOptions::default()
     };
     save_with(&value, &path, &opts).unwrap();
     std::fs::read(&path).unwrap()

@@ -31,7 +31,7 @@ pub enum SharedPolicy {
 }
 
 /// Options for [`save_safetensors`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct SafetensorsOptions {
     /// `__metadata__` (str → str), written in this order.
     pub metadata: Vec<(String, String)>,
@@ -40,6 +40,8 @@ pub struct SafetensorsOptions {
     /// Write non-contiguous tensors as contiguous copies instead of refusing them
     /// (`save_model(..., force_contiguous=True)`).
     pub force_contiguous: bool,
+    /// Told the bytes of tensor data written so far, out of all of them.
+    pub progress: Option<crate::checkpoint::Progress>,
 }
 
 const OP: &str = "save_safetensors";
@@ -117,6 +119,11 @@ pub fn save_safetensors(
         out.write_all(&(header.len() as u64).to_le_bytes())
             .map_err(io)?;
         out.write_all(&header).map_err(io)?;
+        let total: u64 = items
+            .iter()
+            .map(|(_, t, _, _)| (t.numel() * t.dtype().size()) as u64)
+            .sum();
+        let mut done = 0u64;
         for (_, t, _, _) in &items {
             // A GPU tensor comes to the host one at a time.
             let host;
@@ -126,7 +133,12 @@ pub fn save_safetensors(
                 host = t.to(&Device::Cpu)?;
                 &host
             };
-            out.write_all(&t.contiguous_bytes()?).map_err(io)?;
+            let bytes = t.contiguous_bytes()?;
+            out.write_all(&bytes).map_err(io)?;
+            done += bytes.len() as u64;
+            if let Some(p) = &opts.progress {
+                p(done, total);
+            }
         }
         Ok(())
     })?;
