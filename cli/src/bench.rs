@@ -54,7 +54,7 @@ pub struct Args {
     #[arg(long, value_name = "N", conflicts_with = "time")]
     iters: Option<usize>,
     /// Timed runs per batch size until at least 10 runs and SECONDS seconds (default 1).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     time: Option<f64>,
 }
 
