@@ -158,7 +158,7 @@ impl Case {
                 let n = n.ok_or_else(|| Error::Overflow {
                     what: format!("elements of the Net input {shape:?}"),
                 })?;
-                vec![Tensor::from_vec(uniform(n), &shape)?]
+                vec![Tensor::from_vec(uniform(n)?, &shape)?]
             }
             Model::Program(_) => self
                 .samples
@@ -205,7 +205,7 @@ fn repeat_rows(t: &Tensor, n: usize) -> Result<Tensor> {
     let total = row.checked_mul(n).ok_or_else(|| Error::Overflow {
         what: format!("bytes of a batch of {n} rows of {row} bytes"),
     })?;
-    let mut out = Vec::with_capacity(total);
+    let mut out = reserve(total, "a batch of sample input rows")?;
     for i in 0..n {
         let r = i % rows;
         out.extend_from_slice(&bytes[r * row..(r + 1) * row]);
@@ -215,16 +215,27 @@ fn repeat_rows(t: &Tensor, n: usize) -> Result<Tensor> {
     Tensor::from_raw_bytes(t.dtype(), &shape, &out)
 }
 
+/// An empty vector with room for `n` elements, or an error (not an abort) when a batch size
+/// asks for more memory than there is.
+fn reserve<T>(n: usize, what: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
+        what: what.into(),
+        bytes: n.saturating_mul(std::mem::size_of::<T>()),
+    })?;
+    Ok(v)
+}
+
 /// `n` values uniform in [-1, 1) from a fixed xorshift stream: the same input every run.
-fn uniform(n: usize) -> Vec<f32> {
+fn uniform(n: usize) -> Result<Vec<f32>> {
+    let mut v = reserve(n, "the Net's input batch")?;
     let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            // The top 24 bits: every value exact in f32.
-            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
+    v.extend((0..n).map(|_| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        // The top 24 bits: every value exact in f32.
+        (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }));
+    Ok(v)
 }

@@ -151,13 +151,14 @@ pub fn to_json(s: &Setup, rows: &[Row], torch: Option<&Outcome>) -> Json {
     let results: Vec<Json> = rows
         .iter()
         .map(|r| {
-            let mut o = r.ours.to_json();
-            if let Some(m) = o.as_object_mut() {
-                m.insert("batch".into(), json!(r.batch));
-                m.insert("torch".into(), r.torch.map_or(Json::Null, Summary::to_json));
-                m.insert("torch_over_ours".into(), json!(r.ratio()));
+            let mut o = serde_json::Map::new();
+            o.insert("batch".into(), json!(r.batch));
+            if let Json::Object(ours) = r.ours.to_json() {
+                o.extend(ours);
             }
-            o
+            o.insert("torch".into(), r.torch.map_or(Json::Null, Summary::to_json));
+            o.insert("torch_over_ours".into(), json!(r.ratio()));
+            Json::Object(o)
         })
         .collect();
     let torch = match torch {
