@@ -1,6 +1,7 @@
 //! The `tensorport` command: inspect, load, convert and run PyTorch checkpoints (one file per
 //! subcommand; `tensorport_cli::describe` is the JSON that `inspect --json` prints).
 
+mod bench;
 mod convert;
 mod convert_formats;
 mod inspect;
@@ -43,6 +44,9 @@ enum Command {
     /// Run a torch.export program (.pt2) or the recipe's Net from a checkpoint; print outputs,
     /// classes and time per batch.
     Run(run::Args),
+    /// Time a .pt2 program or the recipe's Net per batch size (median and p90 latency,
+    /// throughput), optionally beside PyTorch on the same cases.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Command::Load(a) => load::run(&a),
         Command::Convert(a) => convert::run(&a),
         Command::Run(a) => run::run(&a),
+        Command::Bench(a) => bench::run(&a),
     }
 }
 

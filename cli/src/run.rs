@@ -1,7 +1,7 @@
 //! `tensorport run MODEL [INPUT.pt] [--device D] [--out OUT.pt]`: a `torch.export` program
 //! (`.pt2`, `crate::program`), or the recipe's Net from a checkpoint, on a saved input.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use tensorport::nn::{load_state_dict, LoadOptions, Module, Net};
@@ -67,10 +67,9 @@ fn input_tensor(v: &Value) -> Result<Tensor> {
     })
 }
 
-fn run_net(args: &Args) -> Result<()> {
-    let device: Device = args.device.parse()?;
-    let to = MapLocation::To(device);
-    let ckpt = load(&args.model, &to)?;
+/// The recipe's Net with the state dict in the checkpoint at `model`, on `device`.
+pub(crate) fn load_net(model: &Path, device: Device) -> Result<Net> {
+    let ckpt = load(model, &MapLocation::To(device))?;
     let mut net = Net::new(0)?;
     // load_state_dict puts each tensor on its parameter's device (torch's copy_), so the model
     // goes to the device first and the weights land there without a detour.
@@ -80,6 +79,13 @@ fn run_net(args: &Args) -> Result<()> {
         strip_wrapper_prefixes: true,
     };
     load_state_dict(&mut net, "Net", &ckpt.state_dict()?, opts)?;
+    Ok(net)
+}
+
+fn run_net(args: &Args) -> Result<()> {
+    let device: Device = args.device.parse()?;
+    let to = MapLocation::To(device);
+    let net = load_net(&args.model, device)?;
     let input = args.input.as_ref().ok_or_else(|| Error::NotFound {
         what: "input",
         key: "running the Net from a checkpoint needs an input file".into(),

@@ -1,5 +1,7 @@
 //! The `tensorport` command as a user runs it: exit codes, one-line errors, JSON documents.
 
+#[path = "bench/mod.rs"]
+mod bench;
 #[path = "../../tests/common/mod.rs"]
 mod common;
 #[path = "hostile/mod.rs"]
