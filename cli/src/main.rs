@@ -1,7 +1,9 @@
 //! The `tensorport` command: inspect, load, convert and run PyTorch checkpoints (one file per
 //! subcommand; `tensorport_cli::describe` is the JSON that `inspect --json` prints).
 
+mod classify;
 mod convert;
+mod images;
 mod inspect;
 mod load;
 mod program;
@@ -34,8 +36,8 @@ enum Command {
     Load(load::Args),
     /// Rewrite a checkpoint: retag storage locations, strip or add key prefixes.
     Convert(convert::Args),
-    /// Run a torch.export program (.pt2) or the recipe's Net from a checkpoint; print outputs,
-    /// classes and time per batch.
+    /// Run a torch.export program (.pt2) or the recipe's Net from a checkpoint on a saved
+    /// input or on images (PNG/JPEG); print outputs, top classes and time per batch.
     Run(run::Args),
 }
 

@@ -5,8 +5,10 @@ use std::time::Instant;
 
 use serde_json::json;
 use tensorport::graph::{Program, TensorSpec};
-use tensorport::ops::softmax;
 use tensorport::{load, save, Device, Error, MapLocation, Result, Tensor, Value};
+
+use crate::classify::{print_top, probabilities, Classes};
+use crate::run::Input;
 
 /// Whether `path` names a `torch.export` archive (by its extension, as torch names them).
 pub fn is_program(path: &Path) -> bool {
@@ -42,20 +44,32 @@ fn inputs_in(v: &Value) -> Vec<Tensor> {
     }
 }
 
-/// `tensorport run MODEL.pt2 [INPUT.pt] [--device D] [--out OUT.pt]`.
-pub fn run(model: &Path, input: Option<&Path>, device: Device, out: Option<&Path>) -> Result<()> {
+/// `tensorport run MODEL.pt2 [INPUT.pt | IMAGE...] [--device D] [--out OUT.pt]`.
+pub fn run(
+    model: &Path,
+    input: &Input,
+    device: Device,
+    out: Option<&Path>,
+    classes: &Classes,
+) -> Result<()> {
     let t0 = Instant::now();
     let p = Program::load(model, &MapLocation::To(device))?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let mut names = Vec::new();
     let inputs = match input {
-        Some(f) => inputs_in(load(f, &MapLocation::To(Device::Cpu))?.value()),
-        None => p
-            .sample_inputs()
-            .map(<[Tensor]>::to_vec)
-            .ok_or_else(|| Error::NotFound {
-                what: "input",
-                key: "the archive has no sample inputs; pass an input file".into(),
-            })?,
+        Input::File(f) => inputs_in(load(f, &MapLocation::To(Device::Cpu))?.value()),
+        Input::Images(x, n) => {
+            names.clone_from(n);
+            vec![x.clone()]
+        }
+        Input::Sample => {
+            p.sample_inputs()
+                .map(<[Tensor]>::to_vec)
+                .ok_or_else(|| Error::NotFound {
+                    what: "input",
+                    key: "the archive has no sample inputs; pass an input file".into(),
+                })?
+        }
     };
     println!(
         "{} on {} (loaded in {load_ms:.1} ms)",
@@ -82,30 +96,13 @@ pub fn run(model: &Path, input: Option<&Path>, device: Device, out: Option<&Path
         println!("  output {}  -> {:?}", shape(s), t.shape());
     }
     println!("  {batch_ms:.2} ms per batch");
+    // One [N, C] float output is a classifier's: logits, or already probabilities.
     if let [y] = host.as_slice() {
-        if let [n, c] = *y.shape() {
-            if c > 1 && y.dtype() == tensorport::DType::F32 {
-                // Logits, or already probabilities (a softmax head).
-                let v = y.to_vec::<f32>()?;
-                let is_probs = v.iter().all(|p| (0.0..=1.0).contains(p))
-                    && v.chunks(c)
-                        .all(|r| (r.iter().sum::<f32>() - 1.0).abs() < 1e-3);
-                let probs = if is_probs {
-                    v
-                } else {
-                    softmax(y, -1)?.to_vec::<f32>()?
-                };
-                for (i, row) in probs.chunks(c).enumerate().take(n.min(8)) {
-                    let mut idx: Vec<usize> = (0..c).collect();
-                    idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
-                    let top: Vec<String> = idx
-                        .iter()
-                        .take(5)
-                        .map(|&k| format!("{k} ({:.3})", row[k]))
-                        .collect();
-                    println!("  [{i}] top-5: {}", top.join(", "));
-                }
-            }
+        if let Some((c, probs)) = probabilities(y)? {
+            // A saved batch can be large; its first rows show what the model does.
+            let rows = if names.is_empty() { 8 } else { names.len() };
+            let shown = &probs[..probs.len().min(rows * c)];
+            print_top(shown, c, &names, classes);
         }
     }
     if let Some(out) = out {

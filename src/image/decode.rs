@@ -61,10 +61,21 @@ fn fault(name: &str, fault: ImageFault, reason: String) -> Error {
     }
 }
 
-fn decode_error(name: &str, e: ImageError) -> Error {
+fn decode_error(name: &str, format: ImageFormat, e: ImageError) -> Error {
     match e {
         ImageError::Limits(l) => fault(name, ImageFault::TooLarge, l.to_string()),
-        other => fault(name, ImageFault::Corrupt, other.to_string()),
+        other => {
+            let kind = if format == ImageFormat::Png {
+                "PNG"
+            } else {
+                "JPEG"
+            };
+            fault(
+                name,
+                ImageFault::Corrupt,
+                format!("corrupt or truncated {kind}: {other}"),
+            )
+        }
     }
 }
 
@@ -77,19 +88,17 @@ pub fn decode(bytes: &[u8], name: &str, limits: &DecodeLimits) -> Result<RgbImag
             "not a PNG or JPEG file (by its first bytes)".into(),
         )
     })?;
-    let reader = || {
+    let reader = |l: image::Limits| {
         let mut r = ImageReader::with_format(Cursor::new(bytes), format);
-        let mut l = image::Limits::default();
-        l.max_image_width = Some(limits.max_width);
-        l.max_image_height = Some(limits.max_height);
-        l.max_alloc = Some(limits.max_pixels.saturating_mul(8));
         r.limits(l);
         r
     };
-    // The header alone gives the size: refuse before the decoder allocates anything.
-    let (w, h) = reader()
+    // The header alone gives the size: refuse before the decoder allocates anything. Reading
+    // it allocates no pixels, so it runs without the crate's limits, and our message can say
+    // which size was claimed.
+    let (w, h) = reader(image::Limits::no_limits())
         .into_dimensions()
-        .map_err(|e| decode_error(name, e))?;
+        .map_err(|e| decode_error(name, format, e))?;
     let pixels = u64::from(w) * u64::from(h);
     if w > limits.max_width || h > limits.max_height || pixels > limits.max_pixels {
         return Err(fault(
@@ -110,7 +119,14 @@ pub fn decode(bytes: &[u8], name: &str, limits: &DecodeLimits) -> Result<RgbImag
             "truncated JPEG: no end-of-image marker after the scan data".into(),
         ));
     }
-    let img = reader().decode().map_err(|e| decode_error(name, e))?;
+    // The crate's limits stay as a second guard on what the decoder itself allocates.
+    let mut l = image::Limits::default();
+    l.max_image_width = Some(limits.max_width);
+    l.max_image_height = Some(limits.max_height);
+    l.max_alloc = Some(limits.max_pixels.saturating_mul(8));
+    let img = reader(l)
+        .decode()
+        .map_err(|e| decode_error(name, format, e))?;
     let mut rgb = to_rgb8(img);
     rgb.name = name.to_string();
     Ok(rgb)
