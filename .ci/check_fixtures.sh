@@ -29,6 +29,11 @@ diff -rq -x '*.py' -x README.md -x .gitignore -x __pycache__ tests/fixtures/host
 # recorded verdicts to the generator's full run.
 "$py" tests/fixtures/hostile_pt2/gen_hostile_pt2.py --no-torch --out "$tmp/hostile_pt2" >/dev/null 2>&1
 diff -rq -x '*.py' -x README.md -x manifest.json -x __pycache__ tests/fixtures/hostile_pt2 "$tmp/hostile_pt2" || status=1
+# Test images and torchvision's preprocessing of them (refs.pt holds torch's floats).
+"$py" tests/fixtures/images/gen_images.py --out "$tmp/images" >/dev/null 2>&1
+mkdir -p "$tmp/committed/images"
+find tests/fixtures/images -maxdepth 1 -type f ! -name '*.py' -exec cp {} "$tmp/committed/images/" \;
+"$py" .ci/fixtures_match.py "$tmp/committed/images" "$tmp/images" || status=1
 for gen in tests/fixtures/ops/gen_*.py; do
     name=$(basename "$gen" .py)
     "$py" "$gen" --out "$tmp/$name" >/dev/null 2>&1

@@ -12,6 +12,8 @@
 //! - [`cuda`]: whether and which GPUs this process can use. A build with CUDA (the default
 //!   feature) runs everywhere: the driver is loaded at run time, and "no GPU" is one typed
 //!   error ([`Error::CudaUnavailable`]), never a silent CPU run.
+//! - [`image`] (feature `image`, on by default): PNG/JPEG decoding and torchvision's
+//!   `Resize`/`CenterCrop`/`ToTensor`/`Normalize`, bit-exact with torchvision on PIL images.
 //! - [`set_num_threads`]: how many threads the CPU kernels use.
 //!
 //! # Load a checkpoint
@@ -93,6 +95,8 @@ mod device;
 mod dtype;
 mod error;
 pub mod graph;
+#[cfg(feature = "image")]
+pub mod image;
 mod kernels;
 pub mod nn;
 pub mod ops;
@@ -110,7 +114,7 @@ pub use cpu::{
 };
 pub use device::Device;
 pub use dtype::{Complex128, Complex64, DType, Element};
-pub use error::{CheckpointError, Error, ErrorKind, NoCudaReason, Result};
+pub use error::{CheckpointError, Error, ErrorKind, ImageFault, NoCudaReason, Result};
 pub use graph::{NodeTime, Program};
 pub use storage::{clear_host_cache, Storage};
 pub use tensor::Tensor;

@@ -2,8 +2,10 @@
 //! subcommand; `tensorport_cli::describe` is the JSON that `inspect --json` prints).
 
 mod bench;
+mod classify;
 mod convert;
 mod convert_formats;
+mod images;
 mod inspect;
 mod load;
 mod program;
@@ -41,8 +43,8 @@ enum Command {
     /// Convert between .pt, .safetensors and .pt2 (its weights): retag storage locations, strip
     /// or add key prefixes.
     Convert(convert::Args),
-    /// Run a torch.export program (.pt2) or the recipe's Net from a checkpoint; print outputs,
-    /// classes and time per batch.
+    /// Run a torch.export program (.pt2) or the recipe's Net from a checkpoint on a saved
+    /// input or on images (PNG/JPEG); print outputs, top classes and time per batch.
     Run(run::Args),
     /// Time a .pt2 program or the recipe's Net per batch size (median and p90 latency,
     /// throughput), optionally beside PyTorch on the same cases.

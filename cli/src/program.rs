@@ -5,8 +5,10 @@ use std::time::Instant;
 
 use serde_json::json;
 use tensorport::graph::{Program, TensorSpec};
-use tensorport::ops::softmax;
 use tensorport::{load, save, Device, Error, MapLocation, Result, Tensor, Value};
+
+use crate::classify::{print_top, probabilities, Classes};
+use crate::run::Input;
 
 /// Whether `path` names a `torch.export` archive (by its extension, as torch names them).
 pub fn is_program(path: &Path) -> bool {
@@ -42,32 +44,53 @@ fn inputs_in(v: &Value) -> Vec<Tensor> {
     }
 }
 
-/// `tensorport run MODEL.pt2 [INPUT.pt] [--device D] [--out OUT.pt]`.
-pub fn run(model: &Path, input: Option<&Path>, device: Device, out: Option<&Path>) -> Result<()> {
+/// `tensorport run MODEL.pt2 [INPUT.pt | IMAGE...] [--device D] [--out OUT.pt]`.
+pub fn run(
+    model: &Path,
+    input: &Input,
+    device: Device,
+    out: Option<&Path>,
+    classes: &Classes,
+) -> Result<()> {
+    let human = !classes.json;
     let t0 = Instant::now();
-    let p = Program::load(model, &MapLocation::To(device))?;
+    let spinner = crate::progress::Spinner::start(&format!("loading {}", model.display()));
+    let p = Program::load(model, &MapLocation::To(device));
+    spinner.finish();
+    let p = p?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let mut names = Vec::new();
     let inputs = match input {
-        Some(f) => inputs_in(load(f, &MapLocation::To(Device::Cpu))?.value()),
-        None => p
-            .sample_inputs()
-            .map(<[Tensor]>::to_vec)
-            .ok_or_else(|| Error::NotFound {
-                what: "input",
-                key: "the archive has no sample inputs; pass an input file".into(),
-            })?,
+        Input::File(f) => inputs_in(load(f, &MapLocation::To(Device::Cpu))?.value()),
+        Input::Images(x, n) => {
+            names.clone_from(n);
+            vec![x.clone()]
+        }
+        Input::Sample => {
+            p.sample_inputs()
+                .map(<[Tensor]>::to_vec)
+                .ok_or_else(|| Error::NotFound {
+                    what: "input",
+                    key: "the archive has no sample inputs; pass an input file".into(),
+                })?
+        }
     };
-    println!(
-        "{} on {} (loaded in {load_ms:.1} ms)",
-        model.display(),
-        p.device()
-    );
-    for (s, t) in p.inputs().iter().zip(&inputs) {
-        println!("  input  {}  <- {:?}", shape(s), t.shape());
+    if human {
+        println!(
+            "{} on {} (loaded in {load_ms:.1} ms)",
+            model.display(),
+            p.device()
+        );
+        for (s, t) in p.inputs().iter().zip(&inputs) {
+            println!("  input  {}  <- {:?}", shape(s), t.shape());
+        }
     }
     // The first run pays for one-time work (kernel modules, the allocator); the second is the
     // time per batch.
-    let outs = p.run(&inputs)?;
+    let spinner = crate::progress::Spinner::start("running");
+    let outs = p.run(&inputs);
+    spinner.finish();
+    let outs = outs?;
     tensorport::cuda::synchronize(&p.device())?;
     let t1 = Instant::now();
     let outs2 = p.run(&inputs)?;
@@ -78,33 +101,23 @@ pub fn run(model: &Path, input: Option<&Path>, device: Device, out: Option<&Path
         .iter()
         .map(|o| o.to(&Device::Cpu))
         .collect::<Result<_>>()?;
-    for (s, t) in p.outputs().iter().zip(&host) {
-        println!("  output {}  -> {:?}", shape(s), t.shape());
+    if human {
+        for (s, t) in p.outputs().iter().zip(&host) {
+            println!("  output {}  -> {:?}", shape(s), t.shape());
+        }
+        println!("  {batch_ms:.2} ms per batch");
     }
-    println!("  {batch_ms:.2} ms per batch");
+    let mut predictions = serde_json::Value::Null;
+    // One [N, C] float output is a classifier's: logits, or already probabilities.
     if let [y] = host.as_slice() {
-        if let [n, c] = *y.shape() {
-            if c > 1 && y.dtype() == tensorport::DType::F32 {
-                // Logits, or already probabilities (a softmax head).
-                let v = y.to_vec::<f32>()?;
-                let is_probs = v.iter().all(|p| (0.0..=1.0).contains(p))
-                    && v.chunks(c)
-                        .all(|r| (r.iter().sum::<f32>() - 1.0).abs() < 1e-3);
-                let probs = if is_probs {
-                    v
-                } else {
-                    softmax(y, -1)?.to_vec::<f32>()?
-                };
-                for (i, row) in probs.chunks(c).enumerate().take(n.min(8)) {
-                    let mut idx: Vec<usize> = (0..c).collect();
-                    idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
-                    let top: Vec<String> = idx
-                        .iter()
-                        .take(5)
-                        .map(|&k| format!("{k} ({:.3})", row[k]))
-                        .collect();
-                    println!("  [{i}] top-5: {}", top.join(", "));
-                }
+        if let Some((c, probs)) = probabilities(y)? {
+            // A saved batch can be large; its first rows show what the model does.
+            let rows = if names.is_empty() { 8 } else { names.len() };
+            let shown = &probs[..probs.len().min(rows * c)];
+            if human {
+                print_top(shown, c, &names, classes);
+            } else {
+                predictions = crate::classify::top_json(shown, c, &names, classes);
             }
         }
     }
@@ -114,7 +127,23 @@ pub fn run(model: &Path, input: Option<&Path>, device: Device, out: Option<&Path
             many => Value::Tuple(many.iter().cloned().map(Value::Tensor).collect()),
         };
         save(&v, out)?;
-        println!("outputs saved to {}", out.display());
+        if human {
+            println!("outputs saved to {}", out.display());
+        }
+    }
+    if !human {
+        let doc = json!({
+            "ok": true,
+            "model": model.display().to_string(),
+            "device": p.device().to_string(),
+            "load_ms": load_ms,
+            "batch_ms": batch_ms,
+            "inputs": inputs.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>(),
+            "outputs": host.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>(),
+            "predictions": predictions,
+            "saved": out.map(|o| o.display().to_string()),
+        });
+        println!("{doc}");
     }
     Ok(())
 }

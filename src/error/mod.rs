@@ -185,6 +185,18 @@ pub enum Error {
         bytes: usize,
     },
 
+    /// An image that cannot be used: not PNG or JPEG, corrupt or truncated, larger than the
+    /// decoding limits, or (in a batch) of another size than the others. `fault` says which.
+    #[error("image {image}: {reason}")]
+    Image {
+        /// The image: its path, or the name its caller gave it, or its place in a batch.
+        image: String,
+        /// The kind of failure, to match on.
+        fault: ImageFault,
+        /// What is wrong, in words.
+        reason: String,
+    },
+
     /// A `torch.export` program (`.pt2`) that cannot be read or run: where (a record, a node,
     /// a weight, a value) and why. Found while loading, before any work runs, whenever the
     /// archive alone can show it.
@@ -243,6 +255,20 @@ pub enum Error {
         /// Its name.
         name: String,
     },
+}
+
+/// What is wrong with an image ([`Error::Image`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageFault {
+    /// The bytes are neither PNG nor JPEG (by their magic bytes).
+    NotAnImage,
+    /// A PNG or JPEG that does not decode: truncated, corrupt, or a variant the decoder lacks.
+    Corrupt,
+    /// Dimensions or a file size over the decoding limits, refused before any pixel buffer is
+    /// allocated.
+    TooLarge,
+    /// Images of different sizes after preprocessing, which cannot share a batch.
+    SizeMismatch,
 }
 
 /// Why no CUDA device (or not the requested one) can be used. Detection never panics; each
