@@ -39,7 +39,10 @@ pub fn run(args: &Args) -> ExitCode {
         crate::progress::set_quiet(true);
     }
     // The format comes from the bytes (a .pt2 is a zip with an archive_format record).
-    if tensorport::graph::is_program_file(&args.file).unwrap_or(false) {
+    // The extension still counts when the bytes cannot tell (a truncated archive).
+    if crate::program::is_program(&args.file)
+        || tensorport::graph::is_program_file(&args.file).unwrap_or(false)
+    {
         let spinner = crate::progress::Spinner::start(&format!("loading {}", args.file.display()));
         let inspected = crate::program::inspect(&args.file, args.json);
         spinner.finish();

@@ -85,7 +85,8 @@ pub fn run(args: &Args) -> ExitCode {
 
 fn run_any(args: &Args) -> Result<()> {
     // A program is recognised by its bytes (a zip with an archive_format record).
-    let program = tensorport::graph::is_program_file(&args.model)?;
+    let program =
+        crate::program::is_program(&args.model) || tensorport::graph::is_program_file(&args.model)?;
     let defaults = if program {
         Preprocess::imagenet()
     } else {
