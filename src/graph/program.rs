@@ -70,6 +70,21 @@ pub struct ProgramSummary {
     pub folded_batch_norms: usize,
 }
 
+/// The file at `path`, mapped read-only (`None` when it is empty).
+pub(crate) fn map_file(path: &Path) -> Result<Option<Arc<memmap2::Mmap>>> {
+    let io = |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.len() == 0 {
+        return Ok(None);
+    }
+    // SAFETY: read-only; see Checkpoint::open_with for the truncation caveat.
+    let map = unsafe { MmapOptions::new().map(&file) }.map_err(io)?;
+    Ok(Some(Arc::new(map)))
+}
+
 impl Program {
     /// Reads `path` and places its weights as `map_location` says (torch's rules: `Keep` puts
     /// each where it was saved). All weights must end up on one device, where the program runs.
@@ -80,21 +95,7 @@ impl Program {
     /// [`Program::load`] with explicit options (the memory budget).
     pub fn load_with(path: impl AsRef<Path>, opts: &ProgramOptions) -> Result<Program> {
         let path = path.as_ref();
-        let io = |source| CheckpointError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
-        let map = if len == 0 {
-            None
-        } else {
-            // SAFETY: read-only; see Checkpoint::open_with for the truncation caveat.
-            Some(Arc::new(
-                unsafe { MmapOptions::new().map(&file) }.map_err(io)?,
-            ))
-        };
-        Program::from_map(map, path, opts)
+        Program::from_map(map_file(path)?, path, opts)
     }
 
     /// Reads a program held in memory (copied into an anonymous map; weights then point there).
